@@ -1,0 +1,43 @@
+# The two commands a new user needs: `make demo` and `make test`. Both install what is missing
+# (Debian packages, the pinned ONNX Runtime from npm) and build incrementally.
+BUILD ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup configure build test demo bench fuzz clean format
+
+all: build
+
+setup: $(BUILD)/.setup-done
+$(BUILD)/.setup-done: scripts/setup.sh
+	@bash scripts/setup.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/build.ninja: $(BUILD)/.setup-done CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+configure: $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1500
+
+demo: build
+	./$(BUILD)/scission demo
+
+bench: build
+	@mkdir -p $(BUILD)/bench
+	./$(BUILD)/bench_plan --benchmark_out=$(BUILD)/bench/bench_plan.json --benchmark_out_format=json
+
+fuzz:
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCISSION_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_pickle fuzz_onnx
+
+format:
+	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD)

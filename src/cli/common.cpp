@@ -1,0 +1,54 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "common/files.h"
+
+namespace scission::cli {
+
+std::string GlobalOptions::DbPath() const { return db.empty() ? DefaultDbPath() : db; }
+
+void AddGlobalFlags(CLI::App* command, GlobalOptions& global) {
+  command->add_flag("--json", global.json, "print one JSON document on stdout");
+  command->add_option("--db", global.db, "database (default $SCISSION_DB or ~/.local/share/scission/scission.db)");
+}
+
+void Table::Print() const {
+  std::vector<size_t> width(header_.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  };
+  measure(header_);
+  for (const auto& row : rows_) measure(row);
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  };
+  print(header_);
+  for (const auto& row : rows_) print(row);
+}
+
+void PrintJson(const nlohmann::ordered_json& doc) { std::cout << doc.dump(2) << "\n"; }
+
+void Note(const std::string& message) { std::cerr << message << "\n"; }
+
+bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < 0) return "?";
+  if (bytes < 1000) return fmt::format("{} B", bytes);
+  if (bytes < 1000 * 1000) return fmt::format("{:.1f} kB", bytes / 1e3);
+  return fmt::format("{:.2f} MB", bytes / 1e6);
+}
+
+}  // namespace scission::cli

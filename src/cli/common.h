@@ -1,0 +1,69 @@
+// Shared pieces of the thin CLI: global options, table printing, progress output.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "graph/analysis.h"
+#include "graph/model.h"
+#include "profile/benchmark.h"
+
+namespace scission::cli {
+
+struct GlobalOptions {
+  std::string db;     // --db; empty = $SCISSION_DB or the default path
+  bool json = false;  // --json: one JSON document on stdout
+  std::string DbPath() const;
+};
+
+// Adds --json and --db to a subcommand (each verb accepts both, before or after its arguments).
+void AddGlobalFlags(CLI::App* command, GlobalOptions& global);
+
+// Left-aligned text table with a header row; numbers should be pre-formatted.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print() const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+void PrintJson(const nlohmann::ordered_json& doc);
+// Progress messages go to stderr (never stdout, which may carry JSON).
+void Note(const std::string& message);
+bool StderrIsTerminal();
+std::string FormatBytes(int64_t bytes);
+
+struct BenchmarkCommand {
+  std::string model;
+  std::string resource;
+  std::string tier;
+  std::string name;
+  profile::BenchmarkOptions options;
+};
+// Benchmarks, stores and prints (table or JSON); shared by `benchmark` and `demo`.
+void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& global);
+void PrintInspection(const std::string& path, const graph::LoadedModel& model,
+                     const graph::GraphAnalysis& analysis);
+
+// Registration of each verb (one file each: cmd_<verb>.cpp).
+void RegisterModels(CLI::App& app, GlobalOptions& global);
+void RegisterZoo(CLI::App& app, GlobalOptions& global);
+void RegisterInspect(CLI::App& app, GlobalOptions& global);
+void RegisterBenchmark(CLI::App& app, GlobalOptions& global);
+void RegisterImportScission(CLI::App& app, GlobalOptions& global);
+void RegisterExport(CLI::App& app, GlobalOptions& global);
+void RegisterNetwork(CLI::App& app, GlobalOptions& global);
+void RegisterDemo(CLI::App& app, GlobalOptions& global);
+void RegisterPredict(CLI::App& app, GlobalOptions& global);
+void RegisterPlan(CLI::App& app, GlobalOptions& global);
+
+}  // namespace scission::cli

@@ -1,0 +1,52 @@
+// Plain tensors handed between layers (graph analysis, runtime, wire). Owns its bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace scission {
+
+// Values equal ONNX TensorProto::DataType so conversion is a cast.
+enum class DType : int32_t {
+  kUndefined = 0,
+  kFloat = 1,
+  kUint8 = 2,
+  kInt8 = 3,
+  kUint16 = 4,
+  kInt16 = 5,
+  kInt32 = 6,
+  kInt64 = 7,
+  kString = 8,
+  kBool = 9,
+  kFloat16 = 10,
+  kDouble = 11,
+  kUint32 = 12,
+  kUint64 = 13,
+  kBfloat16 = 16,
+};
+
+// Bytes per element; 0 for types Scission cannot carry (string, undefined).
+size_t DTypeSize(DType dtype);
+std::string DTypeName(DType dtype);
+// Accepts the names DTypeName returns; kUndefined otherwise.
+DType DTypeFromName(const std::string& name);
+
+// Number of elements; -1 if any dimension is unknown (negative).
+int64_t ElementCount(const std::vector<int64_t>& shape);
+std::string ShapeString(const std::vector<int64_t>& shape);
+
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  std::vector<int64_t> shape;  // -1 marks an unknown dimension
+  // Bytes when every dimension is known, else -1.
+  int64_t bytes() const;
+};
+
+struct Tensor {
+  TensorSpec spec;
+  std::vector<uint8_t> data;  // row-major, spec.bytes() long
+};
+
+}  // namespace scission

@@ -1,0 +1,97 @@
+#include <map>
+#include <mutex>
+#include <random>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common/error.h"
+#include "runtime/backend.h"
+#include "runtime/onnxruntime_backend.h"
+
+namespace scission::runtime {
+
+namespace {
+std::map<std::string, BackendFactory>& Registry() {
+  static std::map<std::string, BackendFactory> registry;
+  return registry;
+}
+std::once_flag builtins_once;
+void RegisterBuiltins() {
+  std::call_once(builtins_once, [] { RegisterOnnxRuntimeBackend(); });
+}
+}  // namespace
+
+void SessionOptions::Validate() const {
+  if (threads < 0 || threads > 1024) throw BadInput("--threads must be 0..1024, got {}", threads);
+}
+
+void RegisterBackend(const std::string& name, BackendFactory factory) {
+  Registry()[name] = std::move(factory);
+}
+
+std::unique_ptr<Backend> CreateBackend(const std::string& name) {
+  RegisterBuiltins();
+  auto it = Registry().find(name);
+  if (it == Registry().end())
+    throw BadInput("unknown backend '{}' (known: {})", name, fmt::join(BackendNames(), ", "));
+  return it->second();
+}
+
+std::vector<std::string> BackendNames() {
+  RegisterBuiltins();
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : Registry()) names.push_back(name);
+  return names;
+}
+
+std::vector<Tensor> RunOnce(Session& session, const std::vector<Tensor>& inputs) {
+  session.BindInputs(inputs);
+  session.Run();
+  return session.FetchOutputs();
+}
+
+Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed) {
+  Tensor tensor;
+  tensor.spec = spec;
+  for (auto& d : tensor.spec.shape)
+    if (d < 0) d = 1;
+  int64_t bytes = tensor.spec.bytes();
+  if (bytes < 0) throw BadInput("input '{}' has type {} which Scission cannot feed", spec.name,
+                                DTypeName(spec.dtype));
+  tensor.data.assign(static_cast<size_t>(bytes), 0);
+  if (spec.dtype == DType::kFloat) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> dist(0.0f, 1.0f);
+    auto* values = reinterpret_cast<float*>(tensor.data.data());
+    for (int64_t i = 0; i < bytes / 4; ++i) values[i] = dist(rng);
+  }
+  return tensor;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        auto value = line.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(' '));
+        return value;
+      }
+    }
+  }
+  return "unknown";
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+}  // namespace scission::runtime
