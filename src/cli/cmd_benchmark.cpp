@@ -6,6 +6,7 @@
 #include "profile/benchmark.h"
 #include "store/records.h"
 #include "store/store.h"
+#include "profile/shapes.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -65,6 +66,7 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     std::string path = zoo::ResolveModel(c->model, [](const std::string& m) { Note(m); });
     auto model = graph::LoadModel(path);
     auto analysis = graph::Analyze(model.proto);
+    profile::ResolveBlockShapes(model, analysis, c->options.backend);
     store::Store db(global.DbPath());  // open before measuring: a bad --db fails fast
 
     std::string started = store::NowIso8601();

@@ -1,4 +1,5 @@
 #include "cli/common.h"
+#include "profile/shapes.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -21,6 +22,7 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     if (!global.json) {
       auto model = graph::LoadModel(path);
       auto analysis = graph::Analyze(model.proto);
+      profile::ResolveBlockShapes(model, analysis);
       fmt::print("== inspect {}\n", c->model);
       PrintInspection(path, model, analysis);
       fmt::print("\n== benchmark {} as resource '{}' (tier {})\n", c->model, c->resource, c->tier);

@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
+#include "profile/shapes.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -49,6 +50,7 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
     std::string path = zoo::ResolveModel(*model_arg, [](const std::string& m) { Note(m); });
     auto model = graph::LoadModel(path);
     auto analysis = graph::Analyze(model.proto);
+    profile::ResolveBlockShapes(model, analysis);
     if (global.json) {
       nlohmann::ordered_json doc;
       doc["model"] = path;

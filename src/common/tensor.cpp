@@ -56,6 +56,7 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 }
 
 int64_t TensorSpec::bytes() const {
+  if (!rank_known) return -1;
   int64_t n = ElementCount(shape);
   size_t size = DTypeSize(dtype);
   if (n < 0 || size == 0) return -1;

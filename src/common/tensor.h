@@ -40,6 +40,7 @@ struct TensorSpec {
   std::string name;
   DType dtype = DType::kUndefined;
   std::vector<int64_t> shape;  // -1 marks an unknown dimension
+  bool rank_known = true;      // false: nothing is known about the shape
   // Bytes when every dimension is known, else -1.
   int64_t bytes() const;
 };

@@ -19,7 +19,7 @@ TensorSpec SpecFromValueInfo(const onnx::ValueInfoProto& info) {
     for (const auto& dim : tensor.shape().dim())
       spec.shape.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
   else
-    spec.shape = {-1};
+    spec.rank_known = false;
   return spec;
 }
 

@@ -106,7 +106,10 @@ LoadedModel ParseModel(std::string_view bytes, const std::string& label) {
   CheckInitializerSizes(loaded.proto.graph(), label);
   CheckOutputsProduced(loaded.proto.graph(), label);
   try {
-    onnx::shape_inference::InferShapes(loaded.proto);
+    // Data propagation resolves Shape -> Gather -> Concat -> Reshape chains to static shapes.
+    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
+                                        /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(loaded.proto, onnx::OpSchemaRegistry::Instance(), options);
   } catch (const std::exception& e) {
     throw BadInput("{}: shape inference failed: {}", label, e.what());
   }

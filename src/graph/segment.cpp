@@ -17,6 +17,7 @@ onnx::ValueInfoProto ValueInfoFor(const TensorSpec& spec) {
   info.set_name(spec.name);
   auto* tensor = info.mutable_type()->mutable_tensor_type();
   tensor->set_elem_type(static_cast<int32_t>(spec.dtype));
+  if (!spec.rank_known) return info;
   auto* shape = tensor->mutable_shape();
   for (int64_t d : spec.shape) {
     auto* dim = shape->add_dim();

@@ -61,6 +61,31 @@ std::vector<Tensor> MatchInputs(const runtime::Session& session, std::vector<Ten
 
 }  // namespace
 
+std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
+                                const graph::GraphAnalysis& analysis,
+                                const std::vector<std::pair<int, int>>& ranges,
+                                const std::vector<Tensor>& inputs, runtime::Backend& backend,
+                                const runtime::SessionOptions& options) {
+  int expected_first = 0;
+  for (const auto& [first, last] : ranges) {
+    if (first != expected_first || last < first)
+      throw BadInput("segment ranges must cover the blocks in order; [{}..{}] is out of place",
+                     first, last);
+    expected_first = last + 1;
+  }
+  if (expected_first != static_cast<int>(analysis.blocks.size()))
+    throw BadInput("segment ranges end at block {} of {}", expected_first - 1,
+                   analysis.blocks.size());
+  std::vector<Tensor> carried = inputs;
+  for (const auto& [first, last] : ranges) {
+    auto segment = graph::ExtractSegment(model.proto, analysis, first, last);
+    auto session = backend.Prepare(segment.model.SerializeAsString(), options,
+                                   fmt::format("{} blocks {}..{}", model.label, first, last));
+    carried = runtime::RunOnce(*session, MatchInputs(*session, std::move(carried), first));
+  }
+  return carried;
+}
+
 ModelBenchmark BenchmarkModel(const graph::LoadedModel& model,
                               const graph::GraphAnalysis& analysis,
                               const BenchmarkOptions& options, BenchmarkListener* listener) {

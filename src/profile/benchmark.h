@@ -56,6 +56,14 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model,
                               const graph::GraphAnalysis& analysis,
                               const BenchmarkOptions& options, BenchmarkListener* listener);
 
+// Runs the model as a chain of segments (inclusive block ranges covering 0..n-1 in order), each
+// in its own session, feeding each segment the previous one's outputs. Returns the final outputs.
+std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
+                                const graph::GraphAnalysis& analysis,
+                                const std::vector<std::pair<int, int>>& ranges,
+                                const std::vector<Tensor>& inputs, runtime::Backend& backend,
+                                const runtime::SessionOptions& options = {});
+
 // Max abs difference and tolerance between two output lists (same names/order).
 struct OutputComparison {
   double max_abs_diff = 0;

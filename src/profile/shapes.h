@@ -1,0 +1,19 @@
+// Static shape inference cannot resolve every block output (e.g. vit_b_16's class-token Concat,
+// whose shape comes from Expand/Where arithmetic). This fills the unknown ones from one real run.
+#pragma once
+
+#include <string>
+
+#include "graph/analysis.h"
+#include "graph/model.h"
+#include "runtime/backend.h"
+
+namespace scission::profile {
+
+// Runs the model once on a random input with every block output whose shape is not fully known
+// exposed as an extra graph output, and writes the observed shapes into `analysis` (specs and
+// block outputs). Does nothing when all shapes are already static. Returns how many it resolved.
+int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
+                       const std::string& backend = runtime::kDefaultBackend);
+
+}  // namespace scission::profile

@@ -1,0 +1,225 @@
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/run_binary.h"
+#include "graph/graph_builder.h"
+
+namespace scission::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/cli_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
+  }
+  std::string Write(const std::string& name, const std::string& bytes) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  }
+  CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
+  // A bad-input run: exit 2 and exactly one `error: <prefix>...` line.
+  void ExpectBadInput(const std::vector<std::string>& args, const std::string& prefix) {
+    auto r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.err, StartsWith("error: " + prefix)) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  std::string dir_;
+  std::vector<std::string> env_;
+};
+
+TEST_F(Cli, BadModelsGetOneLineAndExitTwo) {
+  std::string good = ChainModel(3).SerializeAsString();
+  auto truncated = Write("truncated.onnx", good.substr(0, good.size() * 2 / 3));
+  ExpectBadInput({"inspect", truncated}, truncated + ": ");
+  std::string noise(3000, '\0');
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<char>((i * 2654435761u) >> 13);
+  auto random = Write("random.onnx", noise);
+  ExpectBadInput({"inspect", random}, random + ": ");
+  GraphBuilder dangling;
+  dangling.Input("x", {1, 4}).Node("Add", {"x", "nobody"}, {"y"}).Output("y", {1, 4});
+  auto d = Write("dangling.onnx", dangling.Bytes());
+  ExpectBadInput({"inspect", d}, d + ": ");
+  ExpectBadInput({"inspect", dir_}, dir_ + ": is a directory");
+  ExpectBadInput({"inspect", dir_ + "/missing.onnx"}, dir_ + "/missing.onnx: no such file");
+  GraphBuilder future(99);
+  future.Input("x", {1, 4}).Node("Relu", {"x"}, {"y"}).Output("y", {1, 4});
+  auto f = Write("future.onnx", future.Bytes());
+  ExpectBadInput({"inspect", f}, f + ": unsupported opset 99");
+  ExpectBadInput({"inspect", "not_a_zoo_model"}, "not_a_zoo_model: no such file, and not a zoo model");
+  ExpectBadInput({"benchmark", truncated, "--resource", "r", "--tier", "edge"}, truncated + ": ");
+}
+
+TEST_F(Cli, InspectJsonHasTheDocumentedFields) {
+  auto path = Write("residual.onnx", ResidualModel(2).SerializeAsString());
+  auto r = Run({"inspect", path, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["model"], path);
+  EXPECT_EQ(doc["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(doc["inputs"][0]["name"], "x");
+  EXPECT_EQ(doc["inputs"][0]["dtype"], "float32");
+  ASSERT_EQ(doc["blocks"].size(), 2u);
+  auto b = doc["blocks"][1];
+  for (const char* key : {"index", "nodes", "first_node", "last_node", "ops", "output"})
+    EXPECT_TRUE(b.contains(key)) << key;
+  EXPECT_EQ(b["output"]["name"], "out1");
+  EXPECT_EQ(b["output"]["bytes"], 1024);
+  EXPECT_EQ(b["output"]["shape"], nlohmann::json::array({1, 4, 8, 8}));
+  EXPECT_EQ(b["ops"]["Conv"], 2);
+}
+
+TEST_F(Cli, BenchmarkStoresAndExports) {
+  auto path = Write("chain.onnx", ChainModel(3).SerializeAsString());
+  auto r = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "3",
+                "--warmup", "1", "--threads", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["blocks"].size(), 3u);
+  EXPECT_TRUE(doc["chain_check"]["ok"].get<bool>());
+  EXPECT_GT(doc["sum_blocks_over_whole"].get<double>(), 0.0);
+  EXPECT_EQ(doc["provenance"]["threads"], 1);
+  EXPECT_THAT(doc["provenance"]["onnxruntime_version"].get<std::string>(), StartsWith("1.30"));
+  EXPECT_EQ(doc["blocks"][0]["n"], 3);
+
+  auto text = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2", "--warmup", "1"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("sum of block medians / whole-model median"));
+  EXPECT_THAT(text.out, HasSubstr("wall time"));
+  EXPECT_TRUE(text.err.empty()) << "no progress bar when stderr is not a terminal: " << text.err;
+
+  auto csv = Run({"export", "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 2 * 4);  // header + 2 runs x 4
+  auto json = Run({"export", "--format", "json"});
+  auto exported = nlohmann::json::parse(json.out);
+  EXPECT_EQ(exported["measurements"].size(), 8u);
+  EXPECT_EQ(exported["measurements"][0]["resource"], "box");
+}
+
+TEST_F(Cli, BadOptionsAreBadInput) {
+  auto path = Write("chain.onnx", ChainModel(1).SerializeAsString());
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--repeats", "0"}, "--repeats");
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--threads", "-3"}, "--threads");
+  ExpectBadInput({"benchmark", path, "--tier", "edge"}, "");
+}
+
+TEST_F(Cli, DatabaseThatIsADirectoryOrGarbage) {
+  auto r = Run({"network", "list", "--db", dir_});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("error: " + dir_));
+  auto garbage = Write("garbage.db", std::string(8192, 'g'));
+  r = Run({"network", "list", "--db", garbage});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, StartsWith("error: " + garbage));
+}
+
+TEST_F(Cli, ImportScissionAndBadFilesChangeNothing) {
+  auto r = Run({"import-scission", SCISSION_DATA_DIR, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["runs"], 90);
+  auto before = Run({"export", "--format", "csv"}).out;
+
+  std::string bad_dir = dir_ + "/bad";
+  std::filesystem::create_directories(bad_dir);
+  std::filesystem::copy_file(std::string(SCISSION_DATA_DIR) + "/edge-2500.dat", bad_dir + "/edge-2500.dat");
+  std::ofstream(bad_dir + "/device-evil.dat", std::ios::binary) << "\x80\x03" "cos\nsystem\n.";
+  auto bad = Run({"import-scission", bad_dir});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("device-evil.dat: offset 2: refusing global 'os.system'"));
+  EXPECT_EQ(Run({"export", "--format", "csv"}).out, before);
+
+  auto csv = Write("net.csv", "source,destination,ping(ms),bandwidth(mbps)\na,b,1,2\na,c,oops,2\n");
+  ExpectBadInput({"network", "import", csv}, csv + ":3: ping 'oops'");
+  ExpectBadInput({"network", "set", "a", "b", "--rtt-ms", "1", "--mbps", "0"}, "--mbps");
+  EXPECT_EQ(Run({"export", "--format", "csv"}).out, before);
+}
+
+TEST_F(Cli, NetworkSetAndList) {
+  ASSERT_EQ(Run({"network", "set", "pi", "edge1", "--rtt-ms", "12.5", "--mbps", "40"}).exit_code, 0);
+  auto r = Run({"network", "list", "--json"});
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc.size(), 1u);
+  EXPECT_EQ(doc[0]["source"], "pi");
+  EXPECT_DOUBLE_EQ(doc[0]["rtt_ms"].get<double>(), 12.5);
+}
+
+TEST_F(Cli, KillNineDuringBenchmarksLeavesStoreIntact) {
+  auto path = Write("chain.onnx", ChainModel(6).SerializeAsString());
+  std::vector<std::string> args = {"benchmark", path, "--resource", "r", "--tier", "edge",
+                                   "--repeats", "30", "--warmup", "2", "--threads", "1"};
+  ASSERT_EQ(Run(args).exit_code, 0);
+  // Kill further benchmarks at staggered moments, some inside the store transaction.
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      for (const auto& e : env_) ::putenv(const_cast<char*>(e.c_str()));
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      std::vector<char*> argv;
+      std::string binary = SCISSION_BINARY;
+      argv.push_back(binary.data());
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 25 * attempt));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/s.db").c_str(), &db), SQLITE_OK);
+  auto scalar = [&](const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
+    std::string v = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return v;
+  };
+  EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
+  EXPECT_GE(std::stoi(scalar("SELECT COUNT(*) FROM runs")), 1);
+  // Every stored run is complete: whole model + 6 blocks.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM runs WHERE (SELECT COUNT(*) FROM measurements m WHERE m.run_id = runs.id) != 7"), "0");
+  sqlite3_close(db);
+  auto r = Run({"export", "--format", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(Cli, ModelsListsTheZoo) {
+  auto r = Run({"models", "--json"});
+  ASSERT_EQ(r.exit_code, 0);
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_GE(doc["models"].size(), 18u);
+  std::set<std::string> names;
+  for (const auto& m : doc["models"]) names.insert(m["name"]);
+  for (const char* name : {"vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "inception_v3",
+                           "mobilenet_v2", "densenet121", "densenet169", "densenet201",
+                           "mobilenet_v3_large", "efficientnet_b0", "resnet18", "squeezenet1_1",
+                           "googlenet", "regnet_y_400mf", "convnext_tiny", "vit_b_16"})
+    EXPECT_TRUE(names.count(name)) << name;
+  EXPECT_FALSE(doc["models"][0]["exported"].get<bool>());  // fresh SCISSION_HOME
+}
+
+}  // namespace
+}  // namespace scission::testing

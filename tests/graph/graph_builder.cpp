@@ -1,0 +1,161 @@
+#include "graph/graph_builder.h"
+
+namespace scission::testing {
+
+GraphBuilder::GraphBuilder(int opset) {
+  model_.set_ir_version(8);
+  auto* op = model_.add_opset_import();
+  op->set_domain("");
+  op->set_version(opset);
+  model_.mutable_graph()->set_name("test");
+}
+
+GraphBuilder& GraphBuilder::Input(const std::string& name, std::vector<int64_t> shape) {
+  auto* in = model_.mutable_graph()->add_input();
+  in->set_name(name);
+  auto* t = in->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Weight(const std::string& name, std::vector<int64_t> shape,
+                                   float scale) {
+  auto* init = model_.mutable_graph()->add_initializer();
+  init->set_name(name);
+  init->set_data_type(onnx::TensorProto::FLOAT);
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    init->add_dims(d);
+    n *= d;
+  }
+  for (int64_t i = 0; i < n; ++i)
+    init->add_float_data(scale * static_cast<float>((i * 7919) % 13 - 6) / 6.0f);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Int64Initializer(const std::string& name, std::vector<int64_t> values) {
+  auto* init = model_.mutable_graph()->add_initializer();
+  init->set_name(name);
+  init->set_data_type(onnx::TensorProto::INT64);
+  init->add_dims(static_cast<int64_t>(values.size()));
+  for (int64_t v : values) init->add_int64_data(v);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Node(const std::string& op, std::vector<std::string> inputs,
+                                 std::vector<std::string> outputs, const std::string& name) {
+  auto* node = model_.mutable_graph()->add_node();
+  node->set_op_type(op);
+  node->set_name(name.empty() ? outputs.front() + "_node" : name);
+  for (auto& i : inputs) node->add_input(i);
+  for (auto& o : outputs) node->add_output(o);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::IntAttr(const std::string& name, int64_t value) {
+  auto* node = model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1);
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::INT);
+  attr->set_i(value);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::IntsAttr(const std::string& name, std::vector<int64_t> values) {
+  auto* node = model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1);
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) attr->add_ints(v);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Output(const std::string& name, std::vector<int64_t> shape) {
+  auto* out = model_.mutable_graph()->add_output();
+  out->set_name(name);
+  auto* t = out->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
+  return *this;
+}
+
+namespace {
+void Conv(GraphBuilder& b, const std::string& in, const std::string& out, const std::string& w,
+          int channels_in = 4, int channels_out = 4) {
+  b.Weight(w, {channels_out, channels_in, 3, 3}).Weight(w + "_b", {channels_out}, 0.01f);
+  b.Node("Conv", {in, w, w + "_b"}, {out}).IntsAttr("pads", {1, 1, 1, 1}).IntsAttr(
+      "kernel_shape", {3, 3});
+}
+}  // namespace
+
+onnx::ModelProto ChainModel(int layers) {
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  std::string prev = "x";
+  for (int i = 0; i < layers; ++i) {
+    std::string c = "c" + std::to_string(i), r = "r" + std::to_string(i);
+    Conv(b, prev, c, "w" + std::to_string(i));
+    b.Node("Relu", {c}, {r});
+    prev = r;
+  }
+  b.Output(prev, {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto ResidualModel(int blocks) {
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  std::string prev = "x";
+  for (int i = 0; i < blocks; ++i) {
+    std::string s = std::to_string(i);
+    Conv(b, prev, "a" + s, "wa" + s);
+    b.Node("Relu", {"a" + s}, {"ar" + s});
+    Conv(b, "ar" + s, "b" + s, "wb" + s);
+    b.Node("Add", {"b" + s, prev}, {"sum" + s});
+    b.Node("Relu", {"sum" + s}, {"out" + s});
+    prev = "out" + s;
+  }
+  b.Output(prev, {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto ConcatModel() {
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  Conv(b, "x", "stem", "ws");
+  Conv(b, "stem", "br1", "w1");
+  Conv(b, "stem", "br2a", "w2a");
+  Conv(b, "br2a", "br2", "w2b");
+  b.Node("MaxPool", {"stem"}, {"br3"}).IntsAttr("kernel_shape", {3, 3}).IntsAttr("pads", {1, 1, 1, 1});
+  b.Node("Concat", {"br1", "br2", "br3"}, {"cat"}).IntAttr("axis", 1);
+  Conv(b, "cat", "mix", "wm", 12, 4);
+  // Two consumers of `mix`, joined again.
+  b.Node("Sigmoid", {"mix"}, {"gate"});
+  b.Node("Mul", {"mix", "gate"}, {"gated"});
+  b.Node("GlobalAveragePool", {"gated"}, {"pool"});
+  b.Output("pool", {1, 4, 1, 1});
+  return b.Build();
+}
+
+onnx::ModelProto ShapeArithmeticModel() {
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  b.Weight("w", {4, 4, 3, 3});
+  b.Weight("wb", {4}, 0.01f);
+  b.Node("Identity", {"w"}, {"w_id"});  // exporters emit Identity of weights
+  b.Node("Conv", {"x", "w_id", "wb"}, {"c"}).IntsAttr("pads", {1, 1, 1, 1});
+  b.Node("Relu", {"c"}, {"r"});
+  b.Node("Shape", {"r"}, {"shape"});  // Shape-derived arithmetic on a static tensor
+  b.Int64Initializer("idx0", {0});
+  b.Node("Gather", {"shape", "idx0"}, {"batch"}).IntAttr("axis", 0);
+  b.Int64Initializer("minus1", {-1});
+  b.Node("Concat", {"batch", "minus1"}, {"newshape"}).IntAttr("axis", 0);
+  b.Node("Reshape", {"r", "newshape"}, {"flat"});
+  b.Weight("fc", {256, 10});
+  b.Node("MatMul", {"flat", "fc"}, {"logits"});
+  b.Output("logits", {1, 10});
+  return b.Build();
+}
+
+}  // namespace scission::testing
