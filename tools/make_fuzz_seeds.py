@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Writes the small seed corpus for the fuzz targets (fuzz/corpus/). Build-time helper only.
+
+Pickle seeds mimic the original tool's files (protocol 3, __main__.LayerBenchmark); ONNX seeds are
+tiny graphs built with Debian's python3-onnx, stored as .bin (never *.onnx in the repo).
+"""
+import os
+import pickle
+import sys
+
+
+class LayerBenchmark:  # same name and module (__main__) as the original tool's class
+    pass
+
+
+def layer(model, i, o, t, size):
+    b = LayerBenchmark()
+    b.model, b.device, b.input_layer, b.output_layer = model, "", i, o
+    b.second_prediction, b.output_size = t, size
+    return b
+
+
+def pickles(out):
+    os.makedirs(out, exist_ok=True)
+    data = {"tiny": [layer("tiny", 0, 1, 0.5, 1000), layer("tiny", 2, 3, 0.25, 10)],
+            "big": [layer("big", 0, 0, 1e-3, 2 ** 40)]}
+    with open(os.path.join(out, "two_models.dat"), "wb") as f:
+        pickle.dump(data, f, protocol=3)
+    with open(os.path.join(out, "empty_dict.dat"), "wb") as f:
+        pickle.dump({}, f, protocol=3)
+    with open(os.path.join(out, "evil_global.dat"), "wb") as f:
+        f.write(b"\x80\x03cos\nsystem\nX\x02\x00\x00\x00lsq\x00\x85R.")
+    with open(os.path.join(out, "network.csv"), "wb") as f:
+        f.write(b"source,destination,ping(ms),bandwidth(mbps)\nraspi4,2500,  66.7,  1.6\n")
+
+
+def onnx_seeds(out):
+    import onnx
+    from onnx import TensorProto, helper
+    os.makedirs(out, exist_ok=True)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.1] * 16)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Add", ["b", "x"], ["c"]), helper.make_node("Sigmoid", ["c"], ["y"])]
+    graph = helper.make_graph(nodes, "seed", [x], [y], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    bytes_ = model.SerializeToString()
+    with open(os.path.join(out, "residual.bin"), "wb") as f:
+        f.write(bytes_)
+    with open(os.path.join(out, "truncated.bin"), "wb") as f:
+        f.write(bytes_[: len(bytes_) // 2])
+    dangling = helper.make_graph([helper.make_node("Add", ["x", "ghost"], ["y"])], "d", [x], [y])
+    with open(os.path.join(out, "dangling.bin"), "wb") as f:
+        f.write(helper.make_model(dangling, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+
+if __name__ == "__main__":
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus")
+    pickles(os.path.join(root, "pickle"))
+    onnx_seeds(os.path.join(root, "onnx"))
