@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   RegisterImportScission(app, global);
   RegisterExport(app, global);
   RegisterNetwork(app, global);
+  RegisterPredict(app, global);
   RegisterDemo(app, global);
   try {
     app.parse(argc, argv);
