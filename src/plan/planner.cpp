@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <queue>
 #include <set>
 
@@ -81,20 +82,6 @@ const Link* FindLink(const PlanProblem& p, int from, int to) {
   return it == p.links.end() ? nullptr : &it->second;
 }
 
-// The hop r -> r2 at boundary b is allowed by every local constraint.
-bool HopAllowed(const PlanProblem& p, int b, int r, int r2) {
-  int t = p.resources[static_cast<size_t>(r)].tier, t2 = p.resources[static_cast<size_t>(r2)].tier;
-  if (t2 <= t || b >= p.blocks) return false;
-  if (b < p.privacy_blocks) return false;
-  if (t == 0 && b == 0 && MustBeUsed(p, 0)) return false;
-  auto cap = p.max_upload_bytes.find(t);
-  if (cap != p.max_upload_bytes.end() && p.BytesAtBoundary(b) > cap->second) return false;
-  for (int mid = t + 1; mid < t2; ++mid)
-    if (MustBeUsed(p, mid)) return false;
-  if (!ComputeAllowed(p, b, r2)) return false;
-  return FindLink(p, r, r2) != nullptr;
-}
-
 bool TerminalAllowed(const PlanProblem& p, int r) {
   int t = p.resources[static_cast<size_t>(r)].tier;
   for (int later = t + 1; later < static_cast<int>(p.tiers.size()); ++later)
@@ -147,47 +134,118 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
   const int n = p.blocks;
   const int nr = static_cast<int>(p.resources.size());
   auto id = [nr](int b, int r) { return b * nr + r; };
-  std::vector<std::vector<Entry>> states(static_cast<size_t>((n + 1) * nr));
-  for (int r = 0; r < nr; ++r)
-    if (p.resources[static_cast<size_t>(r)].tier == 0 && (o.only_source < 0 || o.only_source == r))
-      states[static_cast<size_t>(id(0, r))].push_back({0.0, -1, 0});
+  auto tier_of = [&](int r) { return p.resources[static_cast<size_t>(r)].tier; };
 
-  // Merge buffers reused across steps.
+  // Everything that does not change from block to block, precomputed once per run.
+  std::vector<char> compute_ok(static_cast<size_t>(n * nr));
+  for (int b = 0; b < n; ++b)
+    for (int r = 0; r < nr; ++r) compute_ok[static_cast<size_t>(id(b, r))] = ComputeAllowed(p, b, r);
+  std::vector<const Link*> link(static_cast<size_t>(nr * nr), nullptr);
+  std::vector<char> hop_ok(static_cast<size_t>(nr * nr), 0);
+  for (int r = 0; r < nr; ++r)
+    for (int r2 = 0; r2 < nr; ++r2) {
+      const Link* l = FindLink(p, r, r2);
+      link[static_cast<size_t>(r * nr + r2)] = l;
+      bool ok = l != nullptr && tier_of(r) < tier_of(r2) && ResourceAllowedOnTier(p, r2) &&
+                !CriteriaOf(p, tier_of(r2)).must_be_unused;
+      for (int mid = tier_of(r) + 1; ok && mid < tier_of(r2); ++mid) ok = !MustBeUsed(p, mid);
+      hop_ok[static_cast<size_t>(r * nr + r2)] = ok;
+    }
+  std::vector<int64_t> upload_cap(p.tiers.size(), std::numeric_limits<int64_t>::max());
+  for (const auto& [tier, cap] : p.max_upload_bytes) upload_cap[static_cast<size_t>(tier)] = cap;
+  const bool first_must_compute = MustBeUsed(p, 0);
+
+  // k-best lists of every state in one flat allocation.
+  const size_t k = static_cast<size_t>(o.k);
+  // Default-initialised (not zeroed): only entries below counts[] are ever read.
+  std::unique_ptr<Entry[]> storage(new Entry[static_cast<size_t>((n + 1) * nr) * k]);
+  std::vector<int> counts(static_cast<size_t>((n + 1) * nr), 0);
+  struct List {
+    const Entry* data;
+    int size;
+    bool empty() const { return size == 0; }
+    const Entry& front() const { return data[0]; }
+    const Entry& operator[](size_t i) const { return data[i]; }
+  };
+  auto list_of = [&](int state) { return List{&storage[static_cast<size_t>(state) * k], counts[static_cast<size_t>(state)]}; };
+  auto push = [&](int state, Entry e) {
+    storage[static_cast<size_t>(state) * k + static_cast<size_t>(counts[static_cast<size_t>(state)]++)] = e;
+  };
+  for (int r = 0; r < nr; ++r)
+    if (tier_of(r) == 0 && (o.only_source < 0 || o.only_source == r)) push(id(0, r), {0.0, -1, 0});
+
   struct Source {
-    const std::vector<Entry>* list;
+    List list;
     double add;
     int state;
   };
   std::vector<Source> sources;
-  using HeapItem = std::tuple<double, int, int>;  // cost, source index, position
+  struct Candidate {
+    double cost;
+    int source;
+    int pos;
+  };
+  std::vector<Candidate> candidates;
+  std::vector<double> fronts;
+  std::vector<int> live;  // resources with a non-empty list at boundary b
   for (int b = 0; b < n; ++b) {
+    const int64_t bytes = p.BytesAtBoundary(b);
+    live.clear();
+    for (int r = 0; r < nr; ++r)
+      if (counts[static_cast<size_t>(id(b, r))] > 0) live.push_back(r);
+    if (live.empty()) break;
     for (int r2 = 0; r2 < nr; ++r2) {
-      if (!ComputeAllowed(p, b, r2)) continue;
+      if (!compute_ok[static_cast<size_t>(id(b, r2))]) continue;
       sources.clear();
-      const auto& own = states[static_cast<size_t>(id(b, r2))];
-      if (!own.empty()) sources.push_back({&own, 0.0, id(b, r2)});
-      for (int r = 0; r < nr; ++r) {
-        const auto& from = states[static_cast<size_t>(id(b, r))];
-        if (from.empty() || r == r2 || !HopAllowed(p, b, r, r2)) continue;
-        if (p.resources[static_cast<size_t>(r)].tier == 0 && o.allowed_exit &&
-            !(*o.allowed_exit)[static_cast<size_t>(b)])
-          continue;
-        sources.push_back({&from, FindLink(p, r, r2)->TransferMs(p.BytesAtBoundary(b)), id(b, r)});
+      const List own = list_of(id(b, r2));
+      if (!own.empty()) sources.push_back({own, 0.0, id(b, r2)});
+      if (b >= p.privacy_blocks) {
+        for (int r : live) {
+          if (!hop_ok[static_cast<size_t>(r * nr + r2)]) continue;
+          const int t = tier_of(r);
+          if (bytes > upload_cap[static_cast<size_t>(t)]) continue;
+          if (t == 0 && ((b == 0 && first_must_compute) ||
+                         (o.allowed_exit && !(*o.allowed_exit)[static_cast<size_t>(b)])))
+            continue;
+          sources.push_back({list_of(id(b, r)),
+                             link[static_cast<size_t>(r * nr + r2)]->TransferMs(bytes), id(b, r)});
+        }
       }
       if (sources.empty()) continue;
       const double compute = p.resources[static_cast<size_t>(r2)].block_ms[static_cast<size_t>(b)];
-      auto& out = states[static_cast<size_t>(id(b + 1, r2))];
-      std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> heap;
-      for (int s = 0; s < static_cast<int>(sources.size()); ++s)
-        heap.emplace(sources[static_cast<size_t>(s)].list->front().cost + sources[static_cast<size_t>(s)].add, s, 0);
-      while (!heap.empty() && static_cast<int>(out.size()) < o.k) {
-        auto [cost, s, pos] = heap.top();
-        heap.pop();
-        const auto& src = sources[static_cast<size_t>(s)];
-        out.push_back({cost + compute, src.state, pos});
-        if (pos + 1 < static_cast<int>(src.list->size()))
-          heap.emplace((*src.list)[static_cast<size_t>(pos + 1)].cost + src.add, s, pos + 1);
+      const int out = id(b + 1, r2);
+      // The k-th smallest list head bounds the k-th best candidate: nothing above it can enter.
+      // So does the k-th entry of any full list.
+      double bound = std::numeric_limits<double>::infinity();
+      for (const auto& src : sources)
+        if (src.list.size == o.k) bound = std::min(bound, src.list[static_cast<size_t>(o.k - 1)].cost + src.add);
+      if (static_cast<int>(sources.size()) > o.k) {
+        fronts.clear();
+        for (const auto& src : sources) fronts.push_back(src.list.front().cost + src.add);
+        std::nth_element(fronts.begin(), fronts.begin() + (o.k - 1), fronts.end());
+        bound = std::min(bound, fronts[static_cast<size_t>(o.k - 1)]);
       }
+      candidates.clear();
+      for (int si = 0; si < static_cast<int>(sources.size()); ++si) {
+        const auto& src = sources[static_cast<size_t>(si)];
+        for (int pos = 0; pos < src.list.size; ++pos) {
+          double cost = src.list[static_cast<size_t>(pos)].cost + src.add;
+          if (cost > bound) break;
+          candidates.push_back({cost, si, pos});
+        }
+      }
+      auto by_cost = [](const Candidate& x, const Candidate& y) {
+        return x.cost < y.cost || (x.cost == y.cost && (x.source < y.source || (x.source == y.source && x.pos < y.pos)));
+      };
+      if (static_cast<int>(candidates.size()) > o.k) {
+        // Ties at the cut may fall either way; PlanTopK's final check covers that.
+        std::nth_element(candidates.begin(), candidates.begin() + (o.k - 1), candidates.end(),
+                         [](const Candidate& x, const Candidate& y) { return x.cost < y.cost; });
+        candidates.resize(static_cast<size_t>(o.k));
+      }
+      std::sort(candidates.begin(), candidates.end(), by_cost);
+      for (const auto& c : candidates)
+        push(out, {c.cost + compute, sources[static_cast<size_t>(c.source)].state, c.pos});
     }
   }
 
@@ -200,15 +258,15 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
   std::vector<Terminal> terminals;
   for (int r = 0; r < nr; ++r) {
     if (!TerminalAllowed(p, r)) continue;
-    const auto& list = states[static_cast<size_t>(id(n, r))];
-    for (int i = 0; i < static_cast<int>(list.size()); ++i) terminals.push_back({list[static_cast<size_t>(i)].cost, id(n, r), i});
+    const List list = list_of(id(n, r));
+    for (int i = 0; i < list.size; ++i) terminals.push_back({list[static_cast<size_t>(i)].cost, id(n, r), i});
   }
   auto layout_of = [&](int state, int rank) {
     std::vector<int> owner(static_cast<size_t>(n), -1);
     int source = -1;
     while (true) {
       int b = state / nr, r = state % nr;
-      const Entry& e = states[static_cast<size_t>(state)][static_cast<size_t>(rank)];
+      const Entry& e = list_of(state)[static_cast<size_t>(rank)];
       if (e.pred_state < 0) {
         source = r;
         break;
@@ -259,7 +317,8 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
 
 // Top-k by (latency, key) among plans the DP options admit, with global constraints applied.
 std::vector<PlanCandidate> LatencyTopK(const PlanProblem& p, DpOptions o, int want) {
-  int k = std::max(want, 4);
+  // A little slack on the first try usually makes it the only one.
+  int k = want + std::max(4, want / 2);
   while (true) {
     std::vector<PlanCandidate> valid;
     std::vector<double> valid_dp_cost;
