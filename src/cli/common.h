@@ -11,7 +11,9 @@
 #include "common/error.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
+#include "plan/problem.h"
 #include "profile/benchmark.h"
+#include "store/store.h"
 
 namespace scission::cli {
 
@@ -54,6 +56,11 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
 void PrintInspection(const std::string& path, const graph::LoadedModel& model,
                      const graph::GraphAnalysis& analysis);
 
+// MODEL for verbs over the store: an .onnx file or exported zoo name (by SHA-256), else a stored
+// model name or key. BadInput when nothing matches.
+store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model);
+nlohmann::ordered_json PlanJson(const plan::PlanProblem& p, const plan::PlanCandidate& c, int rank);
+
 // Registration of each verb (one file each: cmd_<verb>.cpp).
 void RegisterModels(CLI::App& app, GlobalOptions& global);
 void RegisterZoo(CLI::App& app, GlobalOptions& global);
@@ -65,5 +72,6 @@ void RegisterNetwork(CLI::App& app, GlobalOptions& global);
 void RegisterDemo(CLI::App& app, GlobalOptions& global);
 void RegisterPredict(CLI::App& app, GlobalOptions& global);
 void RegisterPlan(CLI::App& app, GlobalOptions& global);
+void RegisterReport(CLI::App& app, GlobalOptions& global);
 
 }  // namespace scission::cli

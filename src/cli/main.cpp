@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   RegisterExport(app, global);
   RegisterNetwork(app, global);
   RegisterPredict(app, global);
+  RegisterPlan(app, global);
+  RegisterReport(app, global);
   RegisterDemo(app, global);
   try {
     app.parse(argc, argv);

@@ -72,6 +72,42 @@ bool IsTrivialOp(const std::string& op) {
   return kTrivial.count(op) > 0;
 }
 
+std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model, const GraphAnalysis& analysis) {
+  const auto& graph = model.graph();
+  std::unordered_map<std::string, int64_t> init_bytes;
+  for (const auto& init : graph.initializer()) {
+    int64_t count = 1;
+    for (int64_t d : init.dims()) count *= d;
+    int64_t size = init.has_raw_data() ? static_cast<int64_t>(init.raw_data().size())
+                                       : count * static_cast<int64_t>(DTypeSize(static_cast<DType>(init.data_type())));
+    init_bytes[init.name()] = size;
+  }
+  std::vector<int64_t> out;
+  for (const auto& block : analysis.blocks) {
+    std::unordered_set<std::string> seen;
+    std::unordered_set<int> visited;
+    std::vector<int> stack(block.nodes.begin(), block.nodes.end());
+    int64_t total = 0;
+    while (!stack.empty()) {
+      int node = stack.back();
+      stack.pop_back();
+      for (const auto& in : NodeInputs(graph.node(node))) {
+        if (in.empty() || !seen.insert(in).second) continue;
+        auto it = init_bytes.find(in);
+        if (it != init_bytes.end()) {
+          total += it->second;
+        } else if (analysis.constant_tensors.count(in)) {
+          auto producer = analysis.producer.find(in);
+          if (producer != analysis.producer.end() && visited.insert(producer->second).second)
+            stack.push_back(producer->second);
+        }
+      }
+    }
+    out.push_back(total);
+  }
+  return out;
+}
+
 int64_t BlockInfo::output_bytes() const {
   int64_t total = 0;
   for (const auto& out : outputs) {

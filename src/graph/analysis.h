@@ -57,6 +57,10 @@ struct GraphAnalysis {
 // Throws BadInput for graphs with cycles or tensors read but never produced.
 GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& options = {});
 
+// Bytes of the initializers each block reads (directly or through constant nodes); a weight shared
+// by several blocks counts in each.
+std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model, const GraphAnalysis& analysis);
+
 // Node name for display: its name, or "<OpType>#<index>" when unnamed.
 std::string NodeLabel(const onnx::NodeProto& node, int index);
 // Inputs a node reads, including outer-scope names used inside its subgraphs (If/Loop/Scan).

@@ -1,0 +1,214 @@
+#include <filesystem>
+
+#include <fmt/ranges.h>
+
+#include "cli/common.h"
+#include "common/files.h"
+#include "graph/analysis.h"
+#include "graph/model.h"
+#include "plan/from_store.h"
+#include "plan/planner.h"
+#include "report/svg.h"
+#include "zoo/zoo.h"
+
+namespace scission::cli {
+
+store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string path;
+  if (fs::is_regular_file(model, ec))
+    path = model;
+  else if (zoo::Find(model) && zoo::IsExported(model) && !db.FindModel(model))
+    path = zoo::CachedPath(model);
+  if (!path.empty()) {
+    std::string sha = Sha256Hex(ReadFileBytes(path));
+    auto found = db.FindModel(sha);
+    if (!found) throw BadInput("{}: no benchmark of this model in {}; run `scission benchmark` first", path, db.path());
+    return *found;
+  }
+  auto found = db.FindModel(model);
+  if (!found) throw BadInput("{}: no such model in {} (a stored name, key, .onnx file or zoo name)", model, db.path());
+  return *found;
+}
+
+nlohmann::ordered_json PlanJson(const plan::PlanProblem& p, const plan::PlanCandidate& c, int rank) {
+  nlohmann::ordered_json stages = nlohmann::ordered_json::array();
+  for (const auto& s : c.stages) {
+    const auto& r = p.resources[static_cast<size_t>(s.resource)];
+    stages.push_back({{"tier", p.tiers[static_cast<size_t>(r.tier)]}, {"resource", r.name},
+                      {"first_block", s.first_block}, {"last_block", s.last_block},
+                      {"compute_ms", s.compute_ms}});
+  }
+  nlohmann::ordered_json hops = nlohmann::ordered_json::array();
+  for (const auto& h : c.hops)
+    hops.push_back({{"from", p.resources[static_cast<size_t>(h.from)].name},
+                    {"to", p.resources[static_cast<size_t>(h.to)].name}, {"bytes", h.bytes}, {"ms", h.ms}});
+  return {{"rank", rank},         {"latency_ms", c.latency_ms},     {"compute_ms", c.compute_ms},
+          {"transfer_ms", c.transfer_ms}, {"bottleneck_ms", c.bottleneck_ms},
+          {"throughput_per_s", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0},
+          {"uplink_bytes", c.uplink_bytes}, {"stages", stages}, {"hops", hops}};
+}
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> SplitPairs(const std::vector<std::string>& items,
+                                                             const std::string& flag) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw BadInput("{} expects NAME=VALUE, got '{}'", flag, item);
+    out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+  }
+  return out;
+}
+
+double ToNumber(const std::string& text, const std::string& flag) {
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used != text.size()) throw std::invalid_argument(text);
+    return v;
+  } catch (const std::exception&) {
+    throw BadInput("{}: '{}' is not a number", flag, text);
+  }
+}
+
+std::string StageText(const plan::PlanProblem& p, const plan::Stage& s) {
+  const auto& r = p.resources[static_cast<size_t>(s.resource)];
+  if (s.last_block < s.first_block) return r.name + " (input only)";
+  return fmt::format("{} {}-{} ({:.2f} ms)", r.name, s.first_block, s.last_block, s.compute_ms);
+}
+
+}  // namespace
+
+void RegisterPlan(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("plan", "exact top-k placements over stored profiles and links");
+  AddGlobalFlags(cmd, global);
+  struct Options {
+    std::string model, tiers = "device,edge,cloud", objective = "latency", pareto, svg;
+    std::vector<std::string> where, max_upload, max_time, max_memory;
+    std::string d, e, c;
+    int privacy = 0, top = 5;
+    bool return_result = false;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("MODEL", o->model, "stored model: .onnx path, zoo name, stored name or key (scission:vgg19)")->required();
+  cmd->add_option("--tiers", o->tiers, "ordered tiers (default device,edge,cloud)");
+  cmd->add_option("--where", o->where, "TIER=CRIT: N, !N, -1, !-1, name, !name (N = block index)");
+  cmd->add_option("-d", o->d, "criteria for the first tier");
+  cmd->add_option("-e", o->e, "criteria for the second tier");
+  cmd->add_option("-c", o->c, "criteria for the third tier");
+  cmd->add_option("--privacy", o->privacy, "blocks 0..K-1 must run on the first tier");
+  cmd->add_option("--max-upload", o->max_upload, "TIER=MB that may leave the tier");
+  cmd->add_option("--max-time", o->max_time, "TIER=T compute cap: 0.5 (s), 250ms or 40%");
+  cmd->add_option("--max-memory", o->max_memory, "RESOURCE=MB for segment weights + activations");
+  cmd->add_flag("--return-result", o->return_result, "add the transfer of the result back to the first tier");
+  cmd->add_option("--objective", o->objective, "latency (default), throughput or uplink");
+  cmd->add_option("--pareto", o->pareto, "latency,uplink: list the Pareto front instead");
+  cmd->add_option("--top", o->top, "how many plans (default 5)");
+  cmd->add_option("--svg", o->svg, "write the best plan as an SVG chart");
+  cmd->callback([o, &global] {
+    store::Store db(global.DbPath());
+    auto model = ResolveStoredModel(db, o->model);
+    plan::PlanRequest req;
+    req.model_key = model.key;
+    req.tiers.clear();
+    for (size_t start = 0;;) {
+      size_t comma = o->tiers.find(',', start);
+      std::string t = o->tiers.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (t.empty()) throw BadInput("--tiers: empty tier name in '{}'", o->tiers);
+      req.tiers.push_back(t);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    req.where = SplitPairs(o->where, "--where");
+    const char* shorthand[] = {"-d", "-e", "-c"};
+    const std::string* texts[] = {&o->d, &o->e, &o->c};
+    for (size_t i = 0; i < 3; ++i) {
+      if (texts[i]->empty()) continue;
+      if (i >= req.tiers.size()) throw BadInput("{} refers to tier {} but --tiers has {}", shorthand[i], i + 1, req.tiers.size());
+      req.where.emplace_back(req.tiers[i], *texts[i]);
+    }
+    req.privacy_blocks = o->privacy;
+    for (const auto& [tier, mb] : SplitPairs(o->max_upload, "--max-upload"))
+      req.max_upload_mb.emplace_back(tier, ToNumber(mb, "--max-upload " + tier));
+    req.max_time = SplitPairs(o->max_time, "--max-time");
+    for (const auto& [res, mb] : SplitPairs(o->max_memory, "--max-memory"))
+      req.max_memory_mb.emplace_back(res, ToNumber(mb, "--max-memory " + res));
+    if (!req.max_memory_mb.empty()) {
+      if (model.origin != "onnx" || !std::filesystem::exists(model.path))
+        throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})", model.name,
+                       model.origin == "onnx" ? "missing at " + model.path : "imported data");
+      auto loaded = graph::LoadModel(model.path);
+      req.block_weight_bytes = graph::BlockWeightBytes(loaded.proto, graph::Analyze(loaded.proto));
+    }
+    req.return_result = o->return_result;
+    req.objective = plan::ParseObjective(o->objective);
+    req.top_k = o->top;
+    std::vector<std::string> notes;
+    auto problem = plan::BuildProblem(db, req, &notes);
+    std::vector<plan::PlanCandidate> plans;
+    if (!o->pareto.empty()) {
+      if (o->pareto != "latency,uplink" && o->pareto != "uplink,latency")
+        throw BadInput("--pareto supports latency,uplink, got '{}'", o->pareto);
+      plans = plan::ParetoLatencyUplink(problem);
+    } else {
+      plans = plan::PlanTopK(problem);
+    }
+    if (!o->svg.empty() && !plans.empty())
+      WriteFileAtomic(o->svg, report::PlanSvg(problem, plans.front(),
+                                              fmt::format("{}: best plan, {:.2f} ms", model.name, plans.front().latency_ms)));
+    if (global.json) {
+      nlohmann::ordered_json doc;
+      doc["model"] = {{"key", model.key}, {"name", model.name}, {"path", model.path}, {"origin", model.origin}};
+      doc["tiers"] = problem.tiers;
+      doc["objective"] = o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";
+      doc["blocks"] = problem.blocks;
+      doc["input_bytes"] = problem.input_bytes;
+      doc["output_bytes"] = problem.output_bytes;
+      doc["plans"] = nlohmann::ordered_json::array();
+      int rank = 1;
+      for (const auto& c : plans) doc["plans"].push_back(PlanJson(problem, c, rank++));
+      doc["notes"] = notes;
+      PrintJson(doc);
+      return;
+    }
+    for (const auto& n : notes) Note("note: " + n);
+    if (plans.empty()) {
+      fmt::print("No plan satisfies the constraints.\n");
+      return;
+    }
+    std::vector<std::string> header = {"rank", "total ms"};
+    for (const auto& t : problem.tiers) header.push_back(t);
+    header.push_back("transfers");
+    header.push_back("uplink");
+    if (problem.objective == plan::Objective::kThroughput) header.push_back("req/s");
+    Table table(header);
+    int rank = 1;
+    for (const auto& c : plans) {
+      std::vector<std::string> row = {std::to_string(rank++), fmt::format("{:.2f}", c.latency_ms)};
+      for (size_t t = 0; t < problem.tiers.size(); ++t) {
+        std::string cell = "-";
+        for (const auto& s : c.stages)
+          if (problem.resources[static_cast<size_t>(s.resource)].tier == static_cast<int>(t)) cell = StageText(problem, s);
+        row.push_back(cell);
+      }
+      std::vector<std::string> hops;
+      for (const auto& h : c.hops)
+        hops.push_back(fmt::format("{}->{} {:.2f} ms", problem.resources[static_cast<size_t>(h.from)].name,
+                                   problem.resources[static_cast<size_t>(h.to)].name, h.ms));
+      row.push_back(hops.empty() ? "-" : fmt::format("{}", fmt::join(hops, ", ")));
+      row.push_back(FormatBytes(c.uplink_bytes));
+      if (problem.objective == plan::Objective::kThroughput)
+        row.push_back(fmt::format("{:.1f}", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0));
+      table.Add(row);
+    }
+    fmt::print("model {} ({}), objective {}\n", model.name, model.key.substr(0, 16),
+               o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "Pareto front latency/uplink");
+    table.Print();
+  });
+}
+
+}  // namespace scission::cli
