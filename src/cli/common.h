@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
+#include "deploy/wire.h"
 #include "plan/problem.h"
 #include "profile/benchmark.h"
 #include "store/store.h"
@@ -61,6 +62,10 @@ void PrintInspection(const std::string& path, const graph::LoadedModel& model,
 store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model);
 nlohmann::ordered_json PlanJson(const plan::PlanProblem& p, const plan::PlanCandidate& c, int rank);
 
+// name=host:port,... (BadInput for anything else).
+std::map<std::string, std::string> ParseWorkers(const std::string& text);
+void AddConnectFlags(CLI::App* cmd, deploy::ConnectOptions& connect);
+
 // Registration of each verb (one file each: cmd_<verb>.cpp).
 void RegisterModels(CLI::App& app, GlobalOptions& global);
 void RegisterZoo(CLI::App& app, GlobalOptions& global);
@@ -73,5 +78,9 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global);
 void RegisterPredict(CLI::App& app, GlobalOptions& global);
 void RegisterPlan(CLI::App& app, GlobalOptions& global);
 void RegisterReport(CLI::App& app, GlobalOptions& global);
+void RegisterWorker(CLI::App& app, GlobalOptions& global);
+void RegisterProbe(CLI::App& app, GlobalOptions& global);
+void RegisterFleet(CLI::App& app, GlobalOptions& global);
+void RegisterRun(CLI::App& app, GlobalOptions& global);
 
 }  // namespace scission::cli

@@ -20,6 +20,10 @@ int main(int argc, char** argv) {
   RegisterPredict(app, global);
   RegisterPlan(app, global);
   RegisterReport(app, global);
+  RegisterWorker(app, global);
+  RegisterProbe(app, global);
+  RegisterFleet(app, global);
+  RegisterRun(app, global);
   RegisterDemo(app, global);
   try {
     app.parse(argc, argv);

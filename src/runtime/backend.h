@@ -41,6 +41,9 @@ class Session {
   virtual void Run() = 0;
   // Copies of the outputs of the last Run().
   virtual std::vector<Tensor> FetchOutputs() const = 0;
+  // Checks and runs `inputs` (by position) and returns the outputs, touching no bound state, so
+  // several threads may call it at once (the worker does).
+  virtual std::vector<Tensor> Infer(const std::vector<Tensor>& inputs) = 0;
 };
 
 class Backend {

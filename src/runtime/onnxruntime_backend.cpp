@@ -56,10 +56,24 @@ class OrtSession final : public Session {
   const std::vector<TensorSpec>& inputs() const override { return inputs_; }
   const std::vector<TensorSpec>& outputs() const override { return outputs_; }
 
-  void BindInputs(const std::vector<Tensor>& tensors) override {
+  void BindInputs(const std::vector<Tensor>& tensors) override { bound_ = MakeValues(tensors); }
+
+  std::vector<Tensor> Infer(const std::vector<Tensor>& inputs) override {
+    std::vector<Ort::Value> values = MakeValues(inputs);
+    std::vector<Ort::Value> results;
+    try {
+      results = session_.Run(Ort::RunOptions{nullptr}, input_cstr_.data(), values.data(), values.size(),
+                             output_cstr_.data(), output_cstr_.size());
+    } catch (const Ort::Exception& e) {
+      throw BadInput("{}: ONNX Runtime failed to run: {}", label_, e.what());
+    }
+    return CopyOut(results);
+  }
+
+  std::vector<Ort::Value> MakeValues(const std::vector<Tensor>& tensors) const {
     if (tensors.size() != inputs_.size())
       throw BadInput("{}: expects {} inputs, got {}", label_, inputs_.size(), tensors.size());
-    bound_.clear();
+    std::vector<Ort::Value> values;
     auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     for (size_t i = 0; i < tensors.size(); ++i) {
       const Tensor& t = tensors[i];
@@ -76,10 +90,11 @@ class OrtSession final : public Session {
       if (t.spec.bytes() < 0 || static_cast<size_t>(t.spec.bytes()) != t.data.size())
         throw BadInput("{}: input '{}' holds {} bytes, its shape needs {}", label_, want.name,
                        t.data.size(), t.spec.bytes());
-      bound_.push_back(Ort::Value::CreateTensor(
+      values.push_back(Ort::Value::CreateTensor(
           memory, const_cast<uint8_t*>(t.data.data()), t.data.size(), t.spec.shape.data(),
           t.spec.shape.size(), static_cast<ONNXTensorElementDataType>(t.spec.dtype)));
     }
+    return values;
   }
 
   void Run() override {
@@ -92,10 +107,12 @@ class OrtSession final : public Session {
     }
   }
 
-  std::vector<Tensor> FetchOutputs() const override {
+  std::vector<Tensor> FetchOutputs() const override { return CopyOut(results_); }
+
+  std::vector<Tensor> CopyOut(const std::vector<Ort::Value>& results) const {
     std::vector<Tensor> out;
-    for (size_t i = 0; i < results_.size(); ++i) {
-      const Ort::Value& value = results_[i];
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Ort::Value& value = results[i];
       auto info = value.GetTensorTypeAndShapeInfo();
       Tensor t;
       t.spec.name = output_names_[i];

@@ -1,0 +1,58 @@
+#include "cli/common.h"
+#include "common/files.h"
+#include "deploy/client.h"
+#include "zoo/zoo.h"
+
+namespace scission::cli {
+
+void RegisterFleet(CLI::App& app, GlobalOptions& global) {
+  auto* fleet = app.add_subcommand("fleet", "operate on several workers");
+  fleet->require_subcommand(1);
+  auto* cmd = fleet->add_subcommand("benchmark", "benchmark a model on every worker into the local store");
+  AddGlobalFlags(cmd, global);
+  struct Options {
+    std::string model, workers;
+    int warmup = 3, repeats = 20, threads = 0;
+    deploy::ConnectOptions connect;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("MODEL", o->model, ".onnx path or zoo name")->required();
+  cmd->add_option("--workers", o->workers, "name=host:port,...")->required();
+  cmd->add_option("--warmup", o->warmup, "warm-up runs per block (default 3)");
+  cmd->add_option("--repeats", o->repeats, "measured runs per block (default 20)");
+  cmd->add_option("--threads", o->threads, "intra-op threads on the workers (0 = their default)");
+  AddConnectFlags(cmd, o->connect);
+  cmd->callback([o, &global] {
+    if (o->repeats < 1 || o->warmup < 1) throw BadInput("--repeats and --warmup must be at least 1");
+    auto workers = ParseWorkers(o->workers);
+    std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
+    std::string sha = Sha256Hex(ReadFileBytes(path));
+    store::Store db(global.DbPath());
+    nlohmann::ordered_json doc = nlohmann::ordered_json::array();
+    for (const auto& [name, address] : workers) {
+      deploy::WorkerClient client(address, o->connect);
+      auto info = client.Hello();
+      if (info.resource != name) throw BadInput("worker at {} is '{}', not '{}'", address, info.resource, name);
+      if (client.EnsureModel(sha, path)) Note(fmt::format("sent {} to {}", path, name));
+      if (!global.json) Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
+      auto records = nlohmann::json::parse(client.Benchmark(sha, o->warmup, o->repeats, o->threads));
+      store::ModelRecord model;
+      std::vector<store::BlockRecord> blocks;
+      store::RunRecord run;
+      deploy::RecordsFromJson(records, &model, &blocks, &run);
+      model.path = path;
+      model.name = zoo::Find(o->model) ? o->model : model.name;
+      if (model.key != sha) throw BadInput("worker {} benchmarked a different model", name);
+      int64_t id = db.SaveRun({info.resource, info.tier}, model, blocks, run);
+      double sum = 0, whole = 0;
+      for (const auto& m : run.measurements) (m.block_index < 0 ? whole : sum) += m.median_ms;
+      doc.push_back({{"resource", name}, {"tier", info.tier}, {"run_id", id}, {"whole_median_ms", whole},
+                     {"sum_block_median_ms", sum}});
+      if (!global.json)
+        fmt::print("{} ({}): whole model {:.2f} ms, sum of blocks {:.2f} ms, stored as run {}\n", name, info.tier, whole, sum, id);
+    }
+    if (global.json) PrintJson(doc);
+  });
+}
+
+}  // namespace scission::cli

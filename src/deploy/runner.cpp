@@ -1,0 +1,327 @@
+#include "deploy/runner.h"
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <fmt/ranges.h>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "deploy/client.h"
+#include "graph/analysis.h"
+#include "graph/model.h"
+#include "graph/segment.h"
+#include "plan/from_store.h"
+#include "plan/planner.h"
+#include "profile/shapes.h"
+#include "profile/stats.h"
+#include "runtime/backend.h"
+
+namespace scission::deploy {
+
+using Clock = std::chrono::steady_clock;
+
+void RunOptions::Validate() const {
+  if (requests < 1) throw BadInput("--requests must be at least 1");
+  if (concurrency < 1 || concurrency > 256) throw BadInput("--concurrency must be 1..256");
+  if (warmup < 0) throw BadInput("--warmup must not be negative");
+  if (rank < 1) throw BadInput("--rank must be at least 1");
+  for (const auto& [name, address] : workers) CheckAddress(address);
+}
+
+namespace {
+
+double Ms(Clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+struct StagePlan {
+  std::string resource;
+  int first = 0, last = -1;
+  double predicted_ms = 0;
+};
+
+struct Chain {
+  nlohmann::json plan;
+  std::vector<StagePlan> stages;
+  std::vector<double> predicted_hops;
+  std::unique_ptr<runtime::Session> local;  // stage 0's segment, if it runs any block
+  std::unique_ptr<WorkerClient> first_remote;
+  std::string first_segment_id;
+};
+
+struct Measured {
+  bool ok = false;
+  std::string error;
+  double total_ms = 0;
+  std::vector<double> stage_ms;  // per stage
+  std::vector<double> hop_ms;    // per hop
+};
+
+class Runner {
+ public:
+  Runner(const RunOptions& o, const std::function<void(const std::string&)>& note) : o_(o), note_(note) {
+    const auto& model = o.plan_doc.at("model");
+    model_key_ = model.at("key");
+    model_path_ = model.at("path");
+    if (model.at("origin") != "onnx")
+      throw BadInput("plan is for imported data ({}); `scission run` needs an ONNX model", model_key_);
+    if (!std::filesystem::exists(model_path_)) throw BadInput("{}: model file of the plan is missing here", model_path_);
+    loaded_ = graph::LoadModel(model_path_);
+    if (loaded_.sha256 != model_key_) throw BadInput("{}: file differs from the planned model (hash)", model_path_);
+    analysis_ = graph::Analyze(loaded_.proto);
+    profile::ResolveBlockShapes(loaded_, analysis_);
+    backend_ = runtime::CreateBackend(runtime::kDefaultBackend);
+    for (size_t i = 0; i < analysis_.inputs.size(); ++i) input_.push_back(runtime::MakeRandomInput(analysis_.inputs[i], 7 + i));
+  }
+
+  void Setup(const nlohmann::json& plan) {
+    Chain c;
+    c.plan = plan;
+    for (const auto& s : plan.at("stages"))
+      c.stages.push_back({s.at("resource"), s.at("first_block"), s.at("last_block"), s.at("compute_ms")});
+    for (const auto& h : plan.at("hops")) c.predicted_hops.push_back(h.at("ms"));
+    if (c.stages.empty()) throw BadInput("plan has no stages");
+    // Remote stages from the last to the first, so each knows where to forward.
+    std::string next_address, next_segment;
+    for (size_t i = c.stages.size(); i-- > 1;) {
+      const auto& s = c.stages[i];
+      auto it = o_.workers.find(s.resource);
+      if (it == o_.workers.end()) throw BadInput("--workers has no address for resource '{}'", s.resource);
+      WorkerClient client(it->second, o_.connect);
+      auto info = client.Hello();
+      if (info.resource != s.resource)
+        note_(fmt::format("note: worker at {} calls itself '{}', the plan says '{}'", it->second, info.resource, s.resource));
+      if (client.EnsureModel(model_key_, model_path_)) note_(fmt::format("sent the model to {}", s.resource));
+      auto reply = client.LoadSegment(model_key_, s.first, s.last, o_.threads, next_address, next_segment);
+      next_address = it->second;
+      next_segment = reply.segment_id();
+    }
+    if (c.stages.size() > 1) {
+      c.first_remote = std::make_unique<WorkerClient>(next_address, o_.connect);
+      c.first_segment_id = next_segment;
+    }
+    const auto& local = c.stages.front();
+    if (local.last >= local.first) {
+      auto segment = graph::ExtractSegment(loaded_.proto, analysis_, local.first, local.last);
+      c.local = backend_->Prepare(segment.model.SerializeAsString(), {o_.threads}, "local segment");
+    }
+    std::lock_guard<std::mutex> lock(chain_mutex_);
+    chain_ = std::make_shared<Chain>(std::move(c));
+  }
+
+  Measured Once(uint64_t id) {
+    std::shared_ptr<Chain> c;
+    {
+      std::lock_guard<std::mutex> lock(chain_mutex_);
+      c = chain_;
+    }
+    Measured m;
+    auto start = Clock::now();
+    std::vector<Tensor> carried = input_;
+    try {
+      if (c->local) {
+        auto t = Clock::now();
+        carried = c->local->Infer(carried);
+        m.stage_ms.push_back(Ms(t));
+      } else {
+        m.stage_ms.push_back(0);
+      }
+    } catch (const Error& e) {
+      m.error = e.what();
+      return m;
+    }
+    if (c->first_remote) {
+      v1::InferRequest req;
+      req.set_segment_id(c->first_segment_id);
+      req.set_request_id(id);
+      for (const auto& t : carried) ToWire(t, req.add_inputs());
+      v1::InferReply reply;
+      auto call = Clock::now();
+      auto status = c->first_remote->Infer(req, &reply, o_.request_timeout_ms);
+      double call_ms = Ms(call);
+      if (!status.ok()) {
+        m.error = fmt::format("{}: {}", static_cast<int>(status.error_code()) == 14 ? "unavailable" : "failed",
+                              OneLine(status.error_message()));
+        return m;
+      }
+      if (reply.timings_size() != static_cast<int>(c->stages.size()) - 1) {
+        m.error = "reply has the wrong number of stage timings";
+        return m;
+      }
+      m.hop_ms.push_back(call_ms - reply.timings(0).server_ms());
+      for (int i = 0; i < reply.timings_size(); ++i) {
+        m.stage_ms.push_back(reply.timings(i).compute_ms());
+        if (i + 1 < reply.timings_size())
+          m.hop_ms.push_back(reply.timings(i).forward_ms() - reply.timings(i + 1).server_ms());
+      }
+    }
+    m.total_ms = Ms(start);
+    m.ok = true;
+    return m;
+  }
+
+  // Re-plans without the workers that do not answer; false when nothing is left to run on.
+  bool Replan() {
+    if (o_.db_path.empty()) return false;
+    std::vector<std::string> dead;
+    for (const auto& [name, address] : o_.workers) {
+      try {
+        WorkerClient(address, {o_.connect.token, o_.connect.tls_ca, 3000}).Hello();
+      } catch (const Error&) {
+        dead.push_back(name);
+      }
+    }
+    if (dead.empty()) return false;
+    store::Store db(o_.db_path);
+    plan::PlanRequest req;
+    req.model_key = model_key_;
+    req.tiers = o_.plan_doc.at("tiers").get<std::vector<std::string>>();
+    req.top_k = 1;
+    auto problem = plan::BuildProblem(db, req, nullptr);
+    std::erase_if(problem.resources, [&](const plan::ResourceProfile& r) {
+      return std::find(dead.begin(), dead.end(), r.name) != dead.end() ||
+             (r.tier > 0 && !o_.workers.count(r.name));
+    });
+    bool has_source = std::any_of(problem.resources.begin(), problem.resources.end(), [](const auto& r) { return r.tier == 0; });
+    if (!has_source) return false;
+    auto plans = plan::PlanTopK(problem);
+    if (plans.empty()) return false;
+    nlohmann::json next = nlohmann::json::object();
+    nlohmann::json stages = nlohmann::json::array(), hops = nlohmann::json::array();
+    for (const auto& s : plans[0].stages)
+      stages.push_back({{"tier", problem.tiers[static_cast<size_t>(problem.resources[static_cast<size_t>(s.resource)].tier)]},
+                        {"resource", problem.resources[static_cast<size_t>(s.resource)].name},
+                        {"first_block", s.first_block}, {"last_block", s.last_block}, {"compute_ms", s.compute_ms}});
+    for (const auto& h : plans[0].hops) hops.push_back({{"ms", h.ms}, {"bytes", h.bytes}});
+    next["stages"] = stages;
+    next["hops"] = hops;
+    next["latency_ms"] = plans[0].latency_ms;
+    note_(fmt::format("re-planned without {}: {:.2f} ms predicted", fmt::join(dead, ", "), plans[0].latency_ms));
+    Setup(next);
+    return true;
+  }
+
+  const RunOptions& o_;
+  std::function<void(const std::string&)> note_;
+  std::string model_key_, model_path_;
+  graph::LoadedModel loaded_;
+  graph::GraphAnalysis analysis_;
+  std::unique_ptr<runtime::Backend> backend_;
+  std::vector<Tensor> input_;
+  std::mutex chain_mutex_;
+  std::shared_ptr<Chain> chain_;
+};
+
+StageSummary Summarize(const std::string& name, double predicted, const std::vector<double>& samples) {
+  StageSummary s;
+  s.name = name;
+  s.predicted_ms = predicted;
+  if (!samples.empty()) {
+    s.median_ms = profile::Median(samples);
+    s.p90_ms = profile::Percentile(samples, 0.9);
+  }
+  return s;
+}
+
+}  // namespace
+
+RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::string&)>& note) {
+  o.Validate();
+  const auto& plans = o.plan_doc.at("plans");
+  if (o.rank > static_cast<int>(plans.size()))
+    throw BadInput("--rank {}: the plan file has {} plans", o.rank, plans.size());
+  const auto& plan = plans.at(static_cast<size_t>(o.rank - 1));
+  Runner runner(o, note);
+  runner.Setup(plan);
+
+  for (int i = 0; i < o.warmup; ++i) {
+    auto m = runner.Once(1000000 + static_cast<uint64_t>(i));
+    if (!m.ok) throw BadInput("warm-up request failed: {}", m.error);
+  }
+  RunSummary summary;
+  summary.plan = plan;
+  summary.requests = o.requests;
+  std::vector<Measured> results(static_cast<size_t>(o.requests));
+  std::atomic<int> next{0};
+  std::mutex replan_mutex;
+  auto worker = [&] {
+    while (true) {
+      int i = next++;
+      if (i >= o.requests) return;
+      auto m = runner.Once(static_cast<uint64_t>(i));
+      if (!m.ok && o.fallback_replan) {
+        std::lock_guard<std::mutex> lock(replan_mutex);
+        try {
+          if (runner.Replan()) ++summary.replans;
+        } catch (const Error& e) {
+          note(fmt::format("re-planning failed: {}", e.what()));
+        }
+        auto retry = runner.Once(static_cast<uint64_t>(i));
+        if (retry.ok) m = retry;
+      }
+      results[static_cast<size_t>(i)] = std::move(m);
+    }
+  };
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.concurrency; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  summary.wall_ms = Ms(start);
+
+  // Per-stage/hop statistics over successful requests of the first chain's shape.
+  const size_t stages = plan.at("stages").size();
+  std::vector<std::vector<double>> stage_samples(stages), hop_samples(stages > 0 ? stages - 1 : 0);
+  for (const auto& m : results) {
+    if (!m.ok) {
+      ++summary.failed;
+      ++summary.errors[m.error];
+      continue;
+    }
+    ++summary.ok;
+    summary.latencies_ms.push_back(m.total_ms);
+    if (m.stage_ms.size() == stages)
+      for (size_t s = 0; s < stages; ++s) stage_samples[s].push_back(m.stage_ms[s]);
+    if (m.hop_ms.size() == hop_samples.size())
+      for (size_t h = 0; h < hop_samples.size(); ++h) hop_samples[h].push_back(m.hop_ms[h]);
+  }
+  for (size_t s = 0; s < stages; ++s)
+    summary.stages.push_back(Summarize(plan.at("stages")[s].at("resource"), plan.at("stages")[s].at("compute_ms"), stage_samples[s]));
+  for (size_t h = 0; h < hop_samples.size(); ++h)
+    summary.hops.push_back(Summarize(fmt::format("{}->{}", plan.at("hops")[h].at("from").get<std::string>(),
+                                                 plan.at("hops")[h].at("to").get<std::string>()),
+                                     plan.at("hops")[h].at("ms"), hop_samples[h]));
+  summary.total = Summarize("total", plan.at("latency_ms"), summary.latencies_ms);
+  summary.throughput_per_s = summary.wall_ms > 0 ? 1000.0 * summary.ok / summary.wall_ms : 0;
+  summary.predicted_throughput_per_s = plan.value("throughput_per_s", 0.0);
+  return summary;
+}
+
+nlohmann::ordered_json SummaryJson(const RunSummary& s) {
+  auto row = [](const StageSummary& x) {
+    double error = x.median_ms > 0 ? (x.predicted_ms - x.median_ms) / x.median_ms : 0;
+    return nlohmann::ordered_json{{"name", x.name}, {"predicted_ms", x.predicted_ms}, {"median_ms", x.median_ms},
+                                  {"p90_ms", x.p90_ms}, {"relative_error", error}};
+  };
+  nlohmann::ordered_json doc;
+  doc["requests"] = s.requests;
+  doc["ok"] = s.ok;
+  doc["failed"] = s.failed;
+  doc["replans"] = s.replans;
+  doc["errors"] = s.errors;
+  doc["stages"] = nlohmann::ordered_json::array();
+  for (const auto& x : s.stages) doc["stages"].push_back(row(x));
+  doc["hops"] = nlohmann::ordered_json::array();
+  for (const auto& x : s.hops) doc["hops"].push_back(row(x));
+  doc["total"] = row(s.total);
+  doc["wall_ms"] = s.wall_ms;
+  doc["throughput_per_s"] = s.throughput_per_s;
+  doc["predicted_throughput_per_s"] = s.predicted_throughput_per_s;
+  doc["latencies_ms"] = s.latencies_ms;
+  return doc;
+}
+
+}  // namespace scission::deploy

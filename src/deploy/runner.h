@@ -1,0 +1,52 @@
+// `scission run`: deploys one plan across workers and measures it against its prediction.
+// The first tier's segment runs in this process; the cut tensor goes to the next tier's worker,
+// which forwards worker to worker; the result comes back along the chain.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "deploy/wire.h"
+
+namespace scission::deploy {
+
+struct RunOptions {
+  nlohmann::json plan_doc;  // what `scission plan --json` printed
+  int rank = 1;
+  std::map<std::string, std::string> workers;  // resource -> host:port
+  int requests = 20;
+  int warmup = 2;
+  int concurrency = 1;
+  int threads = 0;  // intra-op threads of every segment, 0 = default
+  bool fallback_replan = false;
+  std::string db_path;  // for re-planning
+  ConnectOptions connect;
+  int request_timeout_ms = 60000;
+  void Validate() const;
+};
+
+struct StageSummary {
+  std::string name;  // resource, or "a->b" for a hop
+  double predicted_ms = 0;
+  double median_ms = 0, p90_ms = 0;
+};
+
+struct RunSummary {
+  nlohmann::json plan;  // the plan that ran first
+  int requests = 0, ok = 0, failed = 0, replans = 0;
+  std::map<std::string, int> errors;  // message -> count
+  std::vector<StageSummary> stages, hops;
+  StageSummary total;
+  double wall_ms = 0;
+  double throughput_per_s = 0, predicted_throughput_per_s = 0;
+  std::vector<double> latencies_ms;
+};
+
+RunSummary RunPlan(const RunOptions& options, const std::function<void(const std::string&)>& note);
+nlohmann::ordered_json SummaryJson(const RunSummary& summary);
+
+}  // namespace scission::deploy
