@@ -40,7 +40,7 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--warmup", o->run.warmup, "untimed requests first (default 2)");
   cmd->add_option("--concurrency", o->run.concurrency, "requests in flight (default 1)");
   cmd->add_option("--rank", o->run.rank, "which plan of the file (default 1)");
-  cmd->add_option("--threads", o->run.threads, "intra-op threads per segment (0 = default)");
+  cmd->add_option("--threads", o->run.threads, "intra-op threads of the local segment (workers use their --threads)");
   cmd->add_option("--fallback", o->fallback, "replan: on a dead worker, re-plan over the rest");
   cmd->add_option("--timeout-ms", o->run.request_timeout_ms, "per-request deadline (default 60000)");
   AddConnectFlags(cmd, o->run.connect);

@@ -96,7 +96,7 @@ class Runner {
       if (info.resource != s.resource)
         note_(fmt::format("note: worker at {} calls itself '{}', the plan says '{}'", it->second, info.resource, s.resource));
       if (client.EnsureModel(model_key_, model_path_)) note_(fmt::format("sent the model to {}", s.resource));
-      auto reply = client.LoadSegment(model_key_, s.first, s.last, o_.threads, next_address, next_segment);
+      auto reply = client.LoadSegment(model_key_, s.first, s.last, 0, next_address, next_segment);
       next_address = it->second;
       next_segment = reply.segment_id();
     }

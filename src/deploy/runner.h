@@ -21,7 +21,7 @@ struct RunOptions {
   int requests = 20;
   int warmup = 2;
   int concurrency = 1;
-  int threads = 0;  // intra-op threads of every segment, 0 = default
+  int threads = 0;  // intra-op threads of the local (first-tier) segment; workers use their own
   bool fallback_replan = false;
   std::string db_path;  // for re-planning
   ConnectOptions connect;
