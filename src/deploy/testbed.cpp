@@ -32,7 +32,7 @@ std::string Octet(const std::string& host) { return host == "device" ? "1" : hos
 
 // Runs a command line quietly; returns its exit code.
 int Sh(const std::string& command) {
-  int status = std::system((command + " >/dev/null 2>&1").c_str());
+  int status = std::system(("( " + command + " ) >/dev/null 2>&1").c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

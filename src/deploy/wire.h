@@ -40,8 +40,9 @@ struct ConnectOptions {
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ConnectOptions& options);
 void PrepareContext(grpc::ClientContext* context, const ConnectOptions& options, int timeout_ms = -1);
 
-// "host:port" check; BadInput otherwise.
+// "host:port" check; BadInput otherwise. Listening also accepts port 0 (any free port).
 void CheckAddress(const std::string& address);
+void CheckListenAddress(const std::string& address);
 // gRPC status -> scission::Error (UNAVAILABLE etc. are BadInput: "worker X unreachable").
 [[noreturn]] void ThrowStatus(const grpc::Status& status, const std::string& what);
 

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 void WorkerOptions::Validate() const {
-  CheckAddress(listen);
+  CheckListenAddress(listen);
   if (resource.empty()) throw BadInput("--resource must not be empty");
   if (tier.empty()) throw BadInput("--tier must not be empty");
   if (tls_cert.empty() != tls_key.empty()) throw BadInput("--tls-cert and --tls-key go together");
