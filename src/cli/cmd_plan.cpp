@@ -87,7 +87,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("plan", "exact top-k placements over stored profiles and links");
   AddGlobalFlags(cmd, global);
   struct Options {
-    std::string model, tiers = "device,edge,cloud", objective = "latency", pareto, svg;
+    std::string model, tiers = "device,edge,cloud", objective = "latency", pareto, svg, statistic = "mean";
     std::vector<std::string> where, max_upload, max_time, max_memory;
     std::string d, e, c;
     int privacy = 0, top = 5;
@@ -109,6 +109,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--pareto", o->pareto, "latency,uplink: list the Pareto front instead");
   cmd->add_option("--top", o->top, "how many plans (default 5)");
   cmd->add_option("--svg", o->svg, "write the best plan as an SVG chart");
+  cmd->add_option("--statistic", o->statistic, "per-block time: mean (default) or median");
   cmd->callback([o, &global] {
     store::Store db(global.DbPath());
     auto model = ResolveStoredModel(db, o->model);
@@ -145,6 +146,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
       req.block_weight_bytes = graph::BlockWeightBytes(loaded.proto, graph::Analyze(loaded.proto));
     }
     req.return_result = o->return_result;
+    req.statistic = o->statistic;
     req.objective = plan::ParseObjective(o->objective);
     req.top_k = o->top;
     std::vector<std::string> notes;
@@ -165,6 +167,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
       doc["model"] = {{"key", model.key}, {"name", model.name}, {"path", model.path}, {"origin", model.origin}};
       doc["tiers"] = problem.tiers;
       doc["objective"] = o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";
+      doc["statistic"] = req.statistic;
       doc["blocks"] = problem.blocks;
       doc["input_bytes"] = problem.input_bytes;
       doc["output_bytes"] = problem.output_bytes;

@@ -82,6 +82,8 @@ bool Testbed::Setup() {
       MustSh(fmt::format("ip -n {} link set {} up", ns, a));
       MustSh(fmt::format("ip -n {} link set lo up", ns));
       MustSh(fmt::format("ip -n {} link set {} master br0 up", kSwitch, b));
+      MustSh(fmt::format("ip -n {} link set {} gso_max_size 4096", ns, a));
+      MustSh(fmt::format("ip -n {} link set {} gso_max_size 4096", kSwitch, b));
       Shape(ns, a, mbps, false);
       Shape(kSwitch, b, mbps, false);
     }
@@ -111,8 +113,10 @@ bool Testbed::Setup() {
 }
 
 void Testbed::Shape(const std::string& ns, const std::string& dev, double mbps, bool change) {
-  // Burst: at least one 10 ms tick at this rate, and never below 32 kB so TSO segments pass.
-  int64_t burst = std::max<int64_t>(32 * 1024, static_cast<int64_t>(mbps * 1e6 / 8 / 100));
+  // A small bucket: a full one lets the first `burst` bytes after an idle period through at once,
+  // which no real link does and which the probe (long transfers) cannot see. Segments are capped
+  // at 4 KiB (gso_max_size) so a 8 KiB bucket never stalls a packet.
+  int64_t burst = std::max<int64_t>(8 * 1024, static_cast<int64_t>(mbps * 1e6 / 8 / 1000));
   MustSh(fmt::format("ip netns exec {} tc qdisc {} dev {} root tbf rate {}kbit burst {} latency 500ms", ns,
                      change ? "change" : "add", dev, static_cast<int64_t>(std::llround(mbps * 1000)), burst));
 }

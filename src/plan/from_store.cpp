@@ -108,6 +108,8 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
                          std::vector<std::string>* notes) {
   PlanProblem p;
   p.tiers = request.tiers;
+  if (request.statistic != "mean" && request.statistic != "median")
+    throw BadInput("--statistic must be mean or median, got '{}'", request.statistic);
   if (p.tiers.empty()) throw BadInput("--tiers must name at least one tier");
   std::set<std::string> unique(p.tiers.begin(), p.tiers.end());
   if (unique.size() != p.tiers.size()) throw BadInput("--tiers lists a tier twice");
@@ -128,7 +130,7 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
     ResourceProfile r;
     r.name = v.resource;
     r.tier = static_cast<int>(it - p.tiers.begin());
-    for (const auto& m : v.block_measurements) r.block_ms.push_back(m.median_ms);
+    for (const auto& m : v.block_measurements) r.block_ms.push_back(request.statistic == "median" ? m.median_ms : m.mean_ms);
     p.resources.push_back(std::move(r));
   }
   std::sort(p.resources.begin(), p.resources.end(), [](const auto& a, const auto& b) {

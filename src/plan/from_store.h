@@ -19,6 +19,9 @@ struct PlanRequest {
   std::vector<std::pair<std::string, double>> max_memory_mb;   // resource -> MB
   std::vector<int64_t> block_weight_bytes;                     // needed for memory limits
   bool return_result = false;
+  // Per-block compute statistic: "mean" (default; the original tool's choice, and right for
+  // resources whose stalls are periodic, e.g. CPU quotas) or "median".
+  std::string statistic = "mean";
   Objective objective = Objective::kLatency;
   int top_k = 5;
 };
