@@ -7,6 +7,7 @@
 
 #include "cli/common.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "deploy/testbed.h"
 #include "profile/stats.h"
 #include "zoo/zoo.h"
@@ -17,14 +18,8 @@ namespace {
 
 std::vector<std::string> SplitList(const std::string& text) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (auto& item : SplitCommas(text))
+    if (!item.empty()) out.push_back(std::move(item));
   return out;
 }
 

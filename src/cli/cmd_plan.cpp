@@ -4,6 +4,7 @@
 
 #include "cli/common.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "plan/from_store.h"
@@ -115,15 +116,9 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
     auto model = ResolveStoredModel(db, o->model);
     plan::PlanRequest req;
     req.model_key = model.key;
-    req.tiers.clear();
-    for (size_t start = 0;;) {
-      size_t comma = o->tiers.find(',', start);
-      std::string t = o->tiers.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    req.tiers = SplitCommas(o->tiers);
+    for (const auto& t : req.tiers)
       if (t.empty()) throw BadInput("--tiers: empty tier name in '{}'", o->tiers);
-      req.tiers.push_back(t);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
     req.where = SplitPairs(o->where, "--where");
     const char* shorthand[] = {"-d", "-e", "-c"};
     const std::string* texts[] = {&o->d, &o->e, &o->c};

@@ -1,20 +1,16 @@
 #include "cli/common.h"
+#include "common/text.h"
 #include "deploy/client.h"
 
 namespace scission::cli {
 
 std::map<std::string, std::string> ParseWorkers(const std::string& text) {
   std::map<std::string, std::string> workers;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+  for (const auto& item : SplitCommas(text)) {
     auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0) throw BadInput("--workers expects name=host:port,..., got '{}'", item);
     deploy::CheckAddress(item.substr(eq + 1));
     workers[item.substr(0, eq)] = item.substr(eq + 1);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   if (workers.empty()) throw BadInput("--workers is empty");
   return workers;

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "report/html.h"
 
 namespace scission::cli {
@@ -22,13 +23,7 @@ void RegisterReport(CLI::App& app, GlobalOptions& global) {
     store::Store db(global.DbPath());
     report::ReportOptions options;
     options.top_k = o->top;
-    options.tiers.clear();
-    for (size_t start = 0;;) {
-      size_t comma = o->tiers.find(',', start);
-      options.tiers.push_back(o->tiers.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    options.tiers = SplitCommas(o->tiers);
     if (!o->model.empty()) options.only_model_key = ResolveStoredModel(db, o->model).key;
     std::string html = report::RenderReport(db, options);
     WriteFileAtomic(o->out, html);

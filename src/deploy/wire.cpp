@@ -114,26 +114,20 @@ void RecordsFromJson(const nlohmann::json& doc, store::ModelRecord* model,
   }
 }
 
-void CheckListenAddress(const std::string& address) {
+namespace {
+void CheckHostPort(const std::string& address, int min_port) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
     throw BadInput("'{}' is not HOST:PORT", address);
   for (size_t i = colon + 1; i < address.size(); ++i)
     if (!std::isdigit(static_cast<unsigned char>(address[i]))) throw BadInput("'{}' is not HOST:PORT", address);
-  if (address.size() - colon > 6 || std::stoi(address.substr(colon + 1)) > 65535)
-    throw BadInput("'{}': port must be 0..65535", address);
+  int port = address.size() - colon > 6 ? 65536 : std::stoi(address.substr(colon + 1));
+  if (port < min_port || port > 65535) throw BadInput("'{}': port must be {}..65535", address, min_port);
 }
+}  // namespace
 
-void CheckAddress(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
-    throw BadInput("'{}' is not HOST:PORT", address);
-  for (size_t i = colon + 1; i < address.size(); ++i)
-    if (!std::isdigit(static_cast<unsigned char>(address[i]))) throw BadInput("'{}' is not HOST:PORT", address);
-  if (address.size() - colon > 6) throw BadInput("'{}': port must be 1..65535", address);
-  int port = std::stoi(address.substr(colon + 1));
-  if (port <= 0 || port > 65535) throw BadInput("'{}': port must be 1..65535", address);
-}
+void CheckListenAddress(const std::string& address) { CheckHostPort(address, 0); }
+void CheckAddress(const std::string& address) { CheckHostPort(address, 1); }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ConnectOptions& options) {
   CheckAddress(address);

@@ -9,20 +9,11 @@
 #include <fmt/ranges.h>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace scission::plan {
 
 namespace {
-
-std::string Strip(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-bool AllDigits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
 
 int TierIndex(const std::vector<std::string>& tiers, const std::string& tier, const std::string& what) {
   auto it = std::find(tiers.begin(), tiers.end(), tier);
@@ -36,11 +27,9 @@ int TierIndex(const std::vector<std::string>& tiers, const std::string& tier, co
 TierCriteria ParseTierCriteria(const std::string& text, const std::string& tier,
                                const std::vector<std::string>& tier_resources, int blocks) {
   TierCriteria c;
-  size_t start = 0;
   std::string what = "criteria for tier " + tier;
-  while (true) {
-    size_t comma = text.find(',', start);
-    std::string item = Strip(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+  for (const auto& raw : SplitCommas(text)) {
+    std::string item = Strip(raw);
     if (item.empty()) throw BadInput("{}: empty criterion in '{}'", what, text);
     bool negate = item[0] == '!';
     std::string body = negate ? item.substr(1) : item;
@@ -59,8 +48,6 @@ TierCriteria ParseTierCriteria(const std::string& text, const std::string& tier,
                        tier_resources.empty() ? std::string("none") : fmt::format("{}", fmt::join(tier_resources, ", ")));
       (negate ? c.excluded_resources : c.only_resources).push_back(body);
     }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   if (c.must_be_unused && (c.must_be_used || !c.blocks_in.empty() || !c.only_resources.empty()))
     throw BadInput("{}: '-1' (unused) contradicts the other criteria in '{}'", what, text);

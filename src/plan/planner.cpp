@@ -318,7 +318,7 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
 // Top-k by (latency, key) among plans the DP options admit, with global constraints applied.
 std::vector<PlanCandidate> LatencyTopK(const PlanProblem& p, DpOptions o, int want) {
   // A little slack on the first try usually makes it the only one.
-  int k = want + std::max(4, want / 2);
+  int k = want + 2;
   while (true) {
     std::vector<PlanCandidate> valid;
     std::vector<double> valid_dp_cost;

@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace scission::plan {
 
@@ -19,16 +20,6 @@ namespace {
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string Strip(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
-bool AllDigits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 int ParseLayer(const std::string& text, const std::string& flag, int last_layer,
@@ -83,10 +74,8 @@ CompatCriteria ParseCompatCriteria(const std::string& text, const std::string& f
                                    const std::vector<std::string>& tier_systems, int last_layer) {
   CompatCriteria c;
   if (text.empty()) return c;
-  size_t start = 0;
-  while (true) {
-    size_t comma = text.find(',', start);
-    std::string item = Strip(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+  for (const auto& raw : SplitCommas(text)) {
+    std::string item = Strip(raw);
     if (item.empty()) throw BadInput("{}: empty criterion in '{}'", flag, text);
     if (AllDigits(item) || item == "-1") {
       c.layers_in.push_back(ParseLayer(item, flag, last_layer, tier_systems));
@@ -101,8 +90,6 @@ CompatCriteria ParseCompatCriteria(const std::string& text, const std::string& f
                        tier_systems.empty() ? std::string("none") : fmt::format("{}", fmt::join(tier_systems, ", ")));
       (negate ? c.systems_not_in : c.systems_in).push_back(name);
     }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return c;
 }

@@ -168,20 +168,7 @@ TEST_F(Cli, KillNineDuringBenchmarksLeavesStoreIntact) {
   ASSERT_EQ(Run(args).exit_code, 0);
   // Kill further benchmarks at staggered moments, some inside the store transaction.
   for (int attempt = 0; attempt < 12; ++attempt) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      for (const auto& e : env_) ::putenv(const_cast<char*>(e.c_str()));
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      std::vector<char*> argv;
-      std::string binary = SCISSION_BINARY;
-      argv.push_back(binary.data());
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
+    pid_t pid = SpawnScission(args, env_, "");
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + 25 * attempt));
     ::kill(pid, SIGKILL);
     int status = 0;

@@ -37,24 +37,7 @@ class DeployCli : public ::testing::Test {
       ::waitpid(pid, nullptr, 0);
     }
   }
-  pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      for (const auto& e : env_) ::putenv(const_cast<char*>(e.c_str()));
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv;
-      std::string binary = SCISSION_BINARY;
-      argv.push_back(binary.data());
-      std::vector<std::string> copy = args;
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-    return pid;
-  }
+  pid_t Spawn(const std::vector<std::string>& args, const std::string& log) { return SpawnScission(args, env_, log); }
   // Starts a worker on a free-ish port and waits for it to answer.
   std::string StartWorker(const std::string& name, const std::string& tier, int port) {
     std::string address = "127.0.0.1:" + std::to_string(port);

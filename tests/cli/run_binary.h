@@ -26,6 +26,27 @@ inline std::string Slurp(const std::string& path) {
   return s.str();
 }
 
+// Starts the binary in the background with stdout and stderr going to `log` ("" = /dev/null).
+inline pid_t SpawnScission(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                           const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    int fd = log.empty() ? ::open("/dev/null", O_WRONLY) : ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    std::string binary = SCISSION_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
 // `env` entries are NAME=VALUE added to the current environment.
 inline CommandResult RunScission(const std::vector<std::string>& args,
                                  const std::vector<std::string>& env = {}) {
