@@ -20,8 +20,11 @@ namespace {
 using ::testing::HasSubstr;
 
 struct TestWorker {
-  explicit TestWorker(const std::string& name, const std::string& token = "") {
+  explicit TestWorker(const std::string& name, const std::string& token = "", const std::string& cert = "",
+                      const std::string& key = "") {
     WorkerOptions o;
+    o.tls_cert = cert;
+    o.tls_key = key;
     o.listen = "127.0.0.1:0";
     o.resource = name;
     o.tier = "edge";
@@ -90,6 +93,20 @@ TEST_F(Deploy, TokenIsRequiredWhenSet) {
   v1::PingRequest ping;
   v1::PingReply pong;
   EXPECT_EQ(stub->Ping(&ctx, ping, &pong).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(Deploy, TlsWorkerAcceptsOnlyVerifiedClients) {
+  std::string dir = ::testing::TempDir() + "/tls";
+  std::filesystem::create_directories(dir);
+  std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  int rc = std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                        " -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
+                        " >/dev/null 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << "openssl is needed to make a test certificate";
+  TestWorker w("tls1", "tok", cert, key);
+  EXPECT_EQ(WorkerClient(w.address, {"tok", cert, 5000}).Hello().resource, "tls1");
+  EXPECT_THROW(WorkerClient(w.address, {"tok", "", 3000}).Hello(), Error);  // plaintext to a TLS port
+  EXPECT_THROW(WorkerClient(w.address, {"", cert, 3000}).Hello(), Error);   // TLS but no token
 }
 
 TEST_F(Deploy, UnreachableWorkerIsBadInput) {
