@@ -184,7 +184,7 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     double median = errors.empty() ? 0 : profile::Median(errors), p90 = errors.empty() ? 0 : profile::Percentile(errors, 0.9);
     if (global.json) {
       nlohmann::ordered_json doc;
-      doc["isolated"] = !testbed.fallback_reason().empty() ? false : true;
+      doc["isolated"] = testbed.fallback_reason().empty();
       doc["runs"] = runs;
       doc["median_abs_rel_error"] = median;
       doc["p90_abs_rel_error"] = p90;

@@ -29,30 +29,40 @@ void RegisterExport(CLI::App& app, GlobalOptions& global) {
         "FROM measurements ms JOIN runs r ON r.id = ms.run_id "
         "JOIN resources res ON res.id = r.resource_id JOIN models m ON m.id = r.model_id "
         "ORDER BY r.id, ms.block_idx");
-    static const char* kColumns[] = {
-        "run_id", "kind", "started_at", "resource", "tier", "model", "model_key", "block",
-        "n", "median_ms", "mean_ms", "p90_ms", "p95_ms", "stddev_ms", "min_ms", "max_ms",
-        "first_run_ms", "setup_ms", "output_bytes", "backend", "runtime_version",
-        "execution_provider", "threads", "cpu_model", "host", "build_type"};
+    enum Kind { kText, kInt, kReal };
+    struct Column {
+      const char* name;
+      Kind kind;
+    };
+    // Same order as the SELECT above.
+    static const Column kColumns[] = {
+        {"run_id", kInt},        {"kind", kText},          {"started_at", kText},   {"resource", kText},
+        {"tier", kText},         {"model", kText},         {"model_key", kText},    {"block", kInt},
+        {"n", kInt},             {"median_ms", kReal},     {"mean_ms", kReal},      {"p90_ms", kReal},
+        {"p95_ms", kReal},       {"stddev_ms", kReal},     {"min_ms", kReal},       {"max_ms", kReal},
+        {"first_run_ms", kReal}, {"setup_ms", kReal},      {"output_bytes", kInt},  {"backend", kText},
+        {"runtime_version", kText}, {"execution_provider", kText}, {"threads", kInt}, {"cpu_model", kText},
+        {"host", kText},         {"build_type", kText}};
     constexpr int kCount = sizeof(kColumns) / sizeof(kColumns[0]);
-    auto is_text = [](int c) { return c == 1 || c == 2 || c == 3 || c == 4 || c == 5 || c == 6 || (c >= 19 && c != 22); };
-    auto is_int = [](int c) { return c == 0 || c == 7 || c == 8 || c == 18 || c == 22; };
     bool json = *format == "json" || global.json;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     if (!json) {
-      for (int c = 0; c < kCount; ++c) std::cout << (c ? "," : "") << kColumns[c];
+      for (int c = 0; c < kCount; ++c) std::cout << (c ? "," : "") << kColumns[c].name;
       std::cout << "\n";
     }
     while (s.Step()) {
       nlohmann::ordered_json row;
       for (int c = 0; c < kCount; ++c) {
+        const Column& col = kColumns[c];
         if (json) {
-          if (is_text(c)) row[kColumns[c]] = s.Text(c);
-          else if (is_int(c)) row[kColumns[c]] = s.Int(c);
-          else row[kColumns[c]] = s.Double(c);
+          if (col.kind == kText) row[col.name] = s.Text(c);
+          else if (col.kind == kInt) row[col.name] = s.Int(c);
+          else row[col.name] = s.Double(c);
         } else {
           std::cout << (c ? "," : "")
-                    << (is_text(c) ? CsvCell(s.Text(c)) : is_int(c) ? std::to_string(s.Int(c)) : fmt::format("{:.6g}", s.Double(c)));
+                    << (col.kind == kText ? CsvCell(s.Text(c))
+                        : col.kind == kInt ? std::to_string(s.Int(c))
+                                           : fmt::format("{:.6g}", s.Double(c)));
         }
       }
       if (json) rows.push_back(row);

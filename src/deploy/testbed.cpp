@@ -65,7 +65,6 @@ bool Testbed::Setup() {
     return false;
   }
   Cleanup();  // leftovers of an earlier, killed demo
-  created_ = true;
   try {
     MustSh(fmt::format("ip netns add {}", kSwitch));
     MustSh(fmt::format("ip -n {} link add br0 type bridge", kSwitch));
@@ -218,7 +217,6 @@ void Testbed::Cleanup() {
     }
   }
   isolated_ = false;
-  created_ = false;
 }
 
 }  // namespace scission::deploy

@@ -59,7 +59,6 @@ class Testbed {
 
   TestbedOptions options_;
   bool isolated_ = false;
-  bool created_ = false;
   std::string fallback_reason_;
   std::string cgroup_;
   std::map<std::string, pid_t> workers_;

@@ -144,7 +144,7 @@ class Service final : public v1::Worker::Service {
         total = chunk.total_bytes();
         if (!IsSha256(sha)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "first chunk needs the model's sha256");
         if (total == 0 || total > kMaxModel) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model size must be 1 byte .. 4 GiB");
-        bytes.reserve(total);
+        bytes.reserve(std::min<uint64_t>(total, 64u << 20));  // an announced size is not yet a promise
         first = false;
       }
       if (bytes.size() + chunk.data().size() > total)
@@ -171,8 +171,7 @@ class Service final : public v1::Worker::Service {
       profile::BenchmarkOptions o;
       o.harness.warmup_runs = req->warmup() > 0 ? req->warmup() : 3;
       o.harness.min_runs = req->repeats() > 0 ? req->repeats() : 20;
-      o.session.threads = req->threads() >= 0 ? req->threads() : 0;
-      if (req->threads() == 0) o.session.threads = options_.threads;
+      o.session.threads = req->threads() > 0 ? req->threads() : options_.threads;
       std::lock_guard<std::mutex> lock(benchmark_mutex_);  // one benchmark at a time: timings stay clean
       std::string started = store::NowIso8601();
       auto result = profile::BenchmarkModel(entry->model, entry->analysis, o, nullptr);
