@@ -26,15 +26,18 @@ inline std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// Starts the binary in the background with stdout and stderr going to `log` ("" = /dev/null).
+// Starts the binary in the background; stdout goes to `out`, stderr to `err` (same file when `err`
+// is empty; "" for `out` = /dev/null).
 inline pid_t SpawnScission(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                           const std::string& log) {
+                           const std::string& out, const std::string& err = "") {
   pid_t pid = ::fork();
   if (pid == 0) {
     for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-    int fd = log.empty() ? ::open("/dev/null", O_WRONLY) : ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = out.empty() ? ::open("/dev/null", O_WRONLY) : ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int efd = err.empty() ? fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(::open("/dev/null", O_RDONLY), 0);
     ::dup2(fd, 1);
-    ::dup2(fd, 2);
+    ::dup2(efd, 2);
     std::vector<char*> argv;
     std::string binary = SCISSION_BINARY;
     argv.push_back(binary.data());
@@ -54,24 +57,7 @@ inline CommandResult RunScission(const std::vector<std::string>& args,
   std::string base = ::testing::TempDir() + "/run_" + std::to_string(::getpid()) + "_" +
                      std::to_string(counter++);
   std::string out_path = base + ".out", err_path = base + ".err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    std::string binary = SCISSION_BINARY;
-    argv.push_back(binary.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
+  pid_t pid = SpawnScission(args, env, out_path, err_path);
   int status = 0;
   ::waitpid(pid, &status, 0);
   CommandResult r;

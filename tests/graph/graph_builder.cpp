@@ -158,4 +158,13 @@ onnx::ModelProto ShapeArithmeticModel() {
   return b.Build();
 }
 
+onnx::ModelProto GeneratedModel(int number) {
+  switch (number) {
+    case 0: return ChainModel(4);
+    case 1: return ResidualModel(3);
+    case 2: return ConcatModel();
+    default: return ShapeArithmeticModel();
+  }
+}
+
 }  // namespace scission::testing

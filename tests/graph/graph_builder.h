@@ -33,6 +33,8 @@ onnx::ModelProto ChainModel(int layers);
 onnx::ModelProto ResidualModel(int blocks);
 // Inception-like: branches of conv concatenated, then a conv consumed by two nodes.
 onnx::ModelProto ConcatModel();
+// The four generated graphs above, by number 0..3 (chain, residual, concat, shape arithmetic).
+onnx::ModelProto GeneratedModel(int number);
 // A model whose reshape uses Shape-derived arithmetic and an Identity of a weight.
 onnx::ModelProto ShapeArithmeticModel();
 

@@ -20,17 +20,8 @@ std::set<std::string> InitializerNames(const onnx::ModelProto& m) {
 
 class SegmentAllModels : public ::testing::TestWithParam<int> {};
 
-onnx::ModelProto ModelNumber(int i) {
-  switch (i) {
-    case 0: return testing::ChainModel(4);
-    case 1: return testing::ResidualModel(3);
-    case 2: return testing::ConcatModel();
-    default: return testing::ShapeArithmeticModel();
-  }
-}
-
 TEST_P(SegmentAllModels, EveryRangePassesTheChecker) {
-  auto model = ParseModel(ModelNumber(GetParam()).SerializeAsString(), "m.onnx");
+  auto model = ParseModel(testing::GeneratedModel(GetParam()).SerializeAsString(), "m.onnx");
   auto a = Analyze(model.proto);
   const int n = static_cast<int>(a.blocks.size());
   for (int first = 0; first < n; ++first) {

@@ -20,19 +20,10 @@ class RecordingListener : public BenchmarkListener {
   std::vector<int> done;
 };
 
-onnx::ModelProto ModelNumber(int i) {
-  switch (i) {
-    case 0: return testing::ChainModel(4);
-    case 1: return testing::ResidualModel(3);
-    case 2: return testing::ConcatModel();
-    default: return testing::ShapeArithmeticModel();
-  }
-}
-
 class GeneratedGraphs : public ::testing::TestWithParam<int> {};
 
 TEST_P(GeneratedGraphs, BenchmarkMeasuresEveryBlockAndChainMatches) {
-  auto model = graph::ParseModel(ModelNumber(GetParam()).SerializeAsString(), "m.onnx");
+  auto model = graph::ParseModel(testing::GeneratedModel(GetParam()).SerializeAsString(), "m.onnx");
   auto analysis = graph::Analyze(model.proto);
   BenchmarkOptions o;
   o.harness.warmup_runs = 1;
@@ -55,7 +46,7 @@ TEST_P(GeneratedGraphs, BenchmarkMeasuresEveryBlockAndChainMatches) {
 }
 
 TEST_P(GeneratedGraphs, EveryTwoAndThreeWaySplitReproducesTheModel) {
-  auto model = graph::ParseModel(ModelNumber(GetParam()).SerializeAsString(), "m.onnx");
+  auto model = graph::ParseModel(testing::GeneratedModel(GetParam()).SerializeAsString(), "m.onnx");
   auto analysis = graph::Analyze(model.proto);
   auto backend = runtime::CreateBackend("onnxruntime");
   auto whole = backend->Prepare(model.proto.SerializeAsString(), {.threads = 1}, "whole");
