@@ -60,7 +60,6 @@ void PrintInspection(const std::string& path, const graph::LoadedModel& model,
 // MODEL for verbs over the store: an .onnx file or exported zoo name (by SHA-256), else a stored
 // model name or key. BadInput when nothing matches.
 store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model);
-nlohmann::ordered_json PlanJson(const plan::PlanProblem& p, const plan::PlanCandidate& c, int rank);
 
 // name=host:port,... (BadInput for anything else).
 std::map<std::string, std::string> ParseWorkers(const std::string& text);

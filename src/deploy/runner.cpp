@@ -190,16 +190,7 @@ class Runner {
     if (!has_source) return false;
     auto plans = plan::PlanTopK(problem);
     if (plans.empty()) return false;
-    nlohmann::json next = nlohmann::json::object();
-    nlohmann::json stages = nlohmann::json::array(), hops = nlohmann::json::array();
-    for (const auto& s : plans[0].stages)
-      stages.push_back({{"tier", problem.tiers[static_cast<size_t>(problem.resources[static_cast<size_t>(s.resource)].tier)]},
-                        {"resource", problem.resources[static_cast<size_t>(s.resource)].name},
-                        {"first_block", s.first_block}, {"last_block", s.last_block}, {"compute_ms", s.compute_ms}});
-    for (const auto& h : plans[0].hops) hops.push_back({{"ms", h.ms}, {"bytes", h.bytes}});
-    next["stages"] = stages;
-    next["hops"] = hops;
-    next["latency_ms"] = plans[0].latency_ms;
+    nlohmann::json next = plan::PlanJson(problem, plans[0], 1);
     note_(fmt::format("re-planned without {}: {:.2f} ms predicted", fmt::join(dead, ", "), plans[0].latency_ms));
     Setup(next);
     return true;

@@ -321,59 +321,38 @@ std::vector<PlanCandidate> LatencyTopK(const PlanProblem& p, DpOptions o, int wa
   int k = want + 2;
   while (true) {
     std::vector<PlanCandidate> valid;
-    std::vector<double> valid_dp_cost;
-    double last_cost = -std::numeric_limits<double>::infinity();
+    // Unseen plans cost at least the last cost of some DP that was not exhausted.
+    double last_cost = std::numeric_limits<double>::infinity();
     bool exhausted = true;
     auto run = [&](int source) {
       o.k = k;
       o.only_source = source;
       auto dp = RunLatencyDp(p, o);
       exhausted = exhausted && dp.exhausted;
-      if (!dp.exhausted) last_cost = std::max(last_cost, dp.costs.back());
-      for (size_t i = 0; i < dp.layouts.size(); ++i) {
-        auto plan = Evaluate(p, dp.layouts[i]);
-        if (!Satisfies(p, plan)) continue;
-        valid.push_back(std::move(plan));
-        valid_dp_cost.push_back(dp.costs[i]);
+      if (!dp.exhausted) last_cost = std::min(last_cost, dp.costs.back());
+      for (const auto& layout : dp.layouts) {
+        auto plan = Evaluate(p, layout);
+        if (Satisfies(p, plan)) valid.push_back(std::move(plan));
       }
     };
     if (p.return_result) {
       // Each source gets its own DP so the return hop knows where to go.
-      last_cost = std::numeric_limits<double>::infinity();
-      for (int r = 0; r < static_cast<int>(p.resources.size()); ++r) {
-        if (p.resources[static_cast<size_t>(r)].tier != 0) continue;
-        o.k = k;
-        o.only_source = r;
-        auto dp = RunLatencyDp(p, o);
-        exhausted = exhausted && dp.exhausted;
-        if (!dp.exhausted) last_cost = std::min(last_cost, dp.costs.back());
-        for (size_t i = 0; i < dp.layouts.size(); ++i) {
-          auto plan = Evaluate(p, dp.layouts[i]);
-          if (!Satisfies(p, plan)) continue;
-          valid.push_back(std::move(plan));
-          valid_dp_cost.push_back(dp.costs[i]);
-        }
-      }
+      for (int r = 0; r < static_cast<int>(p.resources.size()); ++r)
+        if (p.resources[static_cast<size_t>(r)].tier == 0) run(r);
     } else {
       run(-1);
     }
-    std::vector<size_t> order(valid.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return PlanLess(p, valid[a], valid[b]);
-    });
+    std::sort(valid.begin(), valid.end(), [&](const auto& a, const auto& b) { return PlanLess(p, a, b); });
     bool final_answer = exhausted;
     if (!final_answer && static_cast<int>(valid.size()) >= want) {
-      // Unseen plans cost at least last_cost (per source); the want-th valid one must be below it.
-      double kth = valid[order[static_cast<size_t>(want - 1)]].latency_ms;
+      // The want-th valid plan must be strictly below anything the DPs did not return.
+      double kth = valid[static_cast<size_t>(want - 1)].latency_ms;
       double eps = 1e-9 * (1.0 + std::fabs(kth));
       final_answer = kth + eps < last_cost;
     }
     if (final_answer) {
-      std::vector<PlanCandidate> out;
-      for (size_t i = 0; i < order.size() && static_cast<int>(out.size()) < want; ++i)
-        out.push_back(valid[order[i]]);
-      return out;
+      if (static_cast<int>(valid.size()) > want) valid.resize(static_cast<size_t>(want));
+      return valid;
     }
     k *= 2;
   }
