@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build test demo bench fuzz clean format
+.PHONY: all setup configure build test demo bench fuzz clean format format-check
 
 all: build
 
@@ -37,7 +37,10 @@ fuzz:
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_pickle fuzz_onnx
 
 format:
-	find src tests bench fuzz -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+	find src tests bench fuzz \( -name '*.cpp' -o -name '*.h' \) | xargs clang-format -i
+
+format-check:
+	scripts/check_format.sh
 
 clean:
 	rm -rf $(BUILD)

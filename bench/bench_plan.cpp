@@ -28,7 +28,8 @@ scission::plan::PlanProblem MakeProblem(int blocks, int tiers, int per_tier) {
     }
   for (const auto& a : p.resources)
     for (const auto& b : p.resources)
-      if (a.tier < b.tier) p.links[{a.name, b.name}] = {5.0 * (b.tier - a.tier), 20.0 * (1 + a.tier)};
+      if (a.tier < b.tier)
+        p.links[{a.name, b.name}] = {5.0 * (b.tier - a.tier), 20.0 * (1 + a.tier)};
   p.privacy_blocks = 5;
   p.max_upload_bytes[0] = 2000000;
   p.top_k = 10;
@@ -46,7 +47,11 @@ void BM_PlanTopK(benchmark::State& state) {
   }
   state.counters["plans"] = static_cast<double>(found);
 }
-BENCHMARK(BM_PlanTopK)->Args({1000, 4, 10})->Args({100, 3, 3})->Args({30, 3, 2})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlanTopK)
+    ->Args({1000, 4, 10})
+    ->Args({100, 3, 3})
+    ->Args({30, 3, 2})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

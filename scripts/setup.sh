@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config git
       libonnx-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
       libsqlite3-dev libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev liblz4-dev libssl-dev
-      libgtest-dev libgmock-dev libbenchmark-dev iproute2 openssl python3 python3-torchvision)
+      libgtest-dev libgmock-dev libbenchmark-dev iproute2 openssl python3 python3-torchvision
+      clang-format)
 [[ "${SCISSION_SETUP_BROWSER:-1}" == 1 ]] && pkgs+=(chromium)
 command -v npm >/dev/null || pkgs+=(npm)
 

@@ -4,9 +4,9 @@
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "profile/benchmark.h"
+#include "profile/shapes.h"
 #include "store/records.h"
 #include "store/store.h"
-#include "profile/shapes.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -47,11 +47,15 @@ void RegisterBenchmark(CLI::App& app, GlobalOptions& global) {
   c->options.harness.min_runs = 20;
   cmd->add_option("MODEL", c->model, ".onnx path or zoo name")->required();
   cmd->add_option("--resource", c->resource, "name of this machine in the store")->required();
-  cmd->add_option("--tier", c->tier, "tier of this resource (device, edge, cloud, ...)")->required();
+  cmd->add_option("--tier", c->tier, "tier of this resource (device, edge, cloud, ...)")
+      ->required();
   cmd->add_option("--repeats", c->options.harness.min_runs, "measured runs per block (default 20)");
-  cmd->add_option("--warmup", c->options.harness.warmup_runs, "warm-up runs per block, first run included (default 3)");
-  cmd->add_option("--min-time-ms", c->options.harness.min_time_ms, "keep measuring each block at least this long");
-  cmd->add_option("--threads", c->options.session.threads, "intra-op threads (0 = ONNX Runtime default)");
+  cmd->add_option("--warmup", c->options.harness.warmup_runs,
+                  "warm-up runs per block, first run included (default 3)");
+  cmd->add_option("--min-time-ms", c->options.harness.min_time_ms,
+                  "keep measuring each block at least this long");
+  cmd->add_option("--threads", c->options.session.threads,
+                  "intra-op threads (0 = ONNX Runtime default)");
   cmd->add_option("--backend", c->options.backend, "execution backend (default onnxruntime)");
   cmd->add_option("--name", c->name, "model name to store (default: file stem)");
   cmd->callback([c, &global] { RunBenchmarkCommand(*c, global); });
@@ -77,10 +81,11 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     if (name.empty() && zoo::Find(c->model)) name = c->model;
     auto model_record = store::ModelRecordFor(model, analysis, name);
     auto run = store::RunRecordFor(result, c->options, started);
-    int64_t run_id = db.SaveRun({c->resource, c->tier}, model_record,
-                                store::BlockRecordsFor(analysis), run);
+    int64_t run_id =
+        db.SaveRun({c->resource, c->tier}, model_record, store::BlockRecordsFor(analysis), run);
 
-    const int runs_per_block = static_cast<int>(result.whole.warmup_ms.size() + result.whole.samples_ms.size());
+    const int runs_per_block =
+        static_cast<int>(result.whole.warmup_ms.size() + result.whole.samples_ms.size());
     double floor_ms = 2.0 * runs_per_block * result.whole.stats.median;
     double measured_ms = result.wall_ms - result.setup_ms;
     if (global.json) {
@@ -91,14 +96,18 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
       doc["resource"] = c->resource;
       doc["tier"] = c->tier;
       const auto& p = result.provenance;
-      doc["provenance"] = {{"backend", p.backend}, {"onnxruntime_version", p.runtime_version},
-                           {"execution_provider", p.execution_provider}, {"threads", p.threads},
-                           {"cpu_model", p.cpu_model}, {"host", p.host}, {"build_type", p.build_type}};
+      doc["provenance"] = {{"backend", p.backend},
+                           {"onnxruntime_version", p.runtime_version},
+                           {"execution_provider", p.execution_provider},
+                           {"threads", p.threads},
+                           {"cpu_model", p.cpu_model},
+                           {"host", p.host},
+                           {"build_type", p.build_type}};
       auto timing_json = [](const profile::Timing& t) {
         return nlohmann::ordered_json{{"first_run_ms", t.first_run_ms}, {"n", t.stats.n},
-                                      {"median_ms", t.stats.median}, {"mean_ms", t.stats.mean},
-                                      {"p90_ms", t.stats.p90}, {"p95_ms", t.stats.p95},
-                                      {"stddev_ms", t.stats.stddev}, {"min_ms", t.stats.min},
+                                      {"median_ms", t.stats.median},    {"mean_ms", t.stats.mean},
+                                      {"p90_ms", t.stats.p90},          {"p95_ms", t.stats.p95},
+                                      {"stddev_ms", t.stats.stddev},    {"min_ms", t.stats.min},
                                       {"max_ms", t.stats.max}};
       };
       doc["whole"] = timing_json(result.whole);
@@ -113,7 +122,8 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
       }
       doc["sum_block_median_ms"] = result.sum_block_median_ms;
       doc["sum_blocks_over_whole"] = result.ratio();
-      doc["chain_check"] = {{"ok", result.chain_ok}, {"max_abs_diff", result.chain_max_abs_diff},
+      doc["chain_check"] = {{"ok", result.chain_ok},
+                            {"max_abs_diff", result.chain_max_abs_diff},
                             {"tolerance", result.chain_tolerance}};
       doc["wall_ms"] = result.wall_ms;
       doc["setup_ms"] = result.setup_ms;
@@ -122,35 +132,41 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
       PrintJson(doc);
       return;
     }
-    Table table({"block", "ops", "output", "median ms", "p90 ms", "stddev", "n", "first ms", "setup ms"});
+    Table table(
+        {"block", "ops", "output", "median ms", "p90 ms", "stddev", "n", "first ms", "setup ms"});
     for (const auto& b : result.blocks) {
       const auto& info = analysis.blocks[static_cast<size_t>(b.index)];
       std::string ops;
       for (const auto& [op, count] : info.ops)
-        ops += fmt::format("{}{}{}", ops.empty() ? "" : " ", op, count > 1 ? "x" + std::to_string(count) : "");
+        ops += fmt::format("{}{}{}", ops.empty() ? "" : " ", op,
+                           count > 1 ? "x" + std::to_string(count) : "");
       if (ops.size() > 40) ops = ops.substr(0, 37) + "...";
       table.Add({std::to_string(b.index), ops, FormatBytes(b.output_bytes),
-                 fmt::format("{:.3f}", b.timing.stats.median), fmt::format("{:.3f}", b.timing.stats.p90),
+                 fmt::format("{:.3f}", b.timing.stats.median),
+                 fmt::format("{:.3f}", b.timing.stats.p90),
                  fmt::format("{:.3f}", b.timing.stats.stddev), std::to_string(b.timing.stats.n),
                  fmt::format("{:.3f}", b.timing.first_run_ms), fmt::format("{:.1f}", b.setup_ms)});
     }
     table.Print();
     const auto& p = result.provenance;
-    fmt::print("\nresource {} (tier {}), {} {} {}, threads {}, {}\n", c->resource, c->tier, p.backend,
-               p.runtime_version, p.execution_provider, p.threads == 0 ? std::string("default") : std::to_string(p.threads),
-               p.cpu_model);
-    fmt::print("whole model: median {:.3f} ms, p90 {:.3f} ms, first run {:.3f} ms, session {:.1f} ms\n",
-               result.whole.stats.median, result.whole.stats.p90, result.whole.first_run_ms,
-               result.whole_setup_ms);
+    fmt::print("\nresource {} (tier {}), {} {} {}, threads {}, {}\n", c->resource, c->tier,
+               p.backend, p.runtime_version, p.execution_provider,
+               p.threads == 0 ? std::string("default") : std::to_string(p.threads), p.cpu_model);
+    fmt::print(
+        "whole model: median {:.3f} ms, p90 {:.3f} ms, first run {:.3f} ms, session {:.1f} ms\n",
+        result.whole.stats.median, result.whole.stats.p90, result.whole.first_run_ms,
+        result.whole_setup_ms);
     fmt::print("chain of blocks vs whole model: max abs diff {:.3g} (tolerance {:.3g}) {}\n",
-               result.chain_max_abs_diff, result.chain_tolerance, result.chain_ok ? "ok" : "MISMATCH");
+               result.chain_max_abs_diff, result.chain_tolerance,
+               result.chain_ok ? "ok" : "MISMATCH");
     fmt::print("stored as run {} in {}\n", run_id, db.path());
     fmt::print("sum of block medians / whole-model median = {:.3f} / {:.3f} ms = {:.3f}\n",
                result.sum_block_median_ms, result.whole.stats.median, result.ratio());
-    fmt::print("wall time {:.2f} s (setup: segment extraction + session creation {:.2f} s); "
-               "floor 2x{}x{:.3f} ms = {:.2f} s; wall/floor excluding setup {:.2f}\n",
-               result.wall_ms / 1000, result.setup_ms / 1000, runs_per_block, result.whole.stats.median,
-               floor_ms / 1000, floor_ms > 0 ? measured_ms / floor_ms : 0.0);
+    fmt::print(
+        "wall time {:.2f} s (setup: segment extraction + session creation {:.2f} s); "
+        "floor 2x{}x{:.3f} ms = {:.2f} s; wall/floor excluding setup {:.2f}\n",
+        result.wall_ms / 1000, result.setup_ms / 1000, runs_per_block, result.whole.stats.median,
+        floor_ms / 1000, floor_ms > 0 ? measured_ms / floor_ms : 0.0);
   }
 }
 

@@ -27,8 +27,9 @@ nlohmann::json MustJson(const deploy::CommandOutput& r, const std::string& what)
   if (r.exit_code != 0) {
     std::string err = r.err;
     auto pos = err.find("error:");
-    throw Internal("demo step '{}' failed (exit {}): {}", what, r.exit_code,
-                   pos == std::string::npos ? OneLine(err.substr(0, 300)) : OneLine(err.substr(pos)));
+    throw Internal(
+        "demo step '{}' failed (exit {}): {}", what, r.exit_code,
+        pos == std::string::npos ? OneLine(err.substr(0, 300)) : OneLine(err.substr(pos)));
   }
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   if (doc.is_discarded()) throw Internal("demo step '{}' printed no JSON", what);
@@ -41,8 +42,9 @@ deploy::Testbed* g_testbed = nullptr;
 
 void RegisterDemo(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand(
-      "demo", "the whole loop on this machine: device/edge/cloud namespaces, workers, probes, "
-              "benchmarks, plans, runs, predicted vs measured");
+      "demo",
+      "the whole loop on this machine: device/edge/cloud namespaces, workers, probes, "
+      "benchmarks, plans, runs, predicted vs measured");
   AddGlobalFlags(cmd, global);
   struct Options {
     std::string models = "resnet18";
@@ -51,15 +53,18 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     double device_cpu = 0.5;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("--models", o->models, "zoo models or .onnx files, comma-separated (default resnet18)");
+  cmd->add_option("--models", o->models,
+                  "zoo models or .onnx files, comma-separated (default resnet18)");
   cmd->add_option("--bandwidths", o->bandwidths, "device link rates in Mbit/s (default 5,20,100)");
   cmd->add_option("--top", o->top, "plans run per model and rate (default 3)");
   cmd->add_option("--requests", o->requests, "measured requests per plan (default 8)");
   cmd->add_option("--repeats", o->repeats, "benchmark repeats per block (default 10)");
   cmd->add_option("--device-cpu", o->device_cpu, "CPU quota of the device in cores (default 0.5)");
   cmd->callback([o, &global] {
-    if (o->top < 1 || o->requests < 1 || o->repeats < 1) throw BadInput("--top, --requests and --repeats must be at least 1");
-    if (!(o->device_cpu > 0.01 && o->device_cpu <= 64)) throw BadInput("--device-cpu must be in (0.01, 64]");
+    if (o->top < 1 || o->requests < 1 || o->repeats < 1)
+      throw BadInput("--top, --requests and --repeats must be at least 1");
+    if (!(o->device_cpu > 0.01 && o->device_cpu <= 64))
+      throw BadInput("--device-cpu must be in (0.01, 64]");
     std::vector<double> rates;
     for (const auto& b : SplitList(o->bandwidths)) {
       double mbps = std::atof(b.c_str());
@@ -75,7 +80,9 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     std::string cache = ScissionHome() + "/worker";
     std::filesystem::create_directories(cache);
     for (const auto& m : SplitList(o->models)) {
-      std::string path = std::filesystem::absolute(zoo::ResolveModel(m, [](const std::string& x) { Note(x); })).string();
+      std::string path = std::filesystem::absolute(zoo::ResolveModel(m, [](const std::string& x) {
+                           Note(x);
+                         })).string();
       std::string sha = Sha256Hex(ReadFileBytes(path));
       std::string cached = cache + "/" + sha + ".onnx";
       std::error_code ec;
@@ -85,7 +92,8 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     std::string work = ScissionHome() + "/demo";
     std::filesystem::remove_all(work);
     std::filesystem::create_directories(work);
-    std::string db = global.db.empty() ? work + "/demo.db" : std::filesystem::absolute(global.db).string();
+    std::string db =
+        global.db.empty() ? work + "/demo.db" : std::filesystem::absolute(global.db).string();
 
     deploy::TestbedOptions tb;
     tb.device_mbps = rates.front();
@@ -111,8 +119,11 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     }).detach();
 
     if (testbed.Setup())
-      say(fmt::format("test bed: namespaces sc-device/sc-edge/sc-cloud via a bridge; device link {} Mbit/s, edge 200, "
-                      "cloud 1000 (tc tbf both ways); device CPU quota {} core(s); no added RTT (netem is unavailable)",
+      say(
+          fmt::format("test bed: namespaces sc-device/sc-edge/sc-cloud via a bridge; device link "
+                      "{} Mbit/s, edge 200, "
+                      "cloud 1000 (tc tbf both ways); device CPU quota {} core(s); no added RTT "
+                      "(netem is unavailable)",
                       rates.front(), o->device_cpu));
     else
       say("test bed: " + testbed.fallback_reason());
@@ -125,21 +136,28 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     testbed.StartWorker("device", {"--threads", "1"});
     testbed.StartWorker("edge", {"--threads", "1"});
     testbed.StartWorker("cloud", {"--threads", "2"});
-    say(fmt::format("workers: device {}, edge {}, cloud {}", testbed.Address("device"), testbed.Address("edge"), testbed.Address("cloud")));
+    say(fmt::format("workers: device {}, edge {}, cloud {}", testbed.Address("device"),
+                    testbed.Address("edge"), testbed.Address("cloud")));
     auto probe = [&](const std::string& from, const std::string& to) {
-      auto r = MustJson(testbed.Run(from, with_db({"probe", testbed.Address(to), "--from", from})), "probe " + from + "->" + to);
-      say(fmt::format("link {} -> {}: RTT {:.3f} ms, {:.1f} Mbit/s up, {:.1f} down", from, to, r["rtt_ms"].get<double>(),
-                      r["upload_mbps"].get<double>(), r["download_mbps"].get<double>()));
+      auto r = MustJson(testbed.Run(from, with_db({"probe", testbed.Address(to), "--from", from})),
+                        "probe " + from + "->" + to);
+      say(fmt::format("link {} -> {}: RTT {:.3f} ms, {:.1f} Mbit/s up, {:.1f} down", from, to,
+                      r["rtt_ms"].get<double>(), r["upload_mbps"].get<double>(),
+                      r["download_mbps"].get<double>()));
     };
     probe("edge", "cloud");
-    std::string workers = fmt::format("device={},edge={},cloud={}", testbed.Address("device"), testbed.Address("edge"), testbed.Address("cloud"));
+    std::string workers = fmt::format("device={},edge={},cloud={}", testbed.Address("device"),
+                                      testbed.Address("edge"), testbed.Address("cloud"));
     for (const auto& [name, path] : models) {
       say(fmt::format("benchmarking {} on every worker ...", name));
-      auto r = MustJson(testbed.Run("device", with_db({"fleet", "benchmark", path, "--workers", workers, "--repeats",
-                                                       std::to_string(o->repeats)})), "fleet benchmark " + name);
+      auto r =
+          MustJson(testbed.Run("device", with_db({"fleet", "benchmark", path, "--workers", workers,
+                                                  "--repeats", std::to_string(o->repeats)})),
+                   "fleet benchmark " + name);
       for (const auto& w : r)
-        say(fmt::format("  {}: whole model {:.2f} ms, blocks {:.2f} ms", w["resource"].get<std::string>(),
-                        w["whole_median_ms"].get<double>(), w["sum_block_median_ms"].get<double>()));
+        say(fmt::format("  {}: whole model {:.2f} ms, blocks {:.2f} ms",
+                        w["resource"].get<std::string>(), w["whole_median_ms"].get<double>(),
+                        w["sum_block_median_ms"].get<double>()));
     }
 
     nlohmann::ordered_json runs = nlohmann::ordered_json::array();
@@ -151,37 +169,51 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
       probe("device", "edge");
       probe("device", "cloud");
       for (const auto& [name, path] : models) {
-        auto plan_result = testbed.Run("device", with_db({"plan", path, "--top", std::to_string(o->top)}));
+        auto plan_result =
+            testbed.Run("device", with_db({"plan", path, "--top", std::to_string(o->top)}));
         auto plan_doc = MustJson(plan_result, "plan " + name);
         std::string plan_file = fmt::format("{}/plan-{}-{}.json", work, name, mbps);
         WriteFileAtomic(plan_file, plan_result.out);
         int count = static_cast<int>(plan_doc["plans"].size());
         for (int rank = 1; rank <= count; ++rank) {
-          auto run = MustJson(testbed.Run("device", with_db({"run", "--plan", plan_file, "--rank", std::to_string(rank),
-                                                             "--workers", workers, "--requests", std::to_string(o->requests),
-                                                             "--threads", "1"})),
-                              fmt::format("run {} rank {}", name, rank));
+          auto run = MustJson(
+              testbed.Run(
+                  "device",
+                  with_db({"run", "--plan", plan_file, "--rank", std::to_string(rank), "--workers",
+                           workers, "--requests", std::to_string(o->requests), "--threads", "1"})),
+              fmt::format("run {} rank {}", name, rank));
           const auto& p = plan_doc["plans"][static_cast<size_t>(rank - 1)];
           std::string layout;
           for (const auto& s : p["stages"])
-            layout += fmt::format("{}{}[{}..{}]", layout.empty() ? "" : " ", s["resource"].get<std::string>(),
-                                  s["first_block"].get<int>(), s["last_block"].get<int>());
+            layout += fmt::format("{}{}[{}..{}]", layout.empty() ? "" : " ",
+                                  s["resource"].get<std::string>(), s["first_block"].get<int>(),
+                                  s["last_block"].get<int>());
           double predicted = p["latency_ms"], measured = run["total"]["median_ms"];
           double error = measured > 0 ? (predicted - measured) / measured : 0;
           errors.push_back(std::fabs(error));
-          runs.push_back({{"model", name}, {"plan", layout}, {"rank", rank}, {"link_mbps", mbps}, {"predicted_ms", predicted},
-                          {"measured_ms", measured}, {"measured_p90_ms", run["total"]["p90_ms"]}, {"failed", run["failed"]},
-                          {"stages", run["stages"]}, {"hops", run["hops"]}});
-          table.Add({name, fmt::format("{:g}", mbps), std::to_string(rank), layout, fmt::format("{:.2f}", predicted),
-                     fmt::format("{:.2f}", measured), fmt::format("{:+.1f}%", error * 100)});
-          say(fmt::format("  {} @ {} Mbit/s rank {}: predicted {:.2f} ms, measured {:.2f} ms ({:+.1f}%)", name, mbps, rank,
-                          predicted, measured, error * 100));
+          runs.push_back({{"model", name},
+                          {"plan", layout},
+                          {"rank", rank},
+                          {"link_mbps", mbps},
+                          {"predicted_ms", predicted},
+                          {"measured_ms", measured},
+                          {"measured_p90_ms", run["total"]["p90_ms"]},
+                          {"failed", run["failed"]},
+                          {"stages", run["stages"]},
+                          {"hops", run["hops"]}});
+          table.Add({name, fmt::format("{:g}", mbps), std::to_string(rank), layout,
+                     fmt::format("{:.2f}", predicted), fmt::format("{:.2f}", measured),
+                     fmt::format("{:+.1f}%", error * 100)});
+          say(fmt::format(
+              "  {} @ {} Mbit/s rank {}: predicted {:.2f} ms, measured {:.2f} ms ({:+.1f}%)", name,
+              mbps, rank, predicted, measured, error * 100));
         }
       }
     }
     testbed.Cleanup();
     g_testbed = nullptr;
-    double median = errors.empty() ? 0 : profile::Median(errors), p90 = errors.empty() ? 0 : profile::Percentile(errors, 0.9);
+    double median = errors.empty() ? 0 : profile::Median(errors),
+           p90 = errors.empty() ? 0 : profile::Percentile(errors, 0.9);
     if (global.json) {
       nlohmann::ordered_json doc;
       doc["isolated"] = testbed.fallback_reason().empty();
@@ -193,8 +225,10 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     }
     fmt::print("\n");
     table.Print();
-    fmt::print("\n|predicted - measured| / measured over {} runs: median {:.1f}%, p90 {:.1f}%\nstore: {}\n", errors.size(),
-               median * 100, p90 * 100, db);
+    fmt::print(
+        "\n|predicted - measured| / measured over {} runs: median {:.1f}%, p90 {:.1f}%\nstore: "
+        "{}\n",
+        errors.size(), median * 100, p90 * 100, db);
   });
 }
 

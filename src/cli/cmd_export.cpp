@@ -35,14 +35,32 @@ void RegisterExport(CLI::App& app, GlobalOptions& global) {
       Kind kind;
     };
     // Same order as the SELECT above.
-    static const Column kColumns[] = {
-        {"run_id", kInt},        {"kind", kText},          {"started_at", kText},   {"resource", kText},
-        {"tier", kText},         {"model", kText},         {"model_key", kText},    {"block", kInt},
-        {"n", kInt},             {"median_ms", kReal},     {"mean_ms", kReal},      {"p90_ms", kReal},
-        {"p95_ms", kReal},       {"stddev_ms", kReal},     {"min_ms", kReal},       {"max_ms", kReal},
-        {"first_run_ms", kReal}, {"setup_ms", kReal},      {"output_bytes", kInt},  {"backend", kText},
-        {"runtime_version", kText}, {"execution_provider", kText}, {"threads", kInt}, {"cpu_model", kText},
-        {"host", kText},         {"build_type", kText}};
+    static const Column kColumns[] = {{"run_id", kInt},
+                                      {"kind", kText},
+                                      {"started_at", kText},
+                                      {"resource", kText},
+                                      {"tier", kText},
+                                      {"model", kText},
+                                      {"model_key", kText},
+                                      {"block", kInt},
+                                      {"n", kInt},
+                                      {"median_ms", kReal},
+                                      {"mean_ms", kReal},
+                                      {"p90_ms", kReal},
+                                      {"p95_ms", kReal},
+                                      {"stddev_ms", kReal},
+                                      {"min_ms", kReal},
+                                      {"max_ms", kReal},
+                                      {"first_run_ms", kReal},
+                                      {"setup_ms", kReal},
+                                      {"output_bytes", kInt},
+                                      {"backend", kText},
+                                      {"runtime_version", kText},
+                                      {"execution_provider", kText},
+                                      {"threads", kInt},
+                                      {"cpu_model", kText},
+                                      {"host", kText},
+                                      {"build_type", kText}};
     constexpr int kCount = sizeof(kColumns) / sizeof(kColumns[0]);
     bool json = *format == "json" || global.json;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
@@ -55,26 +73,34 @@ void RegisterExport(CLI::App& app, GlobalOptions& global) {
       for (int c = 0; c < kCount; ++c) {
         const Column& col = kColumns[c];
         if (json) {
-          if (col.kind == kText) row[col.name] = s.Text(c);
-          else if (col.kind == kInt) row[col.name] = s.Int(c);
-          else row[col.name] = s.Double(c);
+          if (col.kind == kText)
+            row[col.name] = s.Text(c);
+          else if (col.kind == kInt)
+            row[col.name] = s.Int(c);
+          else
+            row[col.name] = s.Double(c);
         } else {
           std::cout << (c ? "," : "")
-                    << (col.kind == kText ? CsvCell(s.Text(c))
+                    << (col.kind == kText  ? CsvCell(s.Text(c))
                         : col.kind == kInt ? std::to_string(s.Int(c))
                                            : fmt::format("{:.6g}", s.Double(c)));
         }
       }
-      if (json) rows.push_back(row);
-      else std::cout << "\n";
+      if (json)
+        rows.push_back(row);
+      else
+        std::cout << "\n";
     }
     if (json) {
       nlohmann::ordered_json doc;
       doc["measurements"] = rows;
       doc["links"] = nlohmann::ordered_json::array();
       for (const auto& l : db.Links())
-        doc["links"].push_back({{"source", l.source}, {"destination", l.destination},
-                                {"rtt_ms", l.rtt_ms}, {"mbps", l.mbps}, {"origin", l.origin}});
+        doc["links"].push_back({{"source", l.source},
+                                {"destination", l.destination},
+                                {"rtt_ms", l.rtt_ms},
+                                {"mbps", l.mbps},
+                                {"origin", l.origin}});
       PrintJson(doc);
     }
   });

@@ -8,7 +8,8 @@ namespace scission::cli {
 void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   auto* fleet = app.add_subcommand("fleet", "operate on several workers");
   fleet->require_subcommand(1);
-  auto* cmd = fleet->add_subcommand("benchmark", "benchmark a model on every worker into the local store");
+  auto* cmd =
+      fleet->add_subcommand("benchmark", "benchmark a model on every worker into the local store");
   AddGlobalFlags(cmd, global);
   struct Options {
     std::string model, workers;
@@ -23,7 +24,8 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--threads", o->threads, "intra-op threads on the workers (0 = their default)");
   AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {
-    if (o->repeats < 1 || o->warmup < 1) throw BadInput("--repeats and --warmup must be at least 1");
+    if (o->repeats < 1 || o->warmup < 1)
+      throw BadInput("--repeats and --warmup must be at least 1");
     auto workers = ParseWorkers(o->workers);
     std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
     std::string sha = Sha256Hex(ReadFileBytes(path));
@@ -32,10 +34,13 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     for (const auto& [name, address] : workers) {
       deploy::WorkerClient client(address, o->connect);
       auto info = client.Hello();
-      if (info.resource != name) throw BadInput("worker at {} is '{}', not '{}'", address, info.resource, name);
+      if (info.resource != name)
+        throw BadInput("worker at {} is '{}', not '{}'", address, info.resource, name);
       if (client.EnsureModel(sha, path)) Note(fmt::format("sent {} to {}", path, name));
-      if (!global.json) Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
-      auto records = nlohmann::json::parse(client.Benchmark(sha, o->warmup, o->repeats, o->threads));
+      if (!global.json)
+        Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
+      auto records =
+          nlohmann::json::parse(client.Benchmark(sha, o->warmup, o->repeats, o->threads));
       store::ModelRecord model;
       std::vector<store::BlockRecord> blocks;
       store::RunRecord run;
@@ -46,10 +51,14 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       int64_t id = db.SaveRun({info.resource, info.tier}, model, blocks, run);
       double sum = 0, whole = 0;
       for (const auto& m : run.measurements) (m.block_index < 0 ? whole : sum) += m.median_ms;
-      doc.push_back({{"resource", name}, {"tier", info.tier}, {"run_id", id}, {"whole_median_ms", whole},
+      doc.push_back({{"resource", name},
+                     {"tier", info.tier},
+                     {"run_id", id},
+                     {"whole_median_ms", whole},
                      {"sum_block_median_ms", sum}});
       if (!global.json)
-        fmt::print("{} ({}): whole model {:.2f} ms, sum of blocks {:.2f} ms, stored as run {}\n", name, info.tier, whole, sum, id);
+        fmt::print("{} ({}): whole model {:.2f} ms, sum of blocks {:.2f} ms, stored as run {}\n",
+                   name, info.tier, whole, sum, id);
     }
     if (global.json) PrintJson(doc);
   });

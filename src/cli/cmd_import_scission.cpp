@@ -7,7 +7,8 @@
 namespace scission::cli {
 
 void RegisterImportScission(CLI::App& app, GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("import-scission", "Scission .dat files + network CSVs into the store");
+  auto* cmd =
+      app.add_subcommand("import-scission", "Scission .dat files + network CSVs into the store");
   AddGlobalFlags(cmd, global);
   struct Options {
     std::string dir;
@@ -15,7 +16,8 @@ void RegisterImportScission(CLI::App& app, GlobalOptions& global) {
     double input_mb = 0.15;
   };
   auto opts = std::make_shared<Options>();
-  cmd->add_option("DIR", opts->dir, "directory with <tier>-<name>.dat files (and *.csv)")->required();
+  cmd->add_option("DIR", opts->dir, "directory with <tier>-<name>.dat files (and *.csv)")
+      ->required();
   cmd->add_option("--network", opts->csvs, "network CSVs (default: every *.csv in DIR)");
   cmd->add_option("-i,--input-mb", opts->input_mb, "model input size in MB (default 0.15)");
   cmd->callback([opts, &global] {
@@ -34,15 +36,19 @@ void RegisterImportScission(CLI::App& app, GlobalOptions& global) {
       links.insert(links.end(), parsed.begin(), parsed.end());  // later files win on duplicates
     }
     store::Store db(global.DbPath());
-    auto summary = store::ImportScission(db, systems, links,
-                                         static_cast<int64_t>(opts->input_mb * 1e6 + 0.5));
+    auto summary =
+        store::ImportScission(db, systems, links, static_cast<int64_t>(opts->input_mb * 1e6 + 0.5));
     if (global.json) {
-      PrintJson({{"systems", summary.systems}, {"models", summary.models}, {"runs", summary.runs},
-                 {"links", summary.links}, {"db", db.path()}});
+      PrintJson({{"systems", summary.systems},
+                 {"models", summary.models},
+                 {"runs", summary.runs},
+                 {"links", summary.links},
+                 {"db", db.path()}});
       return;
     }
-    fmt::print("imported {} systems, {} models ({} profiles) and {} links from {} CSV files into {}\n",
-               summary.systems, summary.models, summary.runs, summary.links, csvs.size(), db.path());
+    fmt::print(
+        "imported {} systems, {} models ({} profiles) and {} links from {} CSV files into {}\n",
+        summary.systems, summary.models, summary.runs, summary.links, csvs.size(), db.path());
   });
 }
 

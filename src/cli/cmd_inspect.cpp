@@ -26,16 +26,16 @@ void PrintInspection(const std::string& path, const graph::LoadedModel& model,
              analysis.order.size(), model.proto.graph().node_size() - analysis.order.size());
   fmt::print("cuts    {} single-tensor cut points -> {} blocks (trivial blocks merged)\n\n",
              analysis.single_cuts.size(), analysis.blocks.size());
-  Table table({"block", "nodes", "first node", "last node", "ops", "output", "shape", "dtype",
-               "bytes"});
+  Table table(
+      {"block", "nodes", "first node", "last node", "ops", "output", "shape", "dtype", "bytes"});
   for (const auto& b : analysis.blocks) {
     std::string names, shapes;
     for (const auto& o : b.outputs) {
       names += (names.empty() ? "" : ",") + o.name;
       shapes += (shapes.empty() ? "" : ",") + ShapeString(o.shape);
     }
-    table.Add({std::to_string(b.index), std::to_string(b.nodes.size()), b.first_node,
-               b.last_node, OpsSummary(b), names, shapes, DTypeName(b.outputs.front().dtype),
+    table.Add({std::to_string(b.index), std::to_string(b.nodes.size()), b.first_node, b.last_node,
+               OpsSummary(b), names, shapes, DTypeName(b.outputs.front().dtype),
                FormatBytes(b.output_bytes())});
   }
   table.Print();
@@ -67,13 +67,17 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
         for (const auto& [op, count] : b.ops) ops[op] = count;
         nlohmann::ordered_json out;
         const TensorSpec& o = b.outputs.front();
-        out = {{"name", o.name}, {"shape", o.shape}, {"dtype", DTypeName(o.dtype)},
+        out = {{"name", o.name},
+               {"shape", o.shape},
+               {"dtype", DTypeName(o.dtype)},
                {"bytes", b.output_bytes()}};
         if (b.outputs.size() > 1) {
           out["tensors"] = nlohmann::ordered_json::array();
           for (const auto& t : b.outputs)
-            out["tensors"].push_back({{"name", t.name}, {"shape", t.shape},
-                                      {"dtype", DTypeName(t.dtype)}, {"bytes", t.bytes()}});
+            out["tensors"].push_back({{"name", t.name},
+                                      {"shape", t.shape},
+                                      {"dtype", DTypeName(t.dtype)},
+                                      {"bytes", t.bytes()}});
         }
         doc["blocks"].push_back({{"index", b.index},
                                  {"nodes", b.nodes.size()},

@@ -32,7 +32,8 @@ void RegisterModels(CLI::App& app, GlobalOptions& global) {
 void RegisterZoo(CLI::App& app, GlobalOptions& global) {
   auto* zoo_cmd = app.add_subcommand("zoo", "manage the model zoo");
   zoo_cmd->require_subcommand(1);
-  auto* exp = zoo_cmd->add_subcommand("export", "export zoo models to ONNX (needs python3-torchvision)");
+  auto* exp =
+      zoo_cmd->add_subcommand("export", "export zoo models to ONNX (needs python3-torchvision)");
   AddGlobalFlags(exp, global);
   struct Options {
     std::vector<std::string> names;

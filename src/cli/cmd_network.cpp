@@ -23,11 +23,13 @@ void RegisterNetwork(CLI::App& app, GlobalOptions& global) {
     store::Store db(global.DbPath());
     db.UpsertLink(*link);
     if (global.json)
-      PrintJson({{"source", link->source}, {"destination", link->destination},
-                 {"rtt_ms", link->rtt_ms}, {"mbps", link->mbps}});
+      PrintJson({{"source", link->source},
+                 {"destination", link->destination},
+                 {"rtt_ms", link->rtt_ms},
+                 {"mbps", link->mbps}});
     else
-      fmt::print("{} -> {}: {} ms RTT, {} Mbit/s\n", link->source, link->destination,
-                 link->rtt_ms, link->mbps);
+      fmt::print("{} -> {}: {} ms RTT, {} Mbit/s\n", link->source, link->destination, link->rtt_ms,
+                 link->mbps);
   });
 
   auto* imp = net->add_subcommand("import", "links from a Scission network CSV");
@@ -37,7 +39,8 @@ void RegisterNetwork(CLI::App& app, GlobalOptions& global) {
   imp->callback([file, &global] {
     auto links = store::LoadNetworkCsv(*file);
     std::vector<store::LinkRecord> records;
-    for (const auto& l : links) records.push_back({l.source, l.destination, l.ping_ms, l.mbps, "csv", ""});
+    for (const auto& l : links)
+      records.push_back({l.source, l.destination, l.ping_ms, l.mbps, "csv", ""});
     store::Store db(global.DbPath());
     db.UpsertLinks(records);
     if (global.json)
@@ -54,15 +57,19 @@ void RegisterNetwork(CLI::App& app, GlobalOptions& global) {
     if (global.json) {
       nlohmann::ordered_json doc = nlohmann::ordered_json::array();
       for (const auto& l : links)
-        doc.push_back({{"source", l.source}, {"destination", l.destination}, {"rtt_ms", l.rtt_ms},
-                       {"mbps", l.mbps}, {"origin", l.origin}, {"updated_at", l.updated_at}});
+        doc.push_back({{"source", l.source},
+                       {"destination", l.destination},
+                       {"rtt_ms", l.rtt_ms},
+                       {"mbps", l.mbps},
+                       {"origin", l.origin},
+                       {"updated_at", l.updated_at}});
       PrintJson(doc);
       return;
     }
     Table table({"source", "destination", "rtt ms", "Mbit/s", "origin", "updated"});
     for (const auto& l : links)
-      table.Add({l.source, l.destination, fmt::format("{:g}", l.rtt_ms), fmt::format("{:g}", l.mbps),
-                 l.origin, l.updated_at});
+      table.Add({l.source, l.destination, fmt::format("{:g}", l.rtt_ms),
+                 fmt::format("{:g}", l.mbps), l.origin, l.updated_at});
     table.Print();
   });
 }

@@ -25,18 +25,22 @@ store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model
   if (!path.empty()) {
     std::string sha = Sha256Hex(ReadFileBytes(path));
     auto found = db.FindModel(sha);
-    if (!found) throw BadInput("{}: no benchmark of this model in {}; run `scission benchmark` first", path, db.path());
+    if (!found)
+      throw BadInput("{}: no benchmark of this model in {}; run `scission benchmark` first", path,
+                     db.path());
     return *found;
   }
   auto found = db.FindModel(model);
-  if (!found) throw BadInput("{}: no such model in {} (a stored name, key, .onnx file or zoo name)", model, db.path());
+  if (!found)
+    throw BadInput("{}: no such model in {} (a stored name, key, .onnx file or zoo name)", model,
+                   db.path());
   return *found;
 }
 
 namespace {
 
 std::vector<std::pair<std::string, std::string>> SplitPairs(const std::vector<std::string>& items,
-                                                             const std::string& flag) {
+                                                            const std::string& flag) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& item : items) {
     auto eq = item.find('=');
@@ -70,14 +74,17 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("plan", "exact top-k placements over stored profiles and links");
   AddGlobalFlags(cmd, global);
   struct Options {
-    std::string model, tiers = "device,edge,cloud", objective = "latency", pareto, svg, statistic = "mean";
+    std::string model, tiers = "device,edge,cloud", objective = "latency", pareto, svg,
+                       statistic = "mean";
     std::vector<std::string> where, max_upload, max_time, max_memory;
     std::string d, e, c;
     int privacy = 0, top = 5;
     bool return_result = false;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("MODEL", o->model, "stored model: .onnx path, zoo name, stored name or key (scission:vgg19)")->required();
+  cmd->add_option("MODEL", o->model,
+                  "stored model: .onnx path, zoo name, stored name or key (scission:vgg19)")
+      ->required();
   cmd->add_option("--tiers", o->tiers, "ordered tiers (default device,edge,cloud)");
   cmd->add_option("--where", o->where, "TIER=CRIT: N, !N, -1, !-1, name, !name (N = block index)");
   cmd->add_option("-d", o->d, "criteria for the first tier");
@@ -87,7 +94,8 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--max-upload", o->max_upload, "TIER=MB that may leave the tier");
   cmd->add_option("--max-time", o->max_time, "TIER=T compute cap: 0.5 (s), 250ms or 40%");
   cmd->add_option("--max-memory", o->max_memory, "RESOURCE=MB for segment weights + activations");
-  cmd->add_flag("--return-result", o->return_result, "add the transfer of the result back to the first tier");
+  cmd->add_flag("--return-result", o->return_result,
+                "add the transfer of the result back to the first tier");
   cmd->add_option("--objective", o->objective, "latency (default), throughput or uplink");
   cmd->add_option("--pareto", o->pareto, "latency,uplink: list the Pareto front instead");
   cmd->add_option("--top", o->top, "how many plans (default 5)");
@@ -106,7 +114,9 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
     const std::string* texts[] = {&o->d, &o->e, &o->c};
     for (size_t i = 0; i < 3; ++i) {
       if (texts[i]->empty()) continue;
-      if (i >= req.tiers.size()) throw BadInput("{} refers to tier {} but --tiers has {}", shorthand[i], i + 1, req.tiers.size());
+      if (i >= req.tiers.size())
+        throw BadInput("{} refers to tier {} but --tiers has {}", shorthand[i], i + 1,
+                       req.tiers.size());
       req.where.emplace_back(req.tiers[i], *texts[i]);
     }
     req.privacy_blocks = o->privacy;
@@ -117,7 +127,8 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
       req.max_memory_mb.emplace_back(res, ToNumber(mb, "--max-memory " + res));
     if (!req.max_memory_mb.empty()) {
       if (model.origin != "onnx" || !std::filesystem::exists(model.path))
-        throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})", model.name,
+        throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})",
+                       model.name,
                        model.origin == "onnx" ? "missing at " + model.path : "imported data");
       auto loaded = graph::LoadModel(model.path);
       req.block_weight_bytes = graph::BlockWeightBytes(loaded.proto, graph::Analyze(loaded.proto));
@@ -138,12 +149,15 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
     }
     if (!o->svg.empty() && !plans.empty())
       WriteFileAtomic(o->svg, report::PlanSvg(problem, plans.front(),
-                                              fmt::format("{}: best plan, {:.2f} ms", model.name, plans.front().latency_ms)));
+                                              fmt::format("{}: best plan, {:.2f} ms", model.name,
+                                                          plans.front().latency_ms)));
     if (global.json) {
       nlohmann::ordered_json doc;
-      doc["model"] = {{"key", model.key}, {"name", model.name}, {"path", model.path}, {"origin", model.origin}};
+      doc["model"] = {
+          {"key", model.key}, {"name", model.name}, {"path", model.path}, {"origin", model.origin}};
       doc["tiers"] = problem.tiers;
-      doc["objective"] = o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";
+      doc["objective"] =
+          o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";
       doc["statistic"] = req.statistic;
       doc["blocks"] = problem.blocks;
       doc["input_bytes"] = problem.input_bytes;
@@ -172,12 +186,14 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
       for (size_t t = 0; t < problem.tiers.size(); ++t) {
         std::string cell = "-";
         for (const auto& s : c.stages)
-          if (problem.resources[static_cast<size_t>(s.resource)].tier == static_cast<int>(t)) cell = StageText(problem, s);
+          if (problem.resources[static_cast<size_t>(s.resource)].tier == static_cast<int>(t))
+            cell = StageText(problem, s);
         row.push_back(cell);
       }
       std::vector<std::string> hops;
       for (const auto& h : c.hops)
-        hops.push_back(fmt::format("{}->{} {:.2f} ms", problem.resources[static_cast<size_t>(h.from)].name,
+        hops.push_back(fmt::format("{}->{} {:.2f} ms",
+                                   problem.resources[static_cast<size_t>(h.from)].name,
                                    problem.resources[static_cast<size_t>(h.to)].name, h.ms));
       row.push_back(hops.empty() ? "-" : fmt::format("{}", fmt::join(hops, ", ")));
       row.push_back(FormatBytes(c.uplink_bytes));
@@ -185,8 +201,9 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
         row.push_back(fmt::format("{:.1f}", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0));
       table.Add(row);
     }
-    fmt::print("model {} ({}), objective {}\n", model.name, model.key.substr(0, 16),
-               o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "Pareto front latency/uplink");
+    fmt::print(
+        "model {} ({}), objective {}\n", model.name, model.key.substr(0, 16),
+        o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "Pareto front latency/uplink");
     table.Print();
   });
 }

@@ -19,7 +19,9 @@ void RegisterPredict(CLI::App& app, GlobalOptions& global) {
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("DIR", o->dir, "folder with <tier>-<name>.dat files")->required();
-  cmd->add_option("NETWORK_CSV", o->csv, "network statistics CSV (relative to DIR, as the original)")->required();
+  cmd->add_option("NETWORK_CSV", o->csv,
+                  "network statistics CSV (relative to DIR, as the original)")
+      ->required();
   cmd->add_option("MODEL", o->query.model, "model name as in the .dat files")->required();
   cmd->add_option("--result-count", o->query.result_count, "number of results (default 5)");
   cmd->add_option("-i,--input", o->query.input_mb, "input size in MB (default 0.15)");
@@ -51,17 +53,21 @@ void RegisterPredict(CLI::App& app, GlobalOptions& global) {
       int rank = 1;
       for (const auto& s : results) {
         auto tier = [](const std::string& name, int first, int last, double time) {
-          return nlohmann::ordered_json{{"system", name == "None" ? nlohmann::ordered_json() : nlohmann::ordered_json(name)},
-                                        {"first_layer", first}, {"last_layer", last}, {"compute_s", time}};
+          return nlohmann::ordered_json{
+              {"system", name == "None" ? nlohmann::ordered_json() : nlohmann::ordered_json(name)},
+              {"first_layer", first},
+              {"last_layer", last},
+              {"compute_s", time}};
         };
-        doc["results"].push_back({{"rank", rank},
-                                  {"latency_s", s.latency},
-                                  {"transfer_s", s.transfer},
-                                  {"upload_mb", (s.device_output + s.edge_output) / 1e6},
-                                  {"device", tier(s.device, s.device_first, s.device_last, s.device_time)},
-                                  {"edge", tier(s.edge, s.edge_first, s.edge_last, s.edge_time)},
-                                  {"cloud", tier(s.cloud, s.cloud_first, s.cloud_last, s.cloud_time)},
-                                  {"line", plan::FormatCompatLine(rank, s)}});
+        doc["results"].push_back(
+            {{"rank", rank},
+             {"latency_s", s.latency},
+             {"transfer_s", s.transfer},
+             {"upload_mb", (s.device_output + s.edge_output) / 1e6},
+             {"device", tier(s.device, s.device_first, s.device_last, s.device_time)},
+             {"edge", tier(s.edge, s.edge_first, s.edge_last, s.edge_time)},
+             {"cloud", tier(s.cloud, s.cloud_first, s.cloud_last, s.cloud_time)},
+             {"line", plan::FormatCompatLine(rank, s)}});
         ++rank;
       }
       PrintJson(doc);

@@ -8,7 +8,8 @@ std::map<std::string, std::string> ParseWorkers(const std::string& text) {
   std::map<std::string, std::string> workers;
   for (const auto& item : SplitCommas(text)) {
     auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) throw BadInput("--workers expects name=host:port,..., got '{}'", item);
+    if (eq == std::string::npos || eq == 0)
+      throw BadInput("--workers expects name=host:port,..., got '{}'", item);
     deploy::CheckAddress(item.substr(eq + 1));
     workers[item.substr(0, eq)] = item.substr(eq + 1);
   }
@@ -33,26 +34,36 @@ void RegisterProbe(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("ADDRESS", o->address, "HOST:PORT of the worker")->required();
   cmd->add_option("--from", o->from, "resource name of this machine (default local)");
   cmd->add_option("--pings", o->probe.pings, "pings for the RTT median (default 20)");
-  cmd->add_option("--min-transfer-ms", o->probe.min_transfer_ms, "grow bulk transfers until they last this long");
+  cmd->add_option("--min-transfer-ms", o->probe.min_transfer_ms,
+                  "grow bulk transfers until they last this long");
   AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {
     if (o->probe.pings < 1) throw BadInput("--pings must be at least 1");
     store::Store db(global.DbPath());
     deploy::WorkerClient client(o->address, o->connect);
     auto info = client.Hello();
-    if (info.resource == o->from) throw BadInput("the worker is '{}' too; pass --from with this machine's name", o->from);
+    if (info.resource == o->from)
+      throw BadInput("the worker is '{}' too; pass --from with this machine's name", o->from);
     auto r = client.Probe(o->probe);
     db.UpsertLinks({{o->from, info.resource, r.rtt_ms, r.upload_mbps, "probe", ""},
                     {info.resource, o->from, r.rtt_ms, r.download_mbps, "probe", ""}});
     if (global.json) {
-      PrintJson({{"from", o->from}, {"to", info.resource}, {"address", o->address}, {"rtt_ms", r.rtt_ms},
-                 {"rtt_p90_ms", r.rtt_p90_ms}, {"upload_mbps", r.upload_mbps}, {"download_mbps", r.download_mbps},
-                 {"upload_bytes", r.upload_bytes}, {"download_bytes", r.download_bytes}});
+      PrintJson({{"from", o->from},
+                 {"to", info.resource},
+                 {"address", o->address},
+                 {"rtt_ms", r.rtt_ms},
+                 {"rtt_p90_ms", r.rtt_p90_ms},
+                 {"upload_mbps", r.upload_mbps},
+                 {"download_mbps", r.download_mbps},
+                 {"upload_bytes", r.upload_bytes},
+                 {"download_bytes", r.download_bytes}});
       return;
     }
-    fmt::print("{} -> {} ({}): RTT median {:.3f} ms (p90 {:.3f}), up {:.1f} Mbit/s ({}), down {:.1f} Mbit/s ({}); stored both directions\n",
-               o->from, info.resource, o->address, r.rtt_ms, r.rtt_p90_ms, r.upload_mbps, FormatBytes(r.upload_bytes),
-               r.download_mbps, FormatBytes(r.download_bytes));
+    fmt::print(
+        "{} -> {} ({}): RTT median {:.3f} ms (p90 {:.3f}), up {:.1f} Mbit/s ({}), down {:.1f} "
+        "Mbit/s ({}); stored both directions\n",
+        o->from, info.resource, o->address, r.rtt_ms, r.rtt_p90_ms, r.upload_mbps,
+        FormatBytes(r.upload_bytes), r.download_mbps, FormatBytes(r.download_bytes));
   });
 }
 

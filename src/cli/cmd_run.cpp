@@ -19,9 +19,10 @@ void PrintRunSummary(const deploy::RunSummary& s) {
   }
   add(s.total);
   table.Print();
-  fmt::print("requests {}: {} ok, {} failed, {} re-plans; {:.1f} req/s measured", s.requests, s.ok, s.failed,
-             s.replans, s.throughput_per_s);
-  if (s.predicted_throughput_per_s > 0) fmt::print(" (pipelined bound {:.1f} req/s)", s.predicted_throughput_per_s);
+  fmt::print("requests {}: {} ok, {} failed, {} re-plans; {:.1f} req/s measured", s.requests, s.ok,
+             s.failed, s.replans, s.throughput_per_s);
+  if (s.predicted_throughput_per_s > 0)
+    fmt::print(" (pipelined bound {:.1f} req/s)", s.predicted_throughput_per_s);
   fmt::print("\n");
   for (const auto& [message, count] : s.errors) fmt::print("  {} x {}\n", count, message);
 }
@@ -35,17 +36,21 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("--plan", o->plan, "plan.json from `scission plan --json`")->required();
-  cmd->add_option("--workers", o->workers, "name=host:port,... for every remote resource")->required();
+  cmd->add_option("--workers", o->workers, "name=host:port,... for every remote resource")
+      ->required();
   cmd->add_option("--requests", o->run.requests, "measured requests (default 20)");
   cmd->add_option("--warmup", o->run.warmup, "untimed requests first (default 2)");
   cmd->add_option("--concurrency", o->run.concurrency, "requests in flight (default 1)");
   cmd->add_option("--rank", o->run.rank, "which plan of the file (default 1)");
-  cmd->add_option("--threads", o->run.threads, "intra-op threads of the local segment (workers use their --threads)");
+  cmd->add_option("--threads", o->run.threads,
+                  "intra-op threads of the local segment (workers use their --threads)");
   cmd->add_option("--fallback", o->fallback, "replan: on a dead worker, re-plan over the rest");
-  cmd->add_option("--timeout-ms", o->run.request_timeout_ms, "per-request deadline (default 60000)");
+  cmd->add_option("--timeout-ms", o->run.request_timeout_ms,
+                  "per-request deadline (default 60000)");
   AddConnectFlags(cmd, o->run.connect);
   cmd->callback([o, &global] {
-    if (!o->fallback.empty() && o->fallback != "replan") throw BadInput("--fallback supports only 'replan'");
+    if (!o->fallback.empty() && o->fallback != "replan")
+      throw BadInput("--fallback supports only 'replan'");
     o->run.fallback_replan = o->fallback == "replan";
     o->run.db_path = global.DbPath();
     auto text = ReadFileBytes(o->plan);

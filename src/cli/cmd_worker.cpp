@@ -9,7 +9,8 @@
 namespace scission::cli {
 
 void RegisterWorker(CLI::App& app, GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("worker", "serve benchmarks and segments to coordinators over gRPC");
+  auto* cmd =
+      app.add_subcommand("worker", "serve benchmarks and segments to coordinators over gRPC");
   AddGlobalFlags(cmd, global);
   auto o = std::make_shared<deploy::WorkerOptions>();
   cmd->add_option("--listen", o->listen, "HOST:PORT to listen on")->required();
@@ -31,10 +32,12 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
     deploy::WorkerServer server(*o);
     int port = server.Start();
     if (global.json)
-      PrintJson({{"listen", o->listen}, {"port", port}, {"resource", o->resource}, {"tier", o->tier}});
+      PrintJson(
+          {{"listen", o->listen}, {"port", port}, {"resource", o->resource}, {"tier", o->tier}});
     else
-      fmt::print("worker {} (tier {}) listening on {} (port {}){}{}\n", o->resource, o->tier, o->listen, port,
-                 o->token.empty() ? "" : ", token required", o->tls_cert.empty() ? "" : ", TLS");
+      fmt::print("worker {} (tier {}) listening on {} (port {}){}{}\n", o->resource, o->tier,
+                 o->listen, port, o->token.empty() ? "" : ", token required",
+                 o->tls_cert.empty() ? "" : ", TLS");
     std::fflush(stdout);
     std::thread stopper([&server, signals] {
       int sig = 0;

@@ -15,7 +15,8 @@ std::string GlobalOptions::DbPath() const { return db.empty() ? DefaultDbPath() 
 
 void AddGlobalFlags(CLI::App* command, GlobalOptions& global) {
   command->add_flag("--json", global.json, "print one JSON document on stdout");
-  command->add_option("--db", global.db, "database (default $SCISSION_DB or ~/.local/share/scission/scission.db)");
+  command->add_option("--db", global.db,
+                      "database (default $SCISSION_DB or ~/.local/share/scission/scission.db)");
 }
 
 void Table::Print() const {

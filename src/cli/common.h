@@ -4,14 +4,14 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "deploy/wire.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
-#include "deploy/wire.h"
 #include "plan/problem.h"
 #include "profile/benchmark.h"
 #include "store/store.h"

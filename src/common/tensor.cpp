@@ -7,11 +7,25 @@ namespace scission {
 
 size_t DTypeSize(DType dtype) {
   switch (dtype) {
-    case DType::kFloat: case DType::kInt32: case DType::kUint32: return 4;
-    case DType::kUint8: case DType::kInt8: case DType::kBool: return 1;
-    case DType::kUint16: case DType::kInt16: case DType::kFloat16: case DType::kBfloat16: return 2;
-    case DType::kInt64: case DType::kDouble: case DType::kUint64: return 8;
-    default: return 0;
+    case DType::kFloat:
+    case DType::kInt32:
+    case DType::kUint32:
+      return 4;
+    case DType::kUint8:
+    case DType::kInt8:
+    case DType::kBool:
+      return 1;
+    case DType::kUint16:
+    case DType::kInt16:
+    case DType::kFloat16:
+    case DType::kBfloat16:
+      return 2;
+    case DType::kInt64:
+    case DType::kDouble:
+    case DType::kUint64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -21,11 +35,11 @@ struct DTypeNameEntry {
   const char* name;
 };
 constexpr DTypeNameEntry kDTypeNames[] = {
-    {DType::kFloat, "float32"}, {DType::kUint8, "uint8"},     {DType::kInt8, "int8"},
-    {DType::kUint16, "uint16"}, {DType::kInt16, "int16"},     {DType::kInt32, "int32"},
-    {DType::kInt64, "int64"},   {DType::kString, "string"},   {DType::kBool, "bool"},
-    {DType::kFloat16, "float16"}, {DType::kDouble, "float64"}, {DType::kUint32, "uint32"},
-    {DType::kUint64, "uint64"}, {DType::kBfloat16, "bfloat16"}};
+    {DType::kFloat, "float32"},   {DType::kUint8, "uint8"},      {DType::kInt8, "int8"},
+    {DType::kUint16, "uint16"},   {DType::kInt16, "int16"},      {DType::kInt32, "int32"},
+    {DType::kInt64, "int64"},     {DType::kString, "string"},    {DType::kBool, "bool"},
+    {DType::kFloat16, "float16"}, {DType::kDouble, "float64"},   {DType::kUint32, "uint32"},
+    {DType::kUint64, "uint64"},   {DType::kBfloat16, "bfloat16"}};
 }  // namespace
 
 std::string DTypeName(DType dtype) {

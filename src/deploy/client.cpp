@@ -17,7 +17,9 @@ double Ms(Clock::time_point since) {
 }  // namespace
 
 WorkerClient::WorkerClient(const std::string& address, const ConnectOptions& options)
-    : address_(address), options_(options), stub_(v1::Worker::NewStub(MakeChannel(address, options))) {}
+    : address_(address),
+      options_(options),
+      stub_(v1::Worker::NewStub(MakeChannel(address, options))) {}
 
 WorkerInfo WorkerClient::Hello() {
   grpc::ClientContext ctx;
@@ -117,7 +119,8 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
     if (reply.present()) return false;
   }
   std::string bytes = ReadFileBytes(path);
-  if (Sha256Hex(bytes) != sha256) throw BadInput("{}: file changed since it was stored (hash differs)", path);
+  if (Sha256Hex(bytes) != sha256)
+    throw BadInput("{}: file changed since it was stored (hash differs)", path);
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
   v1::ModelRef reply;
@@ -138,7 +141,8 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
   return true;
 }
 
-std::string WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats, int threads) {
+std::string WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats,
+                                    int threads) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
   v1::BenchmarkRequest req;
@@ -152,8 +156,9 @@ std::string WorkerClient::Benchmark(const std::string& sha256, int warmup, int r
   return reply.records_json();
 }
 
-v1::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int first_block, int last_block,
-                                               int threads, const std::string& next_address,
+v1::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int first_block,
+                                               int last_block, int threads,
+                                               const std::string& next_address,
                                                const std::string& next_segment_id) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 300000);
@@ -170,7 +175,8 @@ v1::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int fi
   return reply;
 }
 
-grpc::Status WorkerClient::Infer(const v1::InferRequest& request, v1::InferReply* reply, int timeout_ms) {
+grpc::Status WorkerClient::Infer(const v1::InferRequest& request, v1::InferReply* reply,
+                                 int timeout_ms) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, timeout_ms);
   return stub_->Infer(&ctx, request, reply);

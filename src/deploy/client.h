@@ -15,16 +15,16 @@ struct WorkerInfo {
 };
 
 struct ProbeResult {
-  double rtt_ms = 0;          // median of the pings
+  double rtt_ms = 0;  // median of the pings
   double rtt_p90_ms = 0;
-  double upload_mbps = 0;     // caller -> worker
-  double download_mbps = 0;   // worker -> caller
+  double upload_mbps = 0;    // caller -> worker
+  double download_mbps = 0;  // worker -> caller
   int64_t upload_bytes = 0, download_bytes = 0;
 };
 
 struct ProbeOptions {
   int pings = 20;
-  double min_transfer_ms = 400;      // grow the bulk size until a transfer lasts this long
+  double min_transfer_ms = 400;  // grow the bulk size until a transfer lasts this long
   int64_t max_transfer_bytes = 64 << 20;
 };
 
@@ -40,8 +40,9 @@ class WorkerClient {
   // Sends the model file unless the worker already caches it by hash. Returns true if sent.
   bool EnsureModel(const std::string& sha256, const std::string& path);
   std::string Benchmark(const std::string& sha256, int warmup, int repeats, int threads);
-  v1::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block, int threads,
-                                   const std::string& next_address, const std::string& next_segment_id);
+  v1::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block,
+                                   int threads, const std::string& next_address,
+                                   const std::string& next_segment_id);
   // Raw call for the runner: returns the gRPC status instead of throwing.
   grpc::Status Infer(const v1::InferRequest& request, v1::InferReply* reply, int timeout_ms);
 

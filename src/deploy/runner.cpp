@@ -63,26 +63,32 @@ struct Measured {
 
 class Runner {
  public:
-  Runner(const RunOptions& o, const std::function<void(const std::string&)>& note) : o_(o), note_(note) {
+  Runner(const RunOptions& o, const std::function<void(const std::string&)>& note)
+      : o_(o), note_(note) {
     const auto& model = o.plan_doc.at("model");
     model_key_ = model.at("key");
     model_path_ = model.at("path");
     if (model.at("origin") != "onnx")
-      throw BadInput("plan is for imported data ({}); `scission run` needs an ONNX model", model_key_);
-    if (!std::filesystem::exists(model_path_)) throw BadInput("{}: model file of the plan is missing here", model_path_);
+      throw BadInput("plan is for imported data ({}); `scission run` needs an ONNX model",
+                     model_key_);
+    if (!std::filesystem::exists(model_path_))
+      throw BadInput("{}: model file of the plan is missing here", model_path_);
     loaded_ = graph::LoadModel(model_path_);
-    if (loaded_.sha256 != model_key_) throw BadInput("{}: file differs from the planned model (hash)", model_path_);
+    if (loaded_.sha256 != model_key_)
+      throw BadInput("{}: file differs from the planned model (hash)", model_path_);
     analysis_ = graph::Analyze(loaded_.proto);
     profile::ResolveBlockShapes(loaded_, analysis_);
     backend_ = runtime::CreateBackend(runtime::kDefaultBackend);
-    for (size_t i = 0; i < analysis_.inputs.size(); ++i) input_.push_back(runtime::MakeRandomInput(analysis_.inputs[i], 7 + i));
+    for (size_t i = 0; i < analysis_.inputs.size(); ++i)
+      input_.push_back(runtime::MakeRandomInput(analysis_.inputs[i], 7 + i));
   }
 
   void Setup(const nlohmann::json& plan) {
     Chain c;
     c.plan = plan;
     for (const auto& s : plan.at("stages"))
-      c.stages.push_back({s.at("resource"), s.at("first_block"), s.at("last_block"), s.at("compute_ms")});
+      c.stages.push_back(
+          {s.at("resource"), s.at("first_block"), s.at("last_block"), s.at("compute_ms")});
     for (const auto& h : plan.at("hops")) c.predicted_hops.push_back(h.at("ms"));
     if (c.stages.empty()) throw BadInput("plan has no stages");
     // Remote stages from the last to the first, so each knows where to forward.
@@ -90,12 +96,15 @@ class Runner {
     for (size_t i = c.stages.size(); i-- > 1;) {
       const auto& s = c.stages[i];
       auto it = o_.workers.find(s.resource);
-      if (it == o_.workers.end()) throw BadInput("--workers has no address for resource '{}'", s.resource);
+      if (it == o_.workers.end())
+        throw BadInput("--workers has no address for resource '{}'", s.resource);
       WorkerClient client(it->second, o_.connect);
       auto info = client.Hello();
       if (info.resource != s.resource)
-        note_(fmt::format("note: worker at {} calls itself '{}', the plan says '{}'", it->second, info.resource, s.resource));
-      if (client.EnsureModel(model_key_, model_path_)) note_(fmt::format("sent the model to {}", s.resource));
+        note_(fmt::format("note: worker at {} calls itself '{}', the plan says '{}'", it->second,
+                          info.resource, s.resource));
+      if (client.EnsureModel(model_key_, model_path_))
+        note_(fmt::format("sent the model to {}", s.resource));
       auto reply = client.LoadSegment(model_key_, s.first, s.last, 0, next_address, next_segment);
       next_address = it->second;
       next_segment = reply.segment_id();
@@ -144,8 +153,9 @@ class Runner {
       auto status = c->first_remote->Infer(req, &reply, o_.request_timeout_ms);
       double call_ms = Ms(call);
       if (!status.ok()) {
-        m.error = fmt::format("{}: {}", static_cast<int>(status.error_code()) == 14 ? "unavailable" : "failed",
-                              OneLine(status.error_message()));
+        m.error = fmt::format(
+            "{}: {}", static_cast<int>(status.error_code()) == 14 ? "unavailable" : "failed",
+            OneLine(status.error_message()));
         return m;
       }
       if (reply.timings_size() != static_cast<int>(c->stages.size()) - 1) {
@@ -186,12 +196,14 @@ class Runner {
       return std::find(dead.begin(), dead.end(), r.name) != dead.end() ||
              (r.tier > 0 && !o_.workers.count(r.name));
     });
-    bool has_source = std::any_of(problem.resources.begin(), problem.resources.end(), [](const auto& r) { return r.tier == 0; });
+    bool has_source = std::any_of(problem.resources.begin(), problem.resources.end(),
+                                  [](const auto& r) { return r.tier == 0; });
     if (!has_source) return false;
     auto plans = plan::PlanTopK(problem);
     if (plans.empty()) return false;
     nlohmann::json next = plan::PlanJson(problem, plans[0], 1);
-    note_(fmt::format("re-planned without {}: {:.2f} ms predicted", fmt::join(dead, ", "), plans[0].latency_ms));
+    note_(fmt::format("re-planned without {}: {:.2f} ms predicted", fmt::join(dead, ", "),
+                      plans[0].latency_ms));
     Setup(next);
     return true;
   }
@@ -207,7 +219,8 @@ class Runner {
   std::shared_ptr<Chain> chain_;
 };
 
-StageSummary Summarize(const std::string& name, double predicted, const std::vector<double>& samples) {
+StageSummary Summarize(const std::string& name, double predicted,
+                       const std::vector<double>& samples) {
   StageSummary s;
   s.name = name;
   s.predicted_ms = predicted;
@@ -280,11 +293,13 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
       for (size_t h = 0; h < hop_samples.size(); ++h) hop_samples[h].push_back(m.hop_ms[h]);
   }
   for (size_t s = 0; s < stages; ++s)
-    summary.stages.push_back(Summarize(plan.at("stages")[s].at("resource"), plan.at("stages")[s].at("compute_ms"), stage_samples[s]));
+    summary.stages.push_back(Summarize(plan.at("stages")[s].at("resource"),
+                                       plan.at("stages")[s].at("compute_ms"), stage_samples[s]));
   for (size_t h = 0; h < hop_samples.size(); ++h)
-    summary.hops.push_back(Summarize(fmt::format("{}->{}", plan.at("hops")[h].at("from").get<std::string>(),
-                                                 plan.at("hops")[h].at("to").get<std::string>()),
-                                     plan.at("hops")[h].at("ms"), hop_samples[h]));
+    summary.hops.push_back(
+        Summarize(fmt::format("{}->{}", plan.at("hops")[h].at("from").get<std::string>(),
+                              plan.at("hops")[h].at("to").get<std::string>()),
+                  plan.at("hops")[h].at("ms"), hop_samples[h]));
   summary.total = Summarize("total", plan.at("latency_ms"), summary.latencies_ms);
   summary.throughput_per_s = summary.wall_ms > 0 ? 1000.0 * summary.ok / summary.wall_ms : 0;
   summary.predicted_throughput_per_s = plan.value("throughput_per_s", 0.0);
@@ -294,8 +309,11 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
 nlohmann::ordered_json SummaryJson(const RunSummary& s) {
   auto row = [](const StageSummary& x) {
     double error = x.median_ms > 0 ? (x.predicted_ms - x.median_ms) / x.median_ms : 0;
-    return nlohmann::ordered_json{{"name", x.name}, {"predicted_ms", x.predicted_ms}, {"median_ms", x.median_ms},
-                                  {"p90_ms", x.p90_ms}, {"relative_error", error}};
+    return nlohmann::ordered_json{{"name", x.name},
+                                  {"predicted_ms", x.predicted_ms},
+                                  {"median_ms", x.median_ms},
+                                  {"p90_ms", x.p90_ms},
+                                  {"relative_error", error}};
   };
   nlohmann::ordered_json doc;
   doc["requests"] = s.requests;

@@ -28,7 +28,9 @@ constexpr const char* kSwitch = "sc-switch";
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup/cpu";
 
 std::string Namespace(const std::string& host) { return "sc-" + host; }
-std::string Octet(const std::string& host) { return host == "device" ? "1" : host == "edge" ? "2" : "3"; }
+std::string Octet(const std::string& host) {
+  return host == "device" ? "1" : host == "edge" ? "2" : "3";
+}
 
 // Runs a command line quietly; returns its exit code.
 int Sh(const std::string& command) {
@@ -72,7 +74,8 @@ bool Testbed::Setup() {
     for (const char* host : kHosts) {
       std::string ns = Namespace(host), a = ns + "-a", b = ns + "-b";
       double mbps = std::string(host) == "device" ? options_.device_mbps
-                    : std::string(host) == "edge" ? options_.edge_mbps : options_.cloud_mbps;
+                    : std::string(host) == "edge" ? options_.edge_mbps
+                                                  : options_.cloud_mbps;
       MustSh(fmt::format("ip netns add {}", ns));
       MustSh(fmt::format("ip link add {} type veth peer name {}", a, b));
       MustSh(fmt::format("ip link set {} netns {}", a, ns));
@@ -89,12 +92,13 @@ bool Testbed::Setup() {
     cgroup_ = fmt::format("{}/scission-demo-device", kCgroupRoot);
     if (fs::exists(kCgroupRoot)) {
       fs::create_directories(cgroup_);
-          // A short period makes throttling slow every run evenly, like a slower CPU, instead of
+      // A short period makes throttling slow every run evenly, like a slower CPU, instead of
       // stalling a few runs for a long slice (which medians would hide). The quota cannot go
       // below 1 ms, so the period is the shortest that allows this share.
       int period = std::max(1000, static_cast<int>(std::ceil(1000.0 / options_.device_cpu_share)));
       std::ofstream(cgroup_ + "/cpu.cfs_period_us") << period;
-      std::ofstream(cgroup_ + "/cpu.cfs_quota_us") << static_cast<int>(std::llround(options_.device_cpu_share * period));
+      std::ofstream(cgroup_ + "/cpu.cfs_quota_us")
+          << static_cast<int>(std::llround(options_.device_cpu_share * period));
       std::ifstream check(cgroup_ + "/cpu.cfs_quota_us");
       long quota = -1;
       check >> quota;
@@ -116,8 +120,9 @@ void Testbed::Shape(const std::string& ns, const std::string& dev, double mbps, 
   // which no real link does and which the probe (long transfers) cannot see. Segments are capped
   // at 4 KiB (gso_max_size) so a 8 KiB bucket never stalls a packet.
   int64_t burst = std::max<int64_t>(8 * 1024, static_cast<int64_t>(mbps * 1e6 / 8 / 1000));
-  MustSh(fmt::format("ip netns exec {} tc qdisc {} dev {} root tbf rate {}kbit burst {} latency 500ms", ns,
-                     change ? "change" : "add", dev, static_cast<int64_t>(std::llround(mbps * 1000)), burst));
+  MustSh(fmt::format(
+      "ip netns exec {} tc qdisc {} dev {} root tbf rate {}kbit burst {} latency 500ms", ns,
+      change ? "change" : "add", dev, static_cast<int64_t>(std::llround(mbps * 1000)), burst));
 }
 
 void Testbed::SetDeviceMbps(double mbps) {
@@ -137,15 +142,16 @@ std::vector<std::string> Testbed::Prefix(const std::string& host) const {
   return {"ip", "netns", "exec", Namespace(host), options_.binary};
 }
 
-pid_t Testbed::Spawn(const std::string& host, const std::vector<std::string>& args, const std::string& out_path,
-                     const std::string& err_path) {
+pid_t Testbed::Spawn(const std::string& host, const std::vector<std::string>& args,
+                     const std::string& out_path, const std::string& err_path) {
   std::vector<std::string> argv = Prefix(host);
   argv.insert(argv.end(), args.begin(), args.end());
   pid_t pid = ::fork();
   if (pid < 0) throw Internal("fork failed");
   if (pid == 0) {
     ::setpgid(0, 0);
-    if (isolated_ && host == "device" && !cgroup_.empty()) std::ofstream(cgroup_ + "/cgroup.procs") << ::getpid();
+    if (isolated_ && host == "device" && !cgroup_.empty())
+      std::ofstream(cgroup_ + "/cgroup.procs") << ::getpid();
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int in = ::open("/dev/null", O_RDONLY);
@@ -162,7 +168,8 @@ pid_t Testbed::Spawn(const std::string& host, const std::vector<std::string>& ar
 }
 
 void Testbed::StartWorker(const std::string& host, const std::vector<std::string>& extra_args) {
-  std::vector<std::string> args = {"worker", "--listen", Address(host), "--resource", host, "--tier", host};
+  std::vector<std::string> args = {"worker", "--listen", Address(host), "--resource",
+                                   host,     "--tier",   host};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::string log = options_.log_dir + "/worker-" + host;
   workers_[host] = Spawn(host, args, log + ".out", log + ".err");
@@ -212,7 +219,8 @@ void Testbed::Cleanup() {
     if (fs::exists(cg)) {
       // Any process left in it (a killed run) is moved out before the directory goes.
       std::ifstream procs(cg + "/cgroup.procs");
-      for (std::string pid; std::getline(procs, pid);) std::ofstream(std::string(kCgroupRoot) + "/cgroup.procs") << pid;
+      for (std::string pid; std::getline(procs, pid);)
+        std::ofstream(std::string(kCgroupRoot) + "/cgroup.procs") << pid;
       ::rmdir(cg.c_str());
     }
   }

@@ -14,11 +14,11 @@
 namespace scission::deploy {
 
 struct TestbedOptions {
-  double device_mbps = 20;      // device <-> switch
-  double edge_mbps = 200;       // edge <-> switch (so edge <-> cloud is 200)
-  double cloud_mbps = 1000;     // cloud <-> switch
+  double device_mbps = 20;        // device <-> switch
+  double edge_mbps = 200;         // edge <-> switch (so edge <-> cloud is 200)
+  double cloud_mbps = 1000;       // cloud <-> switch
   double device_cpu_share = 0.5;  // CPU quota of the device, in cores
-  std::string binary;           // the scission executable
+  std::string binary;             // the scission executable
   std::string log_dir;
 };
 
@@ -53,8 +53,8 @@ class Testbed {
 
  private:
   std::vector<std::string> Prefix(const std::string& host) const;
-  pid_t Spawn(const std::string& host, const std::vector<std::string>& args, const std::string& out_path,
-              const std::string& err_path);
+  pid_t Spawn(const std::string& host, const std::vector<std::string>& args,
+              const std::string& out_path, const std::string& err_path);
   void Shape(const std::string& ns, const std::string& dev, double mbps, bool change);
 
   TestbedOptions options_;

@@ -14,9 +14,11 @@ Tensor FromWire(const v1::Tensor& wire, const std::string& what) {
   t.spec.name = wire.name();
   t.spec.dtype = static_cast<DType>(wire.dtype());
   const size_t elem = DTypeSize(t.spec.dtype);
-  if (elem == 0) throw BadInput("{}: tensor '{}' has unsupported dtype {}", what, wire.name(), wire.dtype());
+  if (elem == 0)
+    throw BadInput("{}: tensor '{}' has unsupported dtype {}", what, wire.name(), wire.dtype());
   if (wire.shape_size() > kMaxRank)
-    throw BadInput("{}: tensor '{}' has rank {} (max {})", what, wire.name(), wire.shape_size(), kMaxRank);
+    throw BadInput("{}: tensor '{}' has rank {} (max {})", what, wire.name(), wire.shape_size(),
+                   kMaxRank);
   int64_t count = 1;
   for (int64_t d : wire.shape()) {
     if (d < 0) throw BadInput("{}: tensor '{}' has a negative dimension", what, wire.name());
@@ -26,7 +28,8 @@ Tensor FromWire(const v1::Tensor& wire, const std::string& what) {
     t.spec.shape.push_back(d);
   }
   const int64_t bytes = count * static_cast<int64_t>(elem);
-  if (bytes > kMaxTensorBytes) throw BadInput("{}: tensor '{}' exceeds {} bytes", what, wire.name(), kMaxTensorBytes);
+  if (bytes > kMaxTensorBytes)
+    throw BadInput("{}: tensor '{}' exceeds {} bytes", what, wire.name(), kMaxTensorBytes);
   if (static_cast<int64_t>(wire.data().size()) != bytes)
     throw BadInput("{}: tensor '{}' carries {} bytes but its shape needs {}", what, wire.name(),
                    wire.data().size(), bytes);
@@ -41,29 +44,58 @@ void ToWire(const Tensor& tensor, v1::Tensor* wire) {
   wire->set_data(tensor.data.data(), tensor.data.size());
 }
 
-nlohmann::json RecordsToJson(const store::ModelRecord& model, const std::vector<store::BlockRecord>& blocks,
+nlohmann::json RecordsToJson(const store::ModelRecord& model,
+                             const std::vector<store::BlockRecord>& blocks,
                              const store::RunRecord& run) {
   nlohmann::json doc;
-  doc["model"] = {{"key", model.key}, {"name", model.name}, {"path", model.path}, {"origin", model.origin},
-                  {"file_bytes", model.file_bytes}, {"input_bytes", model.input_bytes}};
+  doc["model"] = {{"key", model.key},
+                  {"name", model.name},
+                  {"path", model.path},
+                  {"origin", model.origin},
+                  {"file_bytes", model.file_bytes},
+                  {"input_bytes", model.input_bytes}};
   doc["blocks"] = nlohmann::json::array();
   for (const auto& b : blocks)
-    doc["blocks"].push_back({{"index", b.index}, {"nodes", b.nodes}, {"first_node", b.first_node},
-                             {"last_node", b.last_node}, {"ops", b.ops}, {"output_name", b.output_name},
-                             {"output_shape", b.output_shape}, {"output_dtype", b.output_dtype},
-                             {"output_bytes", b.output_bytes}, {"first_layer", b.first_layer},
+    doc["blocks"].push_back({{"index", b.index},
+                             {"nodes", b.nodes},
+                             {"first_node", b.first_node},
+                             {"last_node", b.last_node},
+                             {"ops", b.ops},
+                             {"output_name", b.output_name},
+                             {"output_shape", b.output_shape},
+                             {"output_dtype", b.output_dtype},
+                             {"output_bytes", b.output_bytes},
+                             {"first_layer", b.first_layer},
                              {"last_layer", b.last_layer}});
   nlohmann::json measurements = nlohmann::json::array();
   for (const auto& m : run.measurements)
-    measurements.push_back({{"block", m.block_index}, {"setup_ms", m.setup_ms}, {"first_run_ms", m.first_run_ms},
-                            {"n", m.n}, {"median_ms", m.median_ms}, {"mean_ms", m.mean_ms}, {"p90_ms", m.p90_ms},
-                            {"p95_ms", m.p95_ms}, {"stddev_ms", m.stddev_ms}, {"min_ms", m.min_ms},
-                            {"max_ms", m.max_ms}, {"output_bytes", m.output_bytes}, {"samples_ms", m.samples_ms}});
-  doc["run"] = {{"kind", run.kind}, {"started_at", run.started_at}, {"backend", run.backend},
-                {"runtime_version", run.runtime_version}, {"execution_provider", run.execution_provider},
-                {"cpu_model", run.cpu_model}, {"host", run.host}, {"build_type", run.build_type},
-                {"threads", run.threads}, {"warmup", run.warmup}, {"repeats", run.repeats},
-                {"wall_ms", run.wall_ms}, {"setup_ms", run.setup_ms}, {"measurements", measurements}};
+    measurements.push_back({{"block", m.block_index},
+                            {"setup_ms", m.setup_ms},
+                            {"first_run_ms", m.first_run_ms},
+                            {"n", m.n},
+                            {"median_ms", m.median_ms},
+                            {"mean_ms", m.mean_ms},
+                            {"p90_ms", m.p90_ms},
+                            {"p95_ms", m.p95_ms},
+                            {"stddev_ms", m.stddev_ms},
+                            {"min_ms", m.min_ms},
+                            {"max_ms", m.max_ms},
+                            {"output_bytes", m.output_bytes},
+                            {"samples_ms", m.samples_ms}});
+  doc["run"] = {{"kind", run.kind},
+                {"started_at", run.started_at},
+                {"backend", run.backend},
+                {"runtime_version", run.runtime_version},
+                {"execution_provider", run.execution_provider},
+                {"cpu_model", run.cpu_model},
+                {"host", run.host},
+                {"build_type", run.build_type},
+                {"threads", run.threads},
+                {"warmup", run.warmup},
+                {"repeats", run.repeats},
+                {"wall_ms", run.wall_ms},
+                {"setup_ms", run.setup_ms},
+                {"measurements", measurements}};
   return doc;
 }
 
@@ -71,12 +103,14 @@ void RecordsFromJson(const nlohmann::json& doc, store::ModelRecord* model,
                      std::vector<store::BlockRecord>* blocks, store::RunRecord* run) {
   try {
     const auto& m = doc.at("model");
-    *model = {m.at("key"), m.at("name"), m.at("path"), m.at("origin"), m.at("file_bytes"), m.at("input_bytes")};
+    *model = {m.at("key"),    m.at("name"),       m.at("path"),
+              m.at("origin"), m.at("file_bytes"), m.at("input_bytes")};
     blocks->clear();
     for (const auto& b : doc.at("blocks"))
-      blocks->push_back({b.at("index"), b.at("nodes"), b.at("first_node"), b.at("last_node"), b.at("ops"),
-                         b.at("output_name"), b.at("output_shape"), b.at("output_dtype"), b.at("output_bytes"),
-                         b.at("first_layer"), b.at("last_layer")});
+      blocks->push_back({b.at("index"), b.at("nodes"), b.at("first_node"), b.at("last_node"),
+                         b.at("ops"), b.at("output_name"), b.at("output_shape"),
+                         b.at("output_dtype"), b.at("output_bytes"), b.at("first_layer"),
+                         b.at("last_layer")});
     const auto& r = doc.at("run");
     run->kind = r.at("kind");
     run->started_at = r.at("started_at");
@@ -120,16 +154,19 @@ void CheckHostPort(const std::string& address, int min_port) {
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
     throw BadInput("'{}' is not HOST:PORT", address);
   for (size_t i = colon + 1; i < address.size(); ++i)
-    if (!std::isdigit(static_cast<unsigned char>(address[i]))) throw BadInput("'{}' is not HOST:PORT", address);
+    if (!std::isdigit(static_cast<unsigned char>(address[i])))
+      throw BadInput("'{}' is not HOST:PORT", address);
   int port = address.size() - colon > 6 ? 65536 : std::stoi(address.substr(colon + 1));
-  if (port < min_port || port > 65535) throw BadInput("'{}': port must be {}..65535", address, min_port);
+  if (port < min_port || port > 65535)
+    throw BadInput("'{}': port must be {}..65535", address, min_port);
 }
 }  // namespace
 
 void CheckListenAddress(const std::string& address) { CheckHostPort(address, 0); }
 void CheckAddress(const std::string& address) { CheckHostPort(address, 1); }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ConnectOptions& options) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           const ConnectOptions& options) {
   CheckAddress(address);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);

@@ -26,19 +26,22 @@ Tensor FromWire(const v1::Tensor& wire, const std::string& what);
 void ToWire(const Tensor& tensor, v1::Tensor* wire);
 
 // Store records <-> JSON (benchmarks computed on a worker travel this way).
-nlohmann::json RecordsToJson(const store::ModelRecord& model, const std::vector<store::BlockRecord>& blocks,
+nlohmann::json RecordsToJson(const store::ModelRecord& model,
+                             const std::vector<store::BlockRecord>& blocks,
                              const store::RunRecord& run);
 void RecordsFromJson(const nlohmann::json& doc, store::ModelRecord* model,
                      std::vector<store::BlockRecord>* blocks, store::RunRecord* run);
 
 // Client-side credentials/metadata.
 struct ConnectOptions {
-  std::string token;    // sent as `authorization: Bearer <token>`
-  std::string tls_ca;   // PEM file; non-empty = TLS
+  std::string token;   // sent as `authorization: Bearer <token>`
+  std::string tls_ca;  // PEM file; non-empty = TLS
   int timeout_ms = 60000;
 };
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const ConnectOptions& options);
-void PrepareContext(grpc::ClientContext* context, const ConnectOptions& options, int timeout_ms = -1);
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           const ConnectOptions& options);
+void PrepareContext(grpc::ClientContext* context, const ConnectOptions& options,
+                    int timeout_ms = -1);
 
 // "host:port" check; BadInput otherwise. Listening also accepts port 0 (any free port).
 void CheckAddress(const std::string& address);

@@ -61,14 +61,16 @@ struct SegmentEntry {
 
 class Service final : public v1::Worker::Service {
  public:
-  explicit Service(const WorkerOptions& o) : options_(o), backend_(runtime::CreateBackend(runtime::kDefaultBackend)) {
+  explicit Service(const WorkerOptions& o)
+      : options_(o), backend_(runtime::CreateBackend(runtime::kDefaultBackend)) {
     cache_dir_ = o.cache_dir.empty() ? ScissionHome() + "/worker" : o.cache_dir;
     fs::create_directories(cache_dir_);
     forward_.token = o.token;
     forward_.tls_ca = o.tls_ca;
   }
 
-  grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req, v1::HelloReply* reply) override {
+  grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req,
+                     v1::HelloReply* reply) override {
     if (auto s = CheckToken(ctx); !s.ok()) return s;
     reply->set_protocol_version(kProtocolVersion);
     reply->set_resource(options_.resource);
@@ -83,16 +85,21 @@ class Service final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Health(grpc::ServerContext* ctx, const v1::Empty*, v1::Empty*) override { return Check(ctx); }
+  grpc::Status Health(grpc::ServerContext* ctx, const v1::Empty*, v1::Empty*) override {
+    return Check(ctx);
+  }
 
-  grpc::Status Ping(grpc::ServerContext* ctx, const v1::PingRequest* req, v1::PingReply* reply) override {
+  grpc::Status Ping(grpc::ServerContext* ctx, const v1::PingRequest* req,
+                    v1::PingReply* reply) override {
     if (auto s = Check(ctx); !s.ok()) return s;
-    if (req->payload().size() > 65536) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ping payload over 64 KiB");
+    if (req->payload().size() > 65536)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ping payload over 64 KiB");
     reply->set_payload(req->payload());
     return grpc::Status::OK;
   }
 
-  grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::BulkChunk>* reader, v1::BulkReply* reply) override {
+  grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::BulkChunk>* reader,
+                      v1::BulkReply* reply) override {
     if (auto s = Check(ctx); !s.ok()) return s;
     v1::BulkChunk chunk;
     uint64_t total = 0;
@@ -110,11 +117,15 @@ class Service final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Download(grpc::ServerContext* ctx, const v1::BulkRequest* req, grpc::ServerWriter<v1::BulkChunk>* writer) override {
+  grpc::Status Download(grpc::ServerContext* ctx, const v1::BulkRequest* req,
+                        grpc::ServerWriter<v1::BulkChunk>* writer) override {
     if (auto s = Check(ctx); !s.ok()) return s;
     constexpr uint64_t kMaxBulk = 1ULL << 30;
-    if (req->bytes() > kMaxBulk) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bulk transfers are limited to 1 GiB");
-    uint32_t chunk_bytes = req->chunk_bytes() == 0 ? 65536 : std::min<uint32_t>(req->chunk_bytes(), 4u << 20);
+    if (req->bytes() > kMaxBulk)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "bulk transfers are limited to 1 GiB");
+    uint32_t chunk_bytes =
+        req->chunk_bytes() == 0 ? 65536 : std::min<uint32_t>(req->chunk_bytes(), 4u << 20);
     v1::BulkChunk chunk;
     chunk.set_data(std::string(chunk_bytes, 'x'));
     for (uint64_t sent = 0; sent < req->bytes(); sent += chunk_bytes) {
@@ -124,14 +135,18 @@ class Service final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status HasModel(grpc::ServerContext* ctx, const v1::ModelRef* req, v1::HasModelReply* reply) override {
+  grpc::Status HasModel(grpc::ServerContext* ctx, const v1::ModelRef* req,
+                        v1::HasModelReply* reply) override {
     if (auto s = Check(ctx); !s.ok()) return s;
-    if (!IsSha256(req->sha256())) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits");
+    if (!IsSha256(req->sha256()))
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "sha256 must be 64 lowercase hex digits");
     reply->set_present(fs::exists(CachePath(req->sha256())));
     return grpc::Status::OK;
   }
 
-  grpc::Status PutModel(grpc::ServerContext* ctx, grpc::ServerReader<v1::ModelChunk>* reader, v1::ModelRef* reply) override {
+  grpc::Status PutModel(grpc::ServerContext* ctx, grpc::ServerReader<v1::ModelChunk>* reader,
+                        v1::ModelRef* reply) override {
     if (auto s = Check(ctx); !s.ok()) return s;
     constexpr uint64_t kMaxModel = 4ULL << 30;
     v1::ModelChunk chunk;
@@ -142,18 +157,27 @@ class Service final : public v1::Worker::Service {
       if (first) {
         sha = chunk.sha256();
         total = chunk.total_bytes();
-        if (!IsSha256(sha)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "first chunk needs the model's sha256");
-        if (total == 0 || total > kMaxModel) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model size must be 1 byte .. 4 GiB");
-        bytes.reserve(std::min<uint64_t>(total, 64u << 20));  // an announced size is not yet a promise
+        if (!IsSha256(sha))
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "first chunk needs the model's sha256");
+        if (total == 0 || total > kMaxModel)
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "model size must be 1 byte .. 4 GiB");
+        bytes.reserve(
+            std::min<uint64_t>(total, 64u << 20));  // an announced size is not yet a promise
         first = false;
       }
       if (bytes.size() + chunk.data().size() > total)
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model chunks exceed the announced size");
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "model chunks exceed the announced size");
       bytes += chunk.data();
     }
     if (first) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no model chunks");
-    if (bytes.size() != total) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model truncated in transfer");
-    if (Sha256Hex(bytes) != sha) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model bytes do not match their sha256");
+    if (bytes.size() != total)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model truncated in transfer");
+    if (Sha256Hex(bytes) != sha)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "model bytes do not match their sha256");
     try {
       graph::ParseModel(bytes, "uploaded model " + sha.substr(0, 12));
       WriteFileAtomic(CachePath(sha), bytes);
@@ -164,7 +188,8 @@ class Service final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Benchmark(grpc::ServerContext* ctx, const v1::BenchmarkRequest* req, v1::BenchmarkReply* reply) override {
+  grpc::Status Benchmark(grpc::ServerContext* ctx, const v1::BenchmarkRequest* req,
+                         v1::BenchmarkReply* reply) override {
     if (auto s = Check(ctx); !s.ok()) return s;
     try {
       auto entry = Model(req->sha256());
@@ -172,11 +197,13 @@ class Service final : public v1::Worker::Service {
       o.harness.warmup_runs = req->warmup() > 0 ? req->warmup() : 3;
       o.harness.min_runs = req->repeats() > 0 ? req->repeats() : 20;
       o.session.threads = req->threads() > 0 ? req->threads() : options_.threads;
-      std::lock_guard<std::mutex> lock(benchmark_mutex_);  // one benchmark at a time: timings stay clean
+      std::lock_guard<std::mutex> lock(
+          benchmark_mutex_);  // one benchmark at a time: timings stay clean
       std::string started = store::NowIso8601();
       auto result = profile::BenchmarkModel(entry->model, entry->analysis, o, nullptr);
       auto doc = RecordsToJson(store::ModelRecordFor(entry->model, entry->analysis, ""),
-                               store::BlockRecordsFor(entry->analysis), store::RunRecordFor(result, o, started));
+                               store::BlockRecordsFor(entry->analysis),
+                               store::RunRecordFor(result, o, started));
       reply->set_records_json(doc.dump());
     } catch (const Error& e) {
       return ToStatus(e);
@@ -184,21 +211,27 @@ class Service final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LoadSegment(grpc::ServerContext* ctx, const v1::LoadSegmentRequest* req, v1::LoadSegmentReply* reply) override {
+  grpc::Status LoadSegment(grpc::ServerContext* ctx, const v1::LoadSegmentRequest* req,
+                           v1::LoadSegmentReply* reply) override {
     if (auto s = Check(ctx); !s.ok()) return s;
     try {
       auto entry = Model(req->sha256());
       const int blocks = static_cast<int>(entry->analysis.blocks.size());
-      if (req->first_block() < 0 || req->last_block() < req->first_block() || req->last_block() >= blocks)
+      if (req->first_block() < 0 || req->last_block() < req->first_block() ||
+          req->last_block() >= blocks)
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            fmt::format("block range {}..{} is not within 0..{}", req->first_block(), req->last_block(), blocks - 1));
+                            fmt::format("block range {}..{} is not within 0..{}",
+                                        req->first_block(), req->last_block(), blocks - 1));
       if (!req->next_address().empty()) CheckAddress(req->next_address());
-      auto segment = graph::ExtractSegment(entry->model.proto, entry->analysis, req->first_block(), req->last_block());
+      auto segment = graph::ExtractSegment(entry->model.proto, entry->analysis, req->first_block(),
+                                           req->last_block());
       auto seg = std::make_shared<SegmentEntry>();
       runtime::SessionOptions so;
       so.threads = req->threads() > 0 ? req->threads() : options_.threads;
-      std::string id = fmt::format("{}:{}-{}", req->sha256().substr(0, 16), req->first_block(), req->last_block());
-      seg->session = backend_->Prepare(segment.model.SerializeAsString(), so, options_.resource + " segment " + id);
+      std::string id = fmt::format("{}:{}-{}", req->sha256().substr(0, 16), req->first_block(),
+                                   req->last_block());
+      seg->session = backend_->Prepare(segment.model.SerializeAsString(), so,
+                                       options_.resource + " segment " + id);
       seg->next_address = req->next_address();
       seg->next_segment_id = req->next_segment_id();
       if (!seg->next_address.empty()) {
@@ -226,7 +259,8 @@ class Service final : public v1::Worker::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Infer(grpc::ServerContext* ctx, const v1::InferRequest* req, v1::InferReply* reply) override {
+  grpc::Status Infer(grpc::ServerContext* ctx, const v1::InferRequest* req,
+                     v1::InferReply* reply) override {
     const auto start = Clock::now();
     if (auto s = Check(ctx); !s.ok()) return s;
     std::shared_ptr<SegmentEntry> seg;
@@ -234,10 +268,12 @@ class Service final : public v1::Worker::Service {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = segments_.find(req->segment_id());
       if (it == segments_.end())
-        return grpc::Status(grpc::StatusCode::NOT_FOUND, "no segment '" + req->segment_id() + "' loaded here");
+        return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                            "no segment '" + req->segment_id() + "' loaded here");
       seg = it->second;
     }
-    if (req->inputs_size() > kMaxTensors) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "too many tensors");
+    if (req->inputs_size() > kMaxTensors)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "too many tensors");
     std::vector<Tensor> inputs;
     std::vector<Tensor> outputs;
     double compute_ms = 0;
@@ -247,7 +283,9 @@ class Service final : public v1::Worker::Service {
         const v1::Tensor* found = nullptr;
         for (const auto& t : req->inputs())
           if (t.name() == spec.name) found = &t;
-        if (!found) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "missing input tensor '" + spec.name + "'");
+        if (!found)
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "missing input tensor '" + spec.name + "'");
         inputs.push_back(FromWire(*found, "infer request"));
       }
       auto compute_start = Clock::now();
@@ -272,9 +310,11 @@ class Service final : public v1::Worker::Service {
       grpc::Status status = seg->next->Infer(&next_ctx, next, &downstream);
       own->set_forward_ms(Ms(forward_start));
       if (!status.ok())
-        return grpc::Status(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? grpc::StatusCode::INVALID_ARGUMENT
-                                                                                       : grpc::StatusCode::UNAVAILABLE,
-                            fmt::format("next hop {}: {}", seg->next_address, status.error_message()));
+        return grpc::Status(
+            status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
+                ? grpc::StatusCode::INVALID_ARGUMENT
+                : grpc::StatusCode::UNAVAILABLE,
+            fmt::format("next hop {}: {}", seg->next_address, status.error_message()));
       for (const auto& t : downstream.timings()) *reply->add_timings() = t;
       *reply->mutable_outputs() = downstream.outputs();
     } else {
@@ -299,10 +339,13 @@ class Service final : public v1::Worker::Service {
   grpc::Status Check(grpc::ServerContext* ctx) const {
     if (auto s = CheckToken(ctx); !s.ok()) return s;
     auto it = ctx->client_metadata().find(kProtocolHeader);
-    std::string version = it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+    std::string version =
+        it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
     if (version != std::to_string(kProtocolVersion))
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          fmt::format("protocol version '{}' is not supported; this worker speaks {}", version, kProtocolVersion));
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          fmt::format("protocol version '{}' is not supported; this worker speaks {}", version,
+                      kProtocolVersion));
     return grpc::Status::OK;
   }
 
@@ -311,7 +354,8 @@ class Service final : public v1::Worker::Service {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = models_.find(sha);
     if (it != models_.end()) return it->second;
-    if (!fs::exists(CachePath(sha))) throw BadInput("model {} is not cached here; send it with PutModel", sha.substr(0, 12));
+    if (!fs::exists(CachePath(sha)))
+      throw BadInput("model {} is not cached here; send it with PutModel", sha.substr(0, 12));
     auto entry = std::make_shared<ModelEntry>();
     entry->model = graph::LoadModel(CachePath(sha));
     entry->analysis = graph::Analyze(entry->model.proto);
@@ -351,7 +395,8 @@ int WorkerServer::Start() {
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (!impl_->options.tls_cert.empty()) {
     grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({ReadFileBytes(impl_->options.tls_key), ReadFileBytes(impl_->options.tls_cert)});
+    ssl.pem_key_cert_pairs.push_back(
+        {ReadFileBytes(impl_->options.tls_key), ReadFileBytes(impl_->options.tls_cert)});
     creds = grpc::SslServerCredentials(ssl);
   } else {
     creds = grpc::InsecureServerCredentials();
@@ -362,7 +407,8 @@ int WorkerServer::Start() {
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(impl_->service.get());
   impl_->server = builder.BuildAndStart();
-  if (!impl_->server || port == 0) throw BadInput("{}: cannot listen (address in use or not local)", impl_->options.listen);
+  if (!impl_->server || port == 0)
+    throw BadInput("{}: cannot listen (address in use or not local)", impl_->options.listen);
   return port;
 }
 
@@ -371,7 +417,8 @@ void WorkerServer::Wait() {
 }
 
 void WorkerServer::Shutdown() {
-  if (impl_ && impl_->server) impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (impl_ && impl_->server)
+    impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
 }  // namespace scission::deploy

@@ -16,8 +16,8 @@ struct WorkerOptions {
   std::string listen = "0.0.0.0:50051";
   std::string resource;
   std::string tier;
-  std::string token;      // required from callers when non-empty; also sent to next hops
-  std::string tls_cert;   // PEM; with tls_key enables TLS
+  std::string token;     // required from callers when non-empty; also sent to next hops
+  std::string tls_cert;  // PEM; with tls_key enables TLS
   std::string tls_key;
   std::string tls_ca;     // PEM roots for calls to next hops over TLS
   std::string cache_dir;  // default $SCISSION_HOME/worker

@@ -66,20 +66,23 @@ std::vector<std::string> NodeInputs(const onnx::NodeProto& node) {
 
 bool IsTrivialOp(const std::string& op) {
   static const std::unordered_set<std::string> kTrivial = {
-      "Relu",      "LeakyRelu", "Clip",    "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
-      "Elu",       "Selu",      "Softplus", "Identity", "Dropout",   "Flatten",   "Reshape",
-      "Squeeze",   "Unsqueeze", "Cast"};
+      "Relu",    "LeakyRelu", "Clip",    "Sigmoid",   "HardSigmoid", "HardSwish",
+      "Tanh",    "Elu",       "Selu",    "Softplus",  "Identity",    "Dropout",
+      "Flatten", "Reshape",   "Squeeze", "Unsqueeze", "Cast"};
   return kTrivial.count(op) > 0;
 }
 
-std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model, const GraphAnalysis& analysis) {
+std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model,
+                                      const GraphAnalysis& analysis) {
   const auto& graph = model.graph();
   std::unordered_map<std::string, int64_t> init_bytes;
   for (const auto& init : graph.initializer()) {
     int64_t count = 1;
     for (int64_t d : init.dims()) count *= d;
-    int64_t size = init.has_raw_data() ? static_cast<int64_t>(init.raw_data().size())
-                                       : count * static_cast<int64_t>(DTypeSize(static_cast<DType>(init.data_type())));
+    int64_t size =
+        init.has_raw_data()
+            ? static_cast<int64_t>(init.raw_data().size())
+            : count * static_cast<int64_t>(DTypeSize(static_cast<DType>(init.data_type())));
     init_bytes[init.name()] = size;
   }
   std::vector<int64_t> out;
@@ -218,7 +221,7 @@ GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& opti
   for (const auto& [name, at] : produced_at) {
     auto it = last_use.find(name);
     if (it == last_use.end() || it->second <= at) continue;
-    starts[at + 1].push_back(name);  // live from position at+1 ...
+    starts[at + 1].push_back(name);         // live from position at+1 ...
     stops[it->second + 1].push_back(name);  // ... through position last_use
   }
   a.live.resize(n + 1);

@@ -29,8 +29,8 @@ struct AnalysisOptions {
 
 struct BlockInfo {
   int index = 0;
-  int begin = 0;  // first position (index into GraphAnalysis::order)
-  int end = 0;    // one past the last position
+  int begin = 0;           // first position (index into GraphAnalysis::order)
+  int end = 0;             // one past the last position
   std::vector<int> nodes;  // indices into graph.node(), in topological order
   std::string first_node, last_node;
   std::vector<std::pair<std::string, int>> ops;  // op type -> count, in order of first appearance
@@ -39,16 +39,16 @@ struct BlockInfo {
 };
 
 struct GraphAnalysis {
-  std::vector<int> all_order;  // every node, topological
-  std::vector<int> order;      // activation nodes only, topological
-  std::vector<bool> constant_node;                 // by node index
+  std::vector<int> all_order;       // every node, topological
+  std::vector<int> order;           // activation nodes only, topological
+  std::vector<bool> constant_node;  // by node index
   std::unordered_set<std::string> constant_tensors;
-  std::unordered_map<std::string, int> producer;   // tensor name -> node index
+  std::unordered_map<std::string, int> producer;  // tensor name -> node index
   std::unordered_map<std::string, TensorSpec> specs;
-  std::vector<TensorSpec> inputs;                  // graph inputs that are not initializers
-  std::vector<std::vector<std::string>> live;      // live activation tensors at positions 0..n
-  std::vector<int> single_cuts;                    // interior positions with one live tensor
-  std::vector<int> boundaries;                     // block boundaries after merging: 0 .. n
+  std::vector<TensorSpec> inputs;              // graph inputs that are not initializers
+  std::vector<std::vector<std::string>> live;  // live activation tensors at positions 0..n
+  std::vector<int> single_cuts;                // interior positions with one live tensor
+  std::vector<int> boundaries;                 // block boundaries after merging: 0 .. n
   std::vector<BlockInfo> blocks;
 
   int positions() const { return static_cast<int>(order.size()); }

@@ -35,7 +35,8 @@ void CheckInitializerSizes(const onnx::GraphProto& graph, const std::string& lab
                      init.name());
     int64_t count = 1;
     for (int64_t d : init.dims()) {
-      if (d < 0) throw BadInput("{}: initializer '{}' has a negative dimension", label, init.name());
+      if (d < 0)
+        throw BadInput("{}: initializer '{}' has a negative dimension", label, init.name());
       if (d != 0 && count > std::numeric_limits<int64_t>::max() / d)
         throw BadInput("{}: initializer '{}' is absurdly large", label, init.name());
       count *= d;

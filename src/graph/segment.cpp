@@ -133,8 +133,7 @@ Segment ExtractSegment(const onnx::ModelProto& model, const GraphAnalysis& analy
                        int first_block, int last_block) {
   const int blocks = static_cast<int>(analysis.blocks.size());
   if (first_block < 0 || last_block >= blocks || first_block > last_block)
-    throw BadInput("block range [{}..{}] is not within 0..{}", first_block, last_block,
-                   blocks - 1);
+    throw BadInput("block range [{}..{}] is not within 0..{}", first_block, last_block, blocks - 1);
   Segment segment = ExtractPositions(model, analysis, analysis.blocks[first_block].begin,
                                      analysis.blocks[last_block].end);
   segment.first_block = first_block;

@@ -15,7 +15,8 @@ namespace scission::plan {
 
 namespace {
 
-int TierIndex(const std::vector<std::string>& tiers, const std::string& tier, const std::string& what) {
+int TierIndex(const std::vector<std::string>& tiers, const std::string& tier,
+              const std::string& what) {
   auto it = std::find(tiers.begin(), tiers.end(), tier);
   if (it == tiers.end())
     throw BadInput("{}: unknown tier '{}' (tiers: {})", what, tier, fmt::join(tiers, ","));
@@ -45,7 +46,8 @@ TierCriteria ParseTierCriteria(const std::string& text, const std::string& tier,
     } else {
       if (std::find(tier_resources.begin(), tier_resources.end(), body) == tier_resources.end())
         throw BadInput("{}: unknown resource '{}' (this tier has: {})", what, body,
-                       tier_resources.empty() ? std::string("none") : fmt::format("{}", fmt::join(tier_resources, ", ")));
+                       tier_resources.empty() ? std::string("none")
+                                              : fmt::format("{}", fmt::join(tier_resources, ", ")));
       (negate ? c.excluded_resources : c.only_resources).push_back(body);
     }
   }
@@ -85,9 +87,12 @@ Objective ParseObjective(const std::string& text) {
 
 std::string ObjectiveName(Objective objective) {
   switch (objective) {
-    case Objective::kThroughput: return "throughput";
-    case Objective::kUplink: return "uplink";
-    default: return "latency";
+    case Objective::kThroughput:
+      return "throughput";
+    case Objective::kUplink:
+      return "uplink";
+    default:
+      return "latency";
   }
 }
 
@@ -101,14 +106,18 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
   std::set<std::string> unique(p.tiers.begin(), p.tiers.end());
   if (unique.size() != p.tiers.size()) throw BadInput("--tiers lists a tier twice");
   auto views = store.LatestProfiles(request.model_key);
-  if (views.empty()) throw BadInput("no benchmark of model {} in {}; run `scission benchmark` first", request.model_key, store.path());
+  if (views.empty())
+    throw BadInput("no benchmark of model {} in {}; run `scission benchmark` first",
+                   request.model_key, store.path());
   p.blocks = static_cast<int>(views.front().blocks.size());
   p.input_bytes = views.front().input_bytes;
   for (const auto& b : views.front().blocks) p.output_bytes.push_back(b.output_bytes);
   for (const auto& v : views) {
     auto it = std::find(p.tiers.begin(), p.tiers.end(), v.tier);
     if (it == p.tiers.end()) {
-      if (notes) notes->push_back(fmt::format("resource {} (tier {}) is not on --tiers; ignored", v.resource, v.tier));
+      if (notes)
+        notes->push_back(
+            fmt::format("resource {} (tier {}) is not on --tiers; ignored", v.resource, v.tier));
       continue;
     }
     if (static_cast<int>(v.block_measurements.size()) != p.blocks)
@@ -117,7 +126,8 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
     ResourceProfile r;
     r.name = v.resource;
     r.tier = static_cast<int>(it - p.tiers.begin());
-    for (const auto& m : v.block_measurements) r.block_ms.push_back(request.statistic == "median" ? m.median_ms : m.mean_ms);
+    for (const auto& m : v.block_measurements)
+      r.block_ms.push_back(request.statistic == "median" ? m.median_ms : m.mean_ms);
     p.resources.push_back(std::move(r));
   }
   std::sort(p.resources.begin(), p.resources.end(), [](const auto& a, const auto& b) {
@@ -128,7 +138,9 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
     for (const auto& a : p.resources)
       for (const auto& b : p.resources)
         if (a.tier < b.tier && !p.links.count({a.name, b.name}))
-          notes->push_back(fmt::format("no link {} -> {} stored; plans using it are skipped (scission network set / probe)", a.name, b.name));
+          notes->push_back(fmt::format(
+              "no link {} -> {} stored; plans using it are skipped (scission network set / probe)",
+              a.name, b.name));
 
   p.criteria.resize(p.tiers.size());
   auto resources_of = [&](int tier) {
@@ -142,21 +154,26 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
     TierCriteria parsed = ParseTierCriteria(text, tier, resources_of(t), p.blocks);
     auto& c = p.criteria[static_cast<size_t>(t)];
     c.blocks_in.insert(c.blocks_in.end(), parsed.blocks_in.begin(), parsed.blocks_in.end());
-    c.blocks_not_in.insert(c.blocks_not_in.end(), parsed.blocks_not_in.begin(), parsed.blocks_not_in.end());
-    c.only_resources.insert(c.only_resources.end(), parsed.only_resources.begin(), parsed.only_resources.end());
-    c.excluded_resources.insert(c.excluded_resources.end(), parsed.excluded_resources.begin(), parsed.excluded_resources.end());
+    c.blocks_not_in.insert(c.blocks_not_in.end(), parsed.blocks_not_in.begin(),
+                           parsed.blocks_not_in.end());
+    c.only_resources.insert(c.only_resources.end(), parsed.only_resources.begin(),
+                            parsed.only_resources.end());
+    c.excluded_resources.insert(c.excluded_resources.end(), parsed.excluded_resources.begin(),
+                                parsed.excluded_resources.end());
     c.must_be_used |= parsed.must_be_used;
     c.must_be_unused |= parsed.must_be_unused;
   }
   p.privacy_blocks = request.privacy_blocks;
   for (const auto& [tier, mb] : request.max_upload_mb) {
     if (!(mb >= 0)) throw BadInput("--max-upload {}: must not be negative", tier);
-    p.max_upload_bytes[TierIndex(p.tiers, tier, "--max-upload")] = static_cast<int64_t>(std::floor(mb * 1e6));
+    p.max_upload_bytes[TierIndex(p.tiers, tier, "--max-upload")] =
+        static_cast<int64_t>(std::floor(mb * 1e6));
   }
   for (const auto& [tier, text] : request.max_time)
     p.max_time[TierIndex(p.tiers, tier, "--max-time")] = ParseTimeLimit(text, "--max-time " + tier);
   for (const auto& [resource, mb] : request.max_memory_mb) {
-    bool known = std::any_of(p.resources.begin(), p.resources.end(), [&](const auto& r) { return r.name == resource; });
+    bool known = std::any_of(p.resources.begin(), p.resources.end(),
+                             [&](const auto& r) { return r.name == resource; });
     if (!known) throw BadInput("--max-memory: unknown resource '{}'", resource);
     if (!(mb >= 0)) throw BadInput("--max-memory {}: must not be negative", resource);
     p.max_memory_bytes[resource] = static_cast<int64_t>(std::floor(mb * 1e6));
@@ -173,18 +190,27 @@ nlohmann::ordered_json PlanJson(const PlanProblem& p, const PlanCandidate& c, in
   nlohmann::ordered_json stages = nlohmann::ordered_json::array();
   for (const auto& s : c.stages) {
     const auto& r = p.resources[static_cast<size_t>(s.resource)];
-    stages.push_back({{"tier", p.tiers[static_cast<size_t>(r.tier)]}, {"resource", r.name},
-                      {"first_block", s.first_block}, {"last_block", s.last_block},
+    stages.push_back({{"tier", p.tiers[static_cast<size_t>(r.tier)]},
+                      {"resource", r.name},
+                      {"first_block", s.first_block},
+                      {"last_block", s.last_block},
                       {"compute_ms", s.compute_ms}});
   }
   nlohmann::ordered_json hops = nlohmann::ordered_json::array();
   for (const auto& h : c.hops)
     hops.push_back({{"from", p.resources[static_cast<size_t>(h.from)].name},
-                    {"to", p.resources[static_cast<size_t>(h.to)].name}, {"bytes", h.bytes}, {"ms", h.ms}});
-  return {{"rank", rank},         {"latency_ms", c.latency_ms},     {"compute_ms", c.compute_ms},
-          {"transfer_ms", c.transfer_ms}, {"bottleneck_ms", c.bottleneck_ms},
+                    {"to", p.resources[static_cast<size_t>(h.to)].name},
+                    {"bytes", h.bytes},
+                    {"ms", h.ms}});
+  return {{"rank", rank},
+          {"latency_ms", c.latency_ms},
+          {"compute_ms", c.compute_ms},
+          {"transfer_ms", c.transfer_ms},
+          {"bottleneck_ms", c.bottleneck_ms},
           {"throughput_per_s", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0},
-          {"uplink_bytes", c.uplink_bytes}, {"stages", stages}, {"hops", hops}};
+          {"uplink_bytes", c.uplink_bytes},
+          {"stages", stages},
+          {"hops", hops}};
 }
 
 }  // namespace scission::plan

@@ -16,10 +16,10 @@ struct PlanRequest {
   std::vector<std::string> tiers = {"device", "edge", "cloud"};
   std::vector<std::pair<std::string, std::string>> where;  // tier -> criteria text
   int privacy_blocks = 0;
-  std::vector<std::pair<std::string, double>> max_upload_mb;   // tier -> MB
-  std::vector<std::pair<std::string, std::string>> max_time;   // tier -> "0.5" s, "250ms", "40%"
-  std::vector<std::pair<std::string, double>> max_memory_mb;   // resource -> MB
-  std::vector<int64_t> block_weight_bytes;                     // needed for memory limits
+  std::vector<std::pair<std::string, double>> max_upload_mb;  // tier -> MB
+  std::vector<std::pair<std::string, std::string>> max_time;  // tier -> "0.5" s, "250ms", "40%"
+  std::vector<std::pair<std::string, double>> max_memory_mb;  // resource -> MB
+  std::vector<int64_t> block_weight_bytes;                    // needed for memory limits
   bool return_result = false;
   // Per-block compute statistic: "mean" (default; the original tool's choice, and right for
   // resources whose stalls are periodic, e.g. CPU quotas) or "median".

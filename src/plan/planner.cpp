@@ -27,10 +27,12 @@ void PlanProblem::Validate() const {
       throw BadInput("resource '{}' has {} block times, the model has {} blocks", r.name,
                      r.block_ms.size(), blocks);
     for (double ms : r.block_ms)
-      if (!(ms >= 0) || !std::isfinite(ms)) throw BadInput("resource '{}' has an invalid block time", r.name);
+      if (!(ms >= 0) || !std::isfinite(ms))
+        throw BadInput("resource '{}' has an invalid block time", r.name);
     first_tier |= r.tier == 0;
   }
-  if (!first_tier) throw BadInput("no resource on the first tier '{}', where the input starts", tiers[0]);
+  if (!first_tier)
+    throw BadInput("no resource on the first tier '{}', where the input starts", tiers[0]);
   if (privacy_blocks < 0 || privacy_blocks > blocks)
     throw BadInput("--privacy {} is outside 0..{}", privacy_blocks, blocks);
   if (top_k < 1) throw BadInput("--top must be at least 1");
@@ -49,7 +51,9 @@ const TierCriteria& CriteriaOf(const PlanProblem& p, int tier) {
   return p.criteria.empty() ? kNoCriteria : p.criteria[static_cast<size_t>(tier)];
 }
 
-bool Contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool Contains(const std::vector<int>& v, int x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
 bool Contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -78,7 +82,8 @@ bool ComputeAllowed(const PlanProblem& p, int b, int r) {
 }
 
 const Link* FindLink(const PlanProblem& p, int from, int to) {
-  auto it = p.links.find({p.resources[static_cast<size_t>(from)].name, p.resources[static_cast<size_t>(to)].name});
+  auto it = p.links.find(
+      {p.resources[static_cast<size_t>(from)].name, p.resources[static_cast<size_t>(to)].name});
   return it == p.links.end() ? nullptr : &it->second;
 }
 
@@ -101,9 +106,12 @@ std::vector<int> StageKey(const PlanCandidate& c) {
 
 double ObjectiveValue(const PlanProblem& p, const PlanCandidate& c) {
   switch (p.objective) {
-    case Objective::kThroughput: return c.bottleneck_ms;
-    case Objective::kUplink: return static_cast<double>(c.uplink_bytes);
-    default: return c.latency_ms;
+    case Objective::kThroughput:
+      return c.bottleneck_ms;
+    case Objective::kUplink:
+      return static_cast<double>(c.uplink_bytes);
+    default:
+      return c.latency_ms;
   }
 }
 
@@ -139,7 +147,8 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
   // Everything that does not change from block to block, precomputed once per run.
   std::vector<char> compute_ok(static_cast<size_t>(n * nr));
   for (int b = 0; b < n; ++b)
-    for (int r = 0; r < nr; ++r) compute_ok[static_cast<size_t>(id(b, r))] = ComputeAllowed(p, b, r);
+    for (int r = 0; r < nr; ++r)
+      compute_ok[static_cast<size_t>(id(b, r))] = ComputeAllowed(p, b, r);
   std::vector<const Link*> link(static_cast<size_t>(nr * nr), nullptr);
   std::vector<char> hop_ok(static_cast<size_t>(nr * nr), 0);
   for (int r = 0; r < nr; ++r)
@@ -167,9 +176,12 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
     const Entry& front() const { return data[0]; }
     const Entry& operator[](size_t i) const { return data[i]; }
   };
-  auto list_of = [&](int state) { return List{&storage[static_cast<size_t>(state) * k], counts[static_cast<size_t>(state)]}; };
+  auto list_of = [&](int state) {
+    return List{&storage[static_cast<size_t>(state) * k], counts[static_cast<size_t>(state)]};
+  };
   auto push = [&](int state, Entry e) {
-    storage[static_cast<size_t>(state) * k + static_cast<size_t>(counts[static_cast<size_t>(state)]++)] = e;
+    storage[static_cast<size_t>(state) * k +
+            static_cast<size_t>(counts[static_cast<size_t>(state)]++)] = e;
   };
   for (int r = 0; r < nr; ++r)
     if (tier_of(r) == 0 && (o.only_source < 0 || o.only_source == r)) push(id(0, r), {0.0, -1, 0});
@@ -218,7 +230,8 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
       // So does the k-th entry of any full list.
       double bound = std::numeric_limits<double>::infinity();
       for (const auto& src : sources)
-        if (src.list.size == o.k) bound = std::min(bound, src.list[static_cast<size_t>(o.k - 1)].cost + src.add);
+        if (src.list.size == o.k)
+          bound = std::min(bound, src.list[static_cast<size_t>(o.k - 1)].cost + src.add);
       if (static_cast<int>(sources.size()) > o.k) {
         fronts.clear();
         for (const auto& src : sources) fronts.push_back(src.list.front().cost + src.add);
@@ -235,7 +248,8 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
         }
       }
       auto by_cost = [](const Candidate& x, const Candidate& y) {
-        return x.cost < y.cost || (x.cost == y.cost && (x.source < y.source || (x.source == y.source && x.pos < y.pos)));
+        return x.cost < y.cost || (x.cost == y.cost && (x.source < y.source ||
+                                                        (x.source == y.source && x.pos < y.pos)));
       };
       if (static_cast<int>(candidates.size()) > o.k) {
         // Ties at the cut may fall either way; PlanTopK's final check covers that.
@@ -259,7 +273,8 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
   for (int r = 0; r < nr; ++r) {
     if (!TerminalAllowed(p, r)) continue;
     const List list = list_of(id(n, r));
-    for (int i = 0; i < list.size; ++i) terminals.push_back({list[static_cast<size_t>(i)].cost, id(n, r), i});
+    for (int i = 0; i < list.size; ++i)
+      terminals.push_back({list[static_cast<size_t>(i)].cost, id(n, r), i});
   }
   auto layout_of = [&](int state, int rank) {
     std::vector<int> owner(static_cast<size_t>(n), -1);
@@ -300,7 +315,8 @@ DpResult RunLatencyDp(const PlanProblem& p, const DpOptions& o) {
     }
   }
   std::sort(terminals.begin(), terminals.end(), [](const Terminal& a, const Terminal& b) {
-    return a.cost < b.cost || (a.cost == b.cost && (a.state < b.state || (a.state == b.state && a.rank < b.rank)));
+    return a.cost < b.cost ||
+           (a.cost == b.cost && (a.state < b.state || (a.state == b.state && a.rank < b.rank)));
   });
   DpResult result;
   for (const auto& t : terminals) {
@@ -342,7 +358,8 @@ std::vector<PlanCandidate> LatencyTopK(const PlanProblem& p, DpOptions o, int wa
     } else {
       run(-1);
     }
-    std::sort(valid.begin(), valid.end(), [&](const auto& a, const auto& b) { return PlanLess(p, a, b); });
+    std::sort(valid.begin(), valid.end(),
+              [&](const auto& a, const auto& b) { return PlanLess(p, a, b); });
     bool final_answer = exhausted;
     if (!final_answer && static_cast<int>(valid.size()) >= want) {
       // The want-th valid plan must be strictly below anything the DPs did not return.
@@ -382,7 +399,9 @@ std::vector<PlanCandidate> UplinkTopK(const PlanProblem& p) {
   for (const auto& [bytes, mask] : UplinkGroups(p)) {
     std::sort(out.begin(), out.end(), less);
     // Groups come in ascending uplink: once k plans beat this group's uplink, none can enter.
-    if (static_cast<int>(out.size()) >= p.top_k && out[static_cast<size_t>(p.top_k - 1)].uplink_bytes < bytes) break;
+    if (static_cast<int>(out.size()) >= p.top_k &&
+        out[static_cast<size_t>(p.top_k - 1)].uplink_bytes < bytes)
+      break;
     DpOptions o;
     o.allowed_exit = &mask;
     o.no_exit_allowed = false;
@@ -395,7 +414,8 @@ std::vector<PlanCandidate> UplinkTopK(const PlanProblem& p) {
 
 // Enumerates every stage layout: a source on tiers[0] running blocks 0..e (possibly none), then
 // non-empty stages on strictly later tiers covering the rest.
-void EnumerateLayouts(const PlanProblem& p, const std::function<void(std::vector<Stage>&)>& complete) {
+void EnumerateLayouts(const PlanProblem& p,
+                      const std::function<void(std::vector<Stage>&)>& complete) {
   const int n = p.blocks;
   const int nr = static_cast<int>(p.resources.size());
   std::vector<Stage> stages;
@@ -444,7 +464,8 @@ PlanCandidate Evaluate(const PlanProblem& p, std::vector<Stage> stages) {
   for (auto& s : stages) {
     s.compute_ms = 0;
     const auto& times = p.resources[static_cast<size_t>(s.resource)].block_ms;
-    for (int b = s.first_block; b <= s.last_block; ++b) s.compute_ms += times[static_cast<size_t>(b)];
+    for (int b = s.first_block; b <= s.last_block; ++b)
+      s.compute_ms += times[static_cast<size_t>(b)];
     c.compute_ms += s.compute_ms;
     c.bottleneck_ms = std::max(c.bottleneck_ms, s.compute_ms);
   }
@@ -480,7 +501,8 @@ bool Satisfies(const PlanProblem& p, const PlanCandidate& c) {
   if (!std::isfinite(c.latency_ms)) return false;
   const int tiers = static_cast<int>(p.tiers.size());
   std::vector<const Stage*> by_tier(static_cast<size_t>(tiers), nullptr);
-  for (const auto& s : c.stages) by_tier[static_cast<size_t>(p.resources[static_cast<size_t>(s.resource)].tier)] = &s;
+  for (const auto& s : c.stages)
+    by_tier[static_cast<size_t>(p.resources[static_cast<size_t>(s.resource)].tier)] = &s;
   for (int t = 0; t < tiers; ++t) {
     const Stage* s = by_tier[static_cast<size_t>(t)];
     bool used = s && s->last_block >= s->first_block;
@@ -495,7 +517,8 @@ bool Satisfies(const PlanProblem& p, const PlanCandidate& c) {
     if (!s) continue;
     auto time = p.max_time.find(t);
     if (time != p.max_time.end()) {
-      double limit = time->second.percent ? time->second.value / 100.0 * c.compute_ms : time->second.value;
+      double limit =
+          time->second.percent ? time->second.value / 100.0 * c.compute_ms : time->second.value;
       if (s->compute_ms > limit) return false;
     }
   }
@@ -511,7 +534,8 @@ bool Satisfies(const PlanProblem& p, const PlanCandidate& c) {
     int64_t weights = 0, activations = 0;
     for (int b = s.first_block; b <= s.last_block; ++b) {
       weights += p.block_weight_bytes[static_cast<size_t>(b)];
-      activations = std::max(activations, p.BytesAtBoundary(b) + p.output_bytes[static_cast<size_t>(b)]);
+      activations =
+          std::max(activations, p.BytesAtBoundary(b) + p.output_bytes[static_cast<size_t>(b)]);
     }
     if (weights + activations > mem->second) return false;
   }
@@ -528,9 +552,12 @@ bool PlanLess(const PlanProblem& p, const PlanCandidate& a, const PlanCandidate&
 std::vector<PlanCandidate> PlanTopK(const PlanProblem& p) {
   p.Validate();
   switch (p.objective) {
-    case Objective::kThroughput: return ThroughputTopK(p);
-    case Objective::kUplink: return UplinkTopK(p);
-    default: return LatencyTopK(p, DpOptions{}, p.top_k);
+    case Objective::kThroughput:
+      return ThroughputTopK(p);
+    case Objective::kUplink:
+      return UplinkTopK(p);
+    default:
+      return LatencyTopK(p, DpOptions{}, p.top_k);
   }
 }
 
@@ -541,7 +568,8 @@ std::vector<PlanCandidate> PlanBruteForce(const PlanProblem& p) {
     auto plan = Evaluate(p, stages);
     if (Satisfies(p, plan)) all.push_back(std::move(plan));
   });
-  std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) { return PlanLess(p, a, b); });
+  std::sort(all.begin(), all.end(),
+            [&](const auto& a, const auto& b) { return PlanLess(p, a, b); });
   if (static_cast<int>(all.size()) > p.top_k) all.resize(static_cast<size_t>(p.top_k));
   return all;
 }

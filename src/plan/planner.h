@@ -32,8 +32,8 @@ bool PlanLess(const PlanProblem& problem, const PlanCandidate& a, const PlanCand
 std::vector<PlanCandidate> PlanTopK(const PlanProblem& problem);
 // Every plan, filtered and sorted by the total order, cut to top_k (tests and tiny problems).
 std::vector<PlanCandidate> PlanBruteForce(const PlanProblem& problem);
-// Pareto front of (latency, uplink): for each uplink value, the fastest plan, kept when it is faster
-// than every plan with a smaller uplink. Ascending uplink.
+// Pareto front of (latency, uplink): for each uplink value, the fastest plan, kept when it is
+// faster than every plan with a smaller uplink. Ascending uplink.
 std::vector<PlanCandidate> ParetoLatencyUplink(const PlanProblem& problem);
 
 }  // namespace scission::plan

@@ -13,8 +13,8 @@ namespace scission::plan {
 
 struct ResourceProfile {
   std::string name;
-  int tier = 0;                       // index into PlanProblem::tiers
-  std::vector<double> block_ms;       // compute time of each block (median)
+  int tier = 0;                  // index into PlanProblem::tiers
+  std::vector<double> block_ms;  // compute time of each block (median)
 };
 
 struct Link {
@@ -28,10 +28,10 @@ struct Link {
 
 // Per-tier criteria in Scission's language, applied to block indices and resource names.
 struct TierCriteria {
-  std::vector<int> blocks_in;       // N: block N runs on this tier
-  std::vector<int> blocks_not_in;   // !N
-  bool must_be_unused = false;      // -1
-  bool must_be_used = false;        // !-1 (also implied by a name criterion)
+  std::vector<int> blocks_in;                   // N: block N runs on this tier
+  std::vector<int> blocks_not_in;               // !N
+  bool must_be_unused = false;                  // -1
+  bool must_be_used = false;                    // !-1 (also implied by a name criterion)
   std::vector<std::string> only_resources;      // name
   std::vector<std::string> excluded_resources;  // !name
 };
@@ -51,12 +51,12 @@ struct PlanProblem {
   int64_t input_bytes = 0;            // bytes of the model input
   std::map<std::pair<std::string, std::string>, Link> links;  // (from, to)
 
-  std::vector<TierCriteria> criteria;          // per tier (may be empty = none)
-  int privacy_blocks = 0;                      // blocks 0..K-1 must run on tiers[0]
-  std::map<int, int64_t> max_upload_bytes;     // tier -> bytes that may leave it
-  std::map<int, TimeLimit> max_time;           // tier -> compute limit
+  std::vector<TierCriteria> criteria;               // per tier (may be empty = none)
+  int privacy_blocks = 0;                           // blocks 0..K-1 must run on tiers[0]
+  std::map<int, int64_t> max_upload_bytes;          // tier -> bytes that may leave it
+  std::map<int, TimeLimit> max_time;                // tier -> compute limit
   std::map<std::string, int64_t> max_memory_bytes;  // resource -> limit
-  std::vector<int64_t> block_weight_bytes;     // for memory limits (size `blocks`, or empty)
+  std::vector<int64_t> block_weight_bytes;          // for memory limits (size `blocks`, or empty)
   bool return_result = false;  // add the transfer of the final output back to the source
 
   Objective objective = Objective::kLatency;

@@ -29,7 +29,8 @@ int ParseLayer(const std::string& text, const std::string& flag, int last_layer,
   if (ec != std::errc() || ptr != text.data() + text.size())
     throw BadInput("{}: layer '{}' is not a number", flag, text);
   if (value > last_layer) {
-    bool is_system = std::find(tier_systems.begin(), tier_systems.end(), text) != tier_systems.end();
+    bool is_system =
+        std::find(tier_systems.begin(), tier_systems.end(), text) != tier_systems.end();
     throw BadInput("{}: layer {} is beyond the model's last layer {}{}", flag, value, last_layer,
                    is_system ? " (an all-digit criterion is a layer, as in the original tool, even "
                                "though a system has that name)"
@@ -87,7 +88,8 @@ CompatCriteria ParseCompatCriteria(const std::string& text, const std::string& f
       if (name.empty()) throw BadInput("{}: '!' without a layer or system in '{}'", flag, text);
       if (std::find(tier_systems.begin(), tier_systems.end(), name) == tier_systems.end())
         throw BadInput("{}: unknown system '{}' (this tier has: {})", flag, name,
-                       tier_systems.empty() ? std::string("none") : fmt::format("{}", fmt::join(tier_systems, ", ")));
+                       tier_systems.empty() ? std::string("none")
+                                            : fmt::format("{}", fmt::join(tier_systems, ", ")));
       (negate ? c.systems_not_in : c.systems_in).push_back(name);
     }
   }
@@ -120,7 +122,8 @@ std::vector<CompatScenario> PredictCompat(const std::vector<store::ScissionSyste
     if (!s.models.count(model)) {
       std::vector<std::string> names;
       for (const auto& [name, blocks] : s.models) names.push_back(name);
-      throw BadInput("model '{}' is not in {} (it has: {})", query.model, s.path, fmt::join(names, ", "));
+      throw BadInput("model '{}' is not in {} (it has: {})", query.model, s.path,
+                     fmt::join(names, ", "));
     }
     (s.tier == "device" ? devices : s.tier == "edge" ? edges : clouds).push_back(&s);
   }
@@ -154,7 +157,8 @@ std::vector<CompatScenario> PredictCompat(const std::vector<store::ScissionSyste
   auto link = [&](const std::string& a, const std::string& b) -> const Link& {
     auto it = link_map.find({a, b});
     if (it == link_map.end()) throw BadInput("network CSV has no link {} -> {}", a, b);
-    if (it->second.bytes_per_s <= 0) throw BadInput("network CSV: link {} -> {} has no bandwidth", a, b);
+    if (it->second.bytes_per_s <= 0)
+      throw BadInput("network CSV: link {} -> {} has no bandwidth", a, b);
     return it->second;
   };
 
@@ -236,7 +240,8 @@ std::vector<CompatScenario> PredictCompat(const std::vector<store::ScissionSyste
   std::stable_sort(kept.begin(), kept.end(), [](const CompatScenario& a, const CompatScenario& b) {
     return a.latency < b.latency;
   });
-  if (kept.size() > static_cast<size_t>(query.result_count)) kept.resize(static_cast<size_t>(query.result_count));
+  if (kept.size() > static_cast<size_t>(query.result_count))
+    kept.resize(static_cast<size_t>(query.result_count));
   return kept;
 }
 

@@ -1,12 +1,12 @@
 // `scission predict`: the original scission_predict.py's answers, to the digit, on its own data.
 // Semantics (facts about the original, reimplemented):
 // - For every (device, edge, cloud) system triple and every x in -1..n-1, y in -1..n-1 with y > x
-//   or y = -1: the device runs blocks 0..x, the edge x+1..y, the cloud the rest up to n-1 (absent if
-//   x or y is n-1). The device's name is always printed; an unused edge/cloud prints as None with
-//   range -1 - -1. Identical configuration texts count once.
+//   or y = -1: the device runs blocks 0..x, the edge x+1..y, the cloud the rest up to n-1 (absent
+//   if x or y is n-1). The device's name is always printed; an unused edge/cloud prints as None
+//   with range -1 - -1. Identical configuration texts count once.
 // - Device output = the last device block's output_size, or the input size when the device runs
-//   nothing; it becomes 0 when the edge and cloud compute times are both 0; the edge output becomes 0
-//   when the cloud compute time is 0 (the original tests times, not usage).
+//   nothing; it becomes 0 when the edge and cloud compute times are both 0; the edge output becomes
+//   0 when the cloud compute time is 0 (the original tests times, not usage).
 // - Transfer: ping + bytes / round(Mbit/s * 125000) per hop (device->edge[->cloud] or
 //   device->cloud). Latency = compute + transfer. Sorted ascending, ties in generation order.
 // All times in seconds, sizes in bytes, as in the original.
@@ -50,7 +50,7 @@ struct CompatQuery {
 struct CompatScenario {
   std::string device, edge, cloud;  // "None" when unused (the device's name is always set)
   int device_first = -1, device_last = -1, edge_first = -1, edge_last = -1, cloud_first = -1,
-      cloud_last = -1;  // layer numbers, -1 when unused
+      cloud_last = -1;                                    // layer numbers, -1 when unused
   double device_time = 0, edge_time = 0, cloud_time = 0;  // seconds
   double device_output = 0, edge_output = 0;              // bytes after the original's zeroing
   double transfer = 0;                                    // seconds

@@ -86,8 +86,7 @@ std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
   return carried;
 }
 
-ModelBenchmark BenchmarkModel(const graph::LoadedModel& model,
-                              const graph::GraphAnalysis& analysis,
+ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::GraphAnalysis& analysis,
                               const BenchmarkOptions& options, BenchmarkListener* listener) {
   options.Validate();
   const auto begin = Clock::now();
@@ -108,7 +107,8 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model,
   whole->BindInputs(inputs);
   result.whole = TimeRuns([&] { whole->Run(); }, options.harness);
   std::vector<Tensor> whole_outputs = whole->FetchOutputs();
-  for (const auto& t : whole_outputs) result.whole_output_bytes += static_cast<int64_t>(t.data.size());
+  for (const auto& t : whole_outputs)
+    result.whole_output_bytes += static_cast<int64_t>(t.data.size());
   whole.reset();
   if (listener) listener->OnWholeModelDone(result.whole);
 
@@ -120,8 +120,8 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model,
     setup_start = Clock::now();
     auto segment = graph::ExtractSegment(model.proto, analysis, b, b);
     std::string bytes = segment.model.SerializeAsString();
-    auto session = backend->Prepare(bytes, options.session,
-                                    model.label + " block " + std::to_string(b));
+    auto session =
+        backend->Prepare(bytes, options.session, model.label + " block " + std::to_string(b));
     profile.setup_ms = ElapsedMs(setup_start);
     std::vector<Tensor> block_inputs = MatchInputs(*session, std::move(carried), b);
     session->BindInputs(block_inputs);

@@ -40,7 +40,9 @@ struct ModelBenchmark {
   double chain_max_abs_diff = 0;
   double chain_tolerance = 0;
   bool chain_ok = false;
-  double ratio() const { return whole.stats.median > 0 ? sum_block_median_ms / whole.stats.median : 0; }
+  double ratio() const {
+    return whole.stats.median > 0 ? sum_block_median_ms / whole.stats.median : 0;
+  }
 };
 
 // Progress callbacks; the CLI draws a progress bar, tests may record calls.
@@ -52,8 +54,7 @@ class BenchmarkListener {
   virtual void OnBlockDone(const BlockProfile& /*block*/, int /*total*/) {}
 };
 
-ModelBenchmark BenchmarkModel(const graph::LoadedModel& model,
-                              const graph::GraphAnalysis& analysis,
+ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::GraphAnalysis& analysis,
                               const BenchmarkOptions& options, BenchmarkListener* listener);
 
 // Runs the model as a chain of segments (inclusive block ranges covering 0..n-1 in order), each

@@ -9,8 +9,7 @@ namespace scission::profile {
 
 double Mean(const std::vector<double>& samples) {
   if (samples.empty()) return std::numeric_limits<double>::quiet_NaN();
-  return std::accumulate(samples.begin(), samples.end(), 0.0) /
-         static_cast<double>(samples.size());
+  return std::accumulate(samples.begin(), samples.end(), 0.0) / static_cast<double>(samples.size());
 }
 
 double StdDev(const std::vector<double>& samples) {

@@ -19,10 +19,12 @@ std::string PlanRow(const plan::PlanProblem& p, const plan::PlanCandidate& c, in
   for (const auto& s : c.stages) {
     const auto& r = p.resources[static_cast<size_t>(s.resource)];
     layout += fmt::format("<span class='t{}'>{} {}</span> ", r.tier, EscapeXml(r.name),
-                          s.last_block < s.first_block ? std::string("(input only)")
-                                                       : fmt::format("{}&ndash;{}", s.first_block, s.last_block));
+                          s.last_block < s.first_block
+                              ? std::string("(input only)")
+                              : fmt::format("{}&ndash;{}", s.first_block, s.last_block));
   }
-  return "<tr>" + cells + "<td>" + layout + fmt::format("</td><td>{:.3f}</td></tr>", c.uplink_bytes / 1e6);
+  return "<tr>" + cells + "<td>" + layout +
+         fmt::format("</td><td>{:.3f}</td></tr>", c.uplink_bytes / 1e6);
 }
 
 }  // namespace
@@ -35,15 +37,18 @@ std::string RenderReport(store::Store& store, const ReportOptions& options) {
     auto views = store.LatestProfiles(model.key);
     if (views.empty()) continue;
     ++models_shown;
-    body += fmt::format("<section><h2>{}</h2><p class='meta'>{} &middot; {} blocks &middot; origin {}</p>",
-                        EscapeXml(model.name), EscapeXml(model.key), views.front().blocks.size(), EscapeXml(model.origin));
+    body += fmt::format(
+        "<section><h2>{}</h2><p class='meta'>{} &middot; {} blocks &middot; origin {}</p>",
+        EscapeXml(model.name), EscapeXml(model.key), views.front().blocks.size(),
+        EscapeXml(model.origin));
     body += "<h3>Block profiles</h3><div class='grid'>";
     for (const auto& v : views) {
       std::vector<double> ms;
       std::vector<int64_t> bytes;
       for (const auto& m : v.block_measurements) ms.push_back(m.median_ms);
       for (const auto& b : v.blocks) bytes.push_back(b.output_bytes);
-      body += "<figure>" + ProfileSvg(fmt::format("{} ({})", v.resource, v.tier), ms, bytes) + "</figure>";
+      body += "<figure>" + ProfileSvg(fmt::format("{} ({})", v.resource, v.tier), ms, bytes) +
+              "</figure>";
     }
     body += "</div>";
     plan::PlanRequest request;
@@ -53,25 +58,34 @@ std::string RenderReport(store::Store& store, const ReportOptions& options) {
     try {
       auto problem = plan::BuildProblem(store, request, nullptr);
       auto plans = plan::PlanTopK(problem);
-      body += fmt::format("<h3>Top plans ({})</h3>", EscapeXml(fmt::format("tiers {}", fmt::join(options.tiers, " → "))));
+      body += fmt::format("<h3>Top plans ({})</h3>",
+                          EscapeXml(fmt::format("tiers {}", fmt::join(options.tiers, " → "))));
       if (plans.empty()) {
         body += "<p>No plan: links between the tiers are missing.</p>";
       } else {
-        body += "<table><tr><th>rank</th><th>total ms</th><th>compute ms</th><th>transfer ms</th><th>layout</th><th>uplink MB</th></tr>";
+        body +=
+            "<table><tr><th>rank</th><th>total ms</th><th>compute ms</th><th>transfer "
+            "ms</th><th>layout</th><th>uplink MB</th></tr>";
         int rank = 1;
         for (const auto& c : plans) body += PlanRow(problem, c, rank++);
-        body += "</table><figure>" + PlanSvg(problem, plans.front(), "best plan, per block (log scale)") + "</figure>";
+        body += "</table><figure>" +
+                PlanSvg(problem, plans.front(), "best plan, per block (log scale)") + "</figure>";
       }
     } catch (const Error& e) {
       body += fmt::format("<p class='note'>No plans: {}</p>", EscapeXml(e.what()));
     }
     body += "</section>";
   }
-  if (models_shown == 0) body = "<p>The store holds no benchmarks yet. Run <code>scission benchmark</code> or <code>scission import-scission</code>.</p>";
-  std::string links = "<table><tr><th>from</th><th>to</th><th>RTT ms</th><th>Mbit/s</th><th>origin</th></tr>";
+  if (models_shown == 0)
+    body =
+        "<p>The store holds no benchmarks yet. Run <code>scission benchmark</code> or "
+        "<code>scission import-scission</code>.</p>";
+  std::string links =
+      "<table><tr><th>from</th><th>to</th><th>RTT ms</th><th>Mbit/s</th><th>origin</th></tr>";
   for (const auto& l : store.Links())
-    links += fmt::format("<tr><td>{}</td><td>{}</td><td>{:g}</td><td>{:g}</td><td>{}</td></tr>", EscapeXml(l.source),
-                         EscapeXml(l.destination), l.rtt_ms, l.mbps, EscapeXml(l.origin));
+    links += fmt::format("<tr><td>{}</td><td>{}</td><td>{:g}</td><td>{:g}</td><td>{}</td></tr>",
+                         EscapeXml(l.source), EscapeXml(l.destination), l.rtt_ms, l.mbps,
+                         EscapeXml(l.origin));
   links += "</table>";
   return fmt::format(R"(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Scission report</title>

@@ -38,8 +38,10 @@ std::string Axis(const LogScale& s, int width, const std::string& unit) {
   std::string out;
   for (double v = s.lo; v <= s.hi * 1.0001; v *= 10) {
     double y = s.Y(v);
-    out += fmt::format("<line x1='{}' y1='{:.1f}' x2='{}' y2='{:.1f}' stroke='#ddd'/>", kLeft, y, width - 8, y);
-    out += fmt::format("<text x='{}' y='{:.1f}' font-size='10' text-anchor='end'>{:g} {}</text>", kLeft - 4, y + 3, v, unit);
+    out += fmt::format("<line x1='{}' y1='{:.1f}' x2='{}' y2='{:.1f}' stroke='#ddd'/>", kLeft, y,
+                       width - 8, y);
+    out += fmt::format("<text x='{}' y='{:.1f}' font-size='10' text-anchor='end'>{:g} {}</text>",
+                       kLeft - 4, y + 3, v, unit);
   }
   return out;
 }
@@ -50,12 +52,23 @@ std::string EscapeXml(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '\'': out += "&apos;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -79,11 +92,15 @@ std::string PlanSvg(const plan::PlanProblem& problem, const plan::PlanCandidate&
     if (s > 0) {
       const auto& hop = plan.hops[s - 1];
       bars.push_back({hop.ms, "#f2c200", "net",
-                      fmt::format("{} -> {}: {} bytes, {:.3f} ms", problem.resources[static_cast<size_t>(hop.from)].name, res.name, hop.bytes, hop.ms)});
+                      fmt::format("{} -> {}: {} bytes, {:.3f} ms",
+                                  problem.resources[static_cast<size_t>(hop.from)].name, res.name,
+                                  hop.bytes, hop.ms)});
     }
     for (int b = stage.first_block; b <= stage.last_block; ++b)
       bars.push_back({res.block_ms[static_cast<size_t>(b)], TierColor(res.tier), std::to_string(b),
-                      fmt::format("block {} on {} ({}): {:.3f} ms", b, res.name, problem.tiers[static_cast<size_t>(res.tier)], res.block_ms[static_cast<size_t>(b)])});
+                      fmt::format("block {} on {} ({}): {:.3f} ms", b, res.name,
+                                  problem.tiers[static_cast<size_t>(res.tier)],
+                                  res.block_ms[static_cast<size_t>(b)])});
   }
   if (problem.return_result && plan.hops.size() >= plan.stages.size())
     bars.push_back({plan.hops.back().ms, "#f2c200", "ret", "return of the result"});
@@ -101,19 +118,25 @@ std::string PlanSvg(const plan::PlanProblem& problem, const plan::PlanCandidate&
   for (size_t i = 0; i < bars.size(); ++i) {
     int x = kLeft + static_cast<int>(i) * (kBar + kGap) + kGap;
     double y = scale.Y(bars[i].ms);
-    svg += fmt::format("<rect x='{}' y='{:.1f}' width='{}' height='{:.1f}' fill='{}'><title>{}</title></rect>",
-                       x, y, kBar, kTop + kHeight - y, bars[i].color, EscapeXml(bars[i].tip));
-    svg += fmt::format("<text x='{}' y='{}' font-size='8' text-anchor='middle'>{}</text>", x + kBar / 2,
-                       kTop + kHeight + 12, EscapeXml(bars[i].label));
+    svg += fmt::format(
+        "<rect x='{}' y='{:.1f}' width='{}' height='{:.1f}' fill='{}'><title>{}</title></rect>", x,
+        y, kBar, kTop + kHeight - y, bars[i].color, EscapeXml(bars[i].tip));
+    svg += fmt::format("<text x='{}' y='{}' font-size='8' text-anchor='middle'>{}</text>",
+                       x + kBar / 2, kTop + kHeight + 12, EscapeXml(bars[i].label));
   }
   int lx = kLeft;
   for (size_t t = 0; t < problem.tiers.size(); ++t) {
-    svg += fmt::format("<rect x='{}' y='{}' width='10' height='10' fill='{}'/><text x='{}' y='{}' font-size='11'>{}</text>",
-                       lx, height - 14, TierColor(static_cast<int>(t)), lx + 14, height - 5, EscapeXml(problem.tiers[t]));
+    svg += fmt::format(
+        "<rect x='{}' y='{}' width='10' height='10' fill='{}'/><text x='{}' y='{}' "
+        "font-size='11'>{}</text>",
+        lx, height - 14, TierColor(static_cast<int>(t)), lx + 14, height - 5,
+        EscapeXml(problem.tiers[t]));
     lx += 90;
   }
-  svg += fmt::format("<rect x='{}' y='{}' width='10' height='10' fill='#f2c200'/><text x='{}' y='{}' font-size='11'>transfer</text>",
-                     lx, height - 14, lx + 14, height - 5);
+  svg += fmt::format(
+      "<rect x='{}' y='{}' width='10' height='10' fill='#f2c200'/><text x='{}' y='{}' "
+      "font-size='11'>transfer</text>",
+      lx, height - 14, lx + 14, height - 5);
   return svg + "</svg>";
 }
 
@@ -134,19 +157,25 @@ std::string ProfileSvg(const std::string& title, const std::vector<double>& bloc
   for (int i = 0; i < n; ++i) {
     int x = kLeft + i * (kBar + kGap) + kGap;
     double y = time_scale.Y(block_ms[static_cast<size_t>(i)]);
-    svg += fmt::format("<rect x='{}' y='{:.1f}' width='{}' height='{:.1f}' fill='#1f77b4'><title>block {}: {:.3f} ms</title></rect>",
-                       x, y, kBar, kTop + kHeight - y, i, block_ms[static_cast<size_t>(i)]);
-    svg += fmt::format("<text x='{}' y='{}' font-size='8' text-anchor='middle'>{}</text>", x + kBar / 2, kTop + kHeight + 12, i);
+    svg += fmt::format(
+        "<rect x='{}' y='{:.1f}' width='{}' height='{:.1f}' fill='#1f77b4'><title>block {}: {:.3f} "
+        "ms</title></rect>",
+        x, y, kBar, kTop + kHeight - y, i, block_ms[static_cast<size_t>(i)]);
+    svg += fmt::format("<text x='{}' y='{}' font-size='8' text-anchor='middle'>{}</text>",
+                       x + kBar / 2, kTop + kHeight + 12, i);
   }
   svg += fmt::format("<g transform='translate(0,{})'>", panel - 20);
   svg += Axis(size_scale, width, "kB");
   for (int i = 0; i < n && i < static_cast<int>(sizes.size()); ++i) {
     int x = kLeft + i * (kBar + kGap) + kGap;
     double y = size_scale.Y(sizes[static_cast<size_t>(i)]);
-    svg += fmt::format("<rect x='{}' y='{:.1f}' width='{}' height='{:.1f}' fill='#ff7f0e'><title>block {} output: {} bytes</title></rect>",
-                       x, y, kBar, kTop + kHeight - y, i, output_bytes[static_cast<size_t>(i)]);
+    svg += fmt::format(
+        "<rect x='{}' y='{:.1f}' width='{}' height='{:.1f}' fill='#ff7f0e'><title>block {} output: "
+        "{} bytes</title></rect>",
+        x, y, kBar, kTop + kHeight - y, i, output_bytes[static_cast<size_t>(i)]);
   }
-  svg += fmt::format("<text x='{}' y='{}' font-size='11'>output size per block</text></g>", kLeft, kTop + kHeight + 30);
+  svg += fmt::format("<text x='{}' y='{}' font-size='11'>output size per block</text></g>", kLeft,
+                     kTop + kHeight + 30);
   return svg + "</svg>";
 }
 

@@ -19,8 +19,8 @@ struct SessionOptions {
 
 // Where a measurement came from; stored with every benchmark run.
 struct Provenance {
-  std::string backend;           // registry name, e.g. "onnxruntime"
-  std::string runtime_version;   // e.g. "1.30.0"
+  std::string backend;          // registry name, e.g. "onnxruntime"
+  std::string runtime_version;  // e.g. "1.30.0"
   std::string execution_provider;
   int threads = 0;
   std::string cpu_model;

@@ -62,8 +62,8 @@ class OrtSession final : public Session {
     std::vector<Ort::Value> values = MakeValues(inputs);
     std::vector<Ort::Value> results;
     try {
-      results = session_.Run(Ort::RunOptions{nullptr}, input_cstr_.data(), values.data(), values.size(),
-                             output_cstr_.data(), output_cstr_.size());
+      results = session_.Run(Ort::RunOptions{nullptr}, input_cstr_.data(), values.data(),
+                             values.size(), output_cstr_.data(), output_cstr_.size());
     } catch (const Ort::Exception& e) {
       throw BadInput("{}: ONNX Runtime failed to run: {}", label_, e.what());
     }

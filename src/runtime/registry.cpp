@@ -60,8 +60,9 @@ Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed) {
   for (auto& d : tensor.spec.shape)
     if (d < 0) d = 1;
   int64_t bytes = tensor.spec.bytes();
-  if (bytes < 0) throw BadInput("input '{}' has type {} which Scission cannot feed", spec.name,
-                                DTypeName(spec.dtype));
+  if (bytes < 0)
+    throw BadInput("input '{}' has type {} which Scission cannot feed", spec.name,
+                   DTypeName(spec.dtype));
   tensor.data.assign(static_cast<size_t>(bytes), 0);
   if (spec.dtype == DType::kFloat) {
     std::mt19937_64 rng(seed);

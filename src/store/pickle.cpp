@@ -25,27 +25,64 @@ class Reader {
       switch (op) {
         case 0x80: {  // PROTO
           uint8_t version = U8();
-          if (version < 2 || version > 4) Fail("unsupported pickle protocol " + std::to_string(version));
+          if (version < 2 || version > 4)
+            Fail("unsupported pickle protocol " + std::to_string(version));
           break;
         }
-        case 0x95: Take(8); break;  // FRAME: length only, data follows inline
-        case '}': Push(Make(Dict{})); break;
-        case ']': Push(Make(List{})); break;
-        case ')': Push(Make(Tuple{})); break;
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'X': Push(Make(std::string(Take(U32())))); break;   // BINUNICODE
-        case 0x8c: Push(Make(std::string(Take(U8())))); break;  // SHORT_BINUNICODE
-        case 'c': Global(); break;
-        case 0x81: NewObj(); break;
-        case 'b': Build(); break;
-        case 'u': SetItems(); break;
-        case 's': SetItem(); break;
-        case 'e': Appends(); break;
-        case 'a': Append(); break;
-        case 'q': Put(U8()); break;
-        case 'r': Put(U32()); break;
-        case 'h': Get(U8()); break;
-        case 'j': Get(U32()); break;
+        case 0x95:
+          Take(8);
+          break;  // FRAME: length only, data follows inline
+        case '}':
+          Push(Make(Dict{}));
+          break;
+        case ']':
+          Push(Make(List{}));
+          break;
+        case ')':
+          Push(Make(Tuple{}));
+          break;
+        case '(':
+          marks_.push_back(stack_.size());
+          break;
+        case 'X':
+          Push(Make(std::string(Take(U32()))));
+          break;  // BINUNICODE
+        case 0x8c:
+          Push(Make(std::string(Take(U8()))));
+          break;  // SHORT_BINUNICODE
+        case 'c':
+          Global();
+          break;
+        case 0x81:
+          NewObj();
+          break;
+        case 'b':
+          Build();
+          break;
+        case 'u':
+          SetItems();
+          break;
+        case 's':
+          SetItem();
+          break;
+        case 'e':
+          Appends();
+          break;
+        case 'a':
+          Append();
+          break;
+        case 'q':
+          Put(U8());
+          break;
+        case 'r':
+          Put(U32());
+          break;
+        case 'h':
+          Get(U8());
+          break;
+        case 'j':
+          Get(U32());
+          break;
         case 'J': {
           uint32_t raw = U32();
           int32_t value;
@@ -53,14 +90,18 @@ class Reader {
           Push(Make(static_cast<int64_t>(value)));
           break;
         }
-        case 'K': Push(Make(static_cast<int64_t>(U8()))); break;
+        case 'K':
+          Push(Make(static_cast<int64_t>(U8())));
+          break;
         case 'M': {
           auto b = Take(2);
           Push(Make(static_cast<int64_t>(static_cast<uint8_t>(b[0]) |
                                          (static_cast<uint8_t>(b[1]) << 8))));
           break;
         }
-        case 0x8a: Long1(); break;
+        case 0x8a:
+          Long1();
+          break;
         case 'G': {
           auto b = Take(8);
           uint64_t raw = 0;
@@ -68,7 +109,9 @@ class Reader {
           Push(Make(std::bit_cast<double>(raw)));
           break;
         }
-        case 'N': Push(Make(None{})); break;
+        case 'N':
+          Push(Make(None{}));
+          break;
         case '.': {
           if (stack_.size() != 1 || !marks_.empty()) Fail("STOP with an unbalanced stack");
           doc_.root = stack_.back();
@@ -199,7 +242,8 @@ class Reader {
     memo_[index] = Top();
   }
   void Get(uint32_t index) {
-    if (index >= memo_.size() || !memo_[index]) Fail("memo index " + std::to_string(index) + " unset");
+    if (index >= memo_.size() || !memo_[index])
+      Fail("memo index " + std::to_string(index) + " unset");
     Push(memo_[index]);
   }
   void Long1() {
@@ -207,7 +251,8 @@ class Reader {
     if (n > 8) Fail("LONG1 integer wider than 64 bits");
     auto b = Take(n);
     uint64_t raw = 0;
-    for (int i = n - 1; i >= 0; --i) raw = (raw << 8) | static_cast<uint8_t>(b[static_cast<size_t>(i)]);
+    for (int i = n - 1; i >= 0; --i)
+      raw = (raw << 8) | static_cast<uint8_t>(b[static_cast<size_t>(i)]);
     if (n > 0 && n < 8 && (static_cast<uint8_t>(b[n - 1]) & 0x80))
       raw |= ~uint64_t{0} << (8 * n);  // sign-extend
     int64_t value;

@@ -1,7 +1,7 @@
-// A data-only reader for the Python pickles the original Scission wrote (protocol 3: a dict of model
-// name -> list of __main__.LayerBenchmark objects). It understands only the opcodes those files
-// use, accepts only that one class name, and never imports or executes anything: any other opcode
-// or global is refused with the byte offset where it was found.
+// A data-only reader for the Python pickles the original Scission wrote (protocol 3: a dict of
+// model name -> list of __main__.LayerBenchmark objects). It understands only the opcodes those
+// files use, accepts only that one class name, and never imports or executes anything: any other
+// opcode or global is refused with the byte offset where it was found.
 #pragma once
 
 #include <cstdint>

@@ -92,8 +92,8 @@ ImportSummary ImportScission(Store& store, const std::vector<ScissionSystem>& sy
   for (const auto& system : systems) {
     ++summary.systems;
     for (const auto& [model_name, blocks] : system.models) {
-      ModelRecord model{"scission:" + model_name, model_name, system.path, "scission", 0,
-                        input_bytes};
+      ModelRecord model{
+          "scission:" + model_name, model_name, system.path, "scission", 0, input_bytes};
       std::vector<BlockRecord> block_records;
       RunRecord run;
       run.kind = "scission-import";
@@ -125,7 +125,8 @@ ImportSummary ImportScission(Store& store, const std::vector<ScissionSystem>& sy
     }
   }
   std::vector<LinkRecord> records;
-  for (const auto& l : links) records.push_back({l.source, l.destination, l.ping_ms, l.mbps, "csv", now});
+  for (const auto& l : links)
+    records.push_back({l.source, l.destination, l.ping_ms, l.mbps, "csv", now});
   if (!records.empty()) store.UpsertLinks(records);
   summary.links = static_cast<int>(records.size());
   std::set<std::string> names;

@@ -102,8 +102,8 @@ ScissionSystem ParseScissionBenchmark(std::string_view bytes, const std::string&
     if (!list) throw BadInput("{}: model '{}' is not a list of LayerBenchmark", label, *model);
     std::vector<ScissionLayerBlock> blocks;
     for (size_t i = 0; i < list->items.size(); ++i)
-      blocks.push_back(
-          ReadLayerBenchmark(list->items[i], fmt::format("{}: model '{}' entry {}", label, *model, i)));
+      blocks.push_back(ReadLayerBenchmark(
+          list->items[i], fmt::format("{}: model '{}' entry {}", label, *model, i)));
     if (blocks.empty()) throw BadInput("{}: model '{}' has no blocks", label, *model);
     system.models[*model] = std::move(blocks);
   }
@@ -116,7 +116,8 @@ std::vector<ScissionSystem> LoadScissionDirectory(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) throw BadInput("{}: not a directory", dir);
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file() && entry.path().extension() == ".dat") files.push_back(entry.path());
+    if (entry.is_regular_file() && entry.path().extension() == ".dat")
+      files.push_back(entry.path());
   if (ec) throw BadInput("{}: cannot list: {}", dir, ec.message());
   std::sort(files.begin(), files.end());
   if (files.empty()) throw BadInput("{}: no <tier>-<name>.dat files", dir);

@@ -18,8 +18,8 @@ struct ScissionLayerBlock {
 };
 
 struct ScissionSystem {
-  std::string tier;    // "device", "edge" or "cloud"
-  std::string name;    // e.g. "raspi4", "6700k(GPU)"
+  std::string tier;  // "device", "edge" or "cloud"
+  std::string name;  // e.g. "raspi4", "6700k(GPU)"
   std::string path;
   std::map<std::string, std::vector<ScissionLayerBlock>> models;
 };

@@ -80,7 +80,8 @@ bool Statement::IsNull(int column) const {
 Connection::Connection(const std::string& path) : path_(path) {
   std::filesystem::path p(path);
   std::error_code ec;
-  if (std::filesystem::is_directory(p, ec)) throw BadInput("{}: is a directory, not a database", path);
+  if (std::filesystem::is_directory(p, ec))
+    throw BadInput("{}: is a directory, not a database", path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {

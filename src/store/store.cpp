@@ -274,8 +274,7 @@ std::vector<ModelRecord> Store::Models() {
   std::vector<ModelRecord> out;
   auto s = db_.Prepare(
       "SELECT key, name, path, origin, file_bytes, input_bytes FROM models ORDER BY name");
-  while (s.Step())
-    out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5)});
+  while (s.Step()) out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5)});
   return out;
 }
 
@@ -315,8 +314,8 @@ std::vector<ProfileView> Store::LatestProfiles(const std::string& model_key) {
       "output_bytes, first_layer, last_layer FROM blocks WHERE model_id = ?1 ORDER BY idx");
   b.Bind(1, model_id);
   while (b.Step())
-    blocks.push_back({static_cast<int>(b.Int(0)), static_cast<int>(b.Int(1)), b.Text(2),
-                      b.Text(3), b.Text(4), b.Text(5), b.Text(6), b.Text(7), b.Int(8),
+    blocks.push_back({static_cast<int>(b.Int(0)), static_cast<int>(b.Int(1)), b.Text(2), b.Text(3),
+                      b.Text(4), b.Text(5), b.Text(6), b.Text(7), b.Int(8),
                       static_cast<int>(b.Int(9)), static_cast<int>(b.Int(10))});
   for (auto& v : views) {
     v.blocks = blocks;

@@ -35,7 +35,7 @@ struct BlockRecord {
   int index = 0;
   int nodes = 0;
   std::string first_node, last_node;
-  std::string ops;           // "Conv:3,Relu:2"
+  std::string ops;  // "Conv:3,Relu:2"
   std::string output_name;
   std::string output_shape;  // "[1,64,56,56]"
   std::string output_dtype;

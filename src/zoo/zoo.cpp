@@ -17,16 +17,26 @@ namespace fs = std::filesystem;
 
 const std::vector<ZooEntry>& Entries() {
   static const std::vector<ZooEntry> entries = {
-      {"vgg16", 224, true},          {"vgg19", 224, true},
-      {"resnet50", 224, true},       {"resnet101", 224, true},
-      {"resnet152", 224, true},      {"inception_v3", 299, true},
-      {"mobilenet_v2", 224, true},   {"densenet121", 224, true},
-      {"densenet169", 224, true},    {"densenet201", 224, true},
-      {"mobilenet_v3_large", 224, false}, {"efficientnet_b0", 224, false},
-      {"resnet18", 224, false},      {"squeezenet1_1", 224, false},
-      {"googlenet", 224, false},     {"regnet_y_400mf", 224, false},
-      {"convnext_tiny", 224, false}, {"vit_b_16", 224, false},
-      {"alexnet", 224, false},       {"shufflenet_v2_x1_0", 224, false},
+      {"vgg16", 224, true},
+      {"vgg19", 224, true},
+      {"resnet50", 224, true},
+      {"resnet101", 224, true},
+      {"resnet152", 224, true},
+      {"inception_v3", 299, true},
+      {"mobilenet_v2", 224, true},
+      {"densenet121", 224, true},
+      {"densenet169", 224, true},
+      {"densenet201", 224, true},
+      {"mobilenet_v3_large", 224, false},
+      {"efficientnet_b0", 224, false},
+      {"resnet18", 224, false},
+      {"squeezenet1_1", 224, false},
+      {"googlenet", 224, false},
+      {"regnet_y_400mf", 224, false},
+      {"convnext_tiny", 224, false},
+      {"vit_b_16", 224, false},
+      {"alexnet", 224, false},
+      {"shufflenet_v2_x1_0", 224, false},
   };
   return entries;
 }
@@ -93,13 +103,15 @@ std::string Export(const std::string& name, bool force,
   fs::remove(log);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   if (code == 3 || output.find("missing package") != std::string::npos)
-    throw BadInput("zoo model {} is not exported yet and exporting needs Debian's "
-                   "python3-torchvision (apt-get install python3-torchvision)",
-                   name);
+    throw BadInput(
+        "zoo model {} is not exported yet and exporting needs Debian's "
+        "python3-torchvision (apt-get install python3-torchvision)",
+        name);
   if (code == 127)
-    throw BadInput("zoo model {} is not exported yet and {} was not found (apt-get install python3 "
-                   "python3-torchvision)",
-                   name, PythonInterpreter());
+    throw BadInput(
+        "zoo model {} is not exported yet and {} was not found (apt-get install python3 "
+        "python3-torchvision)",
+        name, PythonInterpreter());
   if (code != 0) {
     auto last = output.find_last_not_of("\n");
     auto line_start = output.rfind('\n', last == std::string::npos ? 0 : last);

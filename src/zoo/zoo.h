@@ -17,7 +17,7 @@ struct ZooEntry {
 
 const std::vector<ZooEntry>& Entries();
 std::optional<ZooEntry> Find(const std::string& name);
-std::string ModelsDir();                     // $SCISSION_HOME/models
+std::string ModelsDir();  // $SCISSION_HOME/models
 std::string CachedPath(const std::string& name);
 bool IsExported(const std::string& name);
 

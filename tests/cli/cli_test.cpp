@@ -22,7 +22,8 @@ using ::testing::StartsWith;
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/cli_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/cli_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
@@ -62,7 +63,8 @@ TEST_F(Cli, BadModelsGetOneLineAndExitTwo) {
   future.Input("x", {1, 4}).Node("Relu", {"x"}, {"y"}).Output("y", {1, 4});
   auto f = Write("future.onnx", future.Bytes());
   ExpectBadInput({"inspect", f}, f + ": unsupported opset 99");
-  ExpectBadInput({"inspect", "not_a_zoo_model"}, "not_a_zoo_model: no such file, and not a zoo model");
+  ExpectBadInput({"inspect", "not_a_zoo_model"},
+                 "not_a_zoo_model: no such file, and not a zoo model");
   ExpectBadInput({"benchmark", truncated, "--resource", "r", "--tier", "edge"}, truncated + ": ");
 }
 
@@ -98,7 +100,8 @@ TEST_F(Cli, BenchmarkStoresAndExports) {
   EXPECT_THAT(doc["provenance"]["onnxruntime_version"].get<std::string>(), StartsWith("1.30"));
   EXPECT_EQ(doc["blocks"][0]["n"], 3);
 
-  auto text = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2", "--warmup", "1"});
+  auto text = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2",
+                   "--warmup", "1"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("sum of block medians / whole-model median"));
   EXPECT_THAT(text.out, HasSubstr("wall time"));
@@ -115,8 +118,10 @@ TEST_F(Cli, BenchmarkStoresAndExports) {
 
 TEST_F(Cli, BadOptionsAreBadInput) {
   auto path = Write("chain.onnx", ChainModel(1).SerializeAsString());
-  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--repeats", "0"}, "--repeats");
-  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--threads", "-3"}, "--threads");
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--repeats", "0"},
+                 "--repeats");
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--threads", "-3"},
+                 "--threads");
   ExpectBadInput({"benchmark", path, "--tier", "edge"}, "");
 }
 
@@ -139,8 +144,10 @@ TEST_F(Cli, ImportScissionAndBadFilesChangeNothing) {
 
   std::string bad_dir = dir_ + "/bad";
   std::filesystem::create_directories(bad_dir);
-  std::filesystem::copy_file(std::string(SCISSION_DATA_DIR) + "/edge-2500.dat", bad_dir + "/edge-2500.dat");
-  std::ofstream(bad_dir + "/device-evil.dat", std::ios::binary) << "\x80\x03" "cos\nsystem\n.";
+  std::filesystem::copy_file(std::string(SCISSION_DATA_DIR) + "/edge-2500.dat",
+                             bad_dir + "/edge-2500.dat");
+  std::ofstream(bad_dir + "/device-evil.dat", std::ios::binary) << "\x80\x03"
+                                                                   "cos\nsystem\n.";
   auto bad = Run({"import-scission", bad_dir});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("device-evil.dat: offset 2: refusing global 'os.system'"));
@@ -153,7 +160,8 @@ TEST_F(Cli, ImportScissionAndBadFilesChangeNothing) {
 }
 
 TEST_F(Cli, NetworkSetAndList) {
-  ASSERT_EQ(Run({"network", "set", "pi", "edge1", "--rtt-ms", "12.5", "--mbps", "40"}).exit_code, 0);
+  ASSERT_EQ(Run({"network", "set", "pi", "edge1", "--rtt-ms", "12.5", "--mbps", "40"}).exit_code,
+            0);
   auto r = Run({"network", "list", "--json"});
   auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc.size(), 1u);
@@ -163,8 +171,8 @@ TEST_F(Cli, NetworkSetAndList) {
 
 TEST_F(Cli, KillNineDuringBenchmarksLeavesStoreIntact) {
   auto path = Write("chain.onnx", ChainModel(6).SerializeAsString());
-  std::vector<std::string> args = {"benchmark", path, "--resource", "r", "--tier", "edge",
-                                   "--repeats", "30", "--warmup", "2", "--threads", "1"};
+  std::vector<std::string> args = {"benchmark", path, "--resource", "r", "--tier",    "edge",
+                                   "--repeats", "30", "--warmup",   "2", "--threads", "1"};
   ASSERT_EQ(Run(args).exit_code, 0);
   // Kill further benchmarks at staggered moments, some inside the store transaction.
   for (int attempt = 0; attempt < 12; ++attempt) {
@@ -187,7 +195,9 @@ TEST_F(Cli, KillNineDuringBenchmarksLeavesStoreIntact) {
   EXPECT_EQ(scalar("PRAGMA integrity_check"), "ok");
   EXPECT_GE(std::stoi(scalar("SELECT COUNT(*) FROM runs")), 1);
   // Every stored run is complete: whole model + 6 blocks.
-  EXPECT_EQ(scalar("SELECT COUNT(*) FROM runs WHERE (SELECT COUNT(*) FROM measurements m WHERE m.run_id = runs.id) != 7"), "0");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM runs WHERE (SELECT COUNT(*) FROM measurements m WHERE "
+                   "m.run_id = runs.id) != 7"),
+            "0");
   sqlite3_close(db);
   auto r = Run({"export", "--format", "json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -200,10 +210,10 @@ TEST_F(Cli, ModelsListsTheZoo) {
   EXPECT_GE(doc["models"].size(), 18u);
   std::set<std::string> names;
   for (const auto& m : doc["models"]) names.insert(m["name"]);
-  for (const char* name : {"vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "inception_v3",
-                           "mobilenet_v2", "densenet121", "densenet169", "densenet201",
-                           "mobilenet_v3_large", "efficientnet_b0", "resnet18", "squeezenet1_1",
-                           "googlenet", "regnet_y_400mf", "convnext_tiny", "vit_b_16"})
+  for (const char* name :
+       {"vgg16", "vgg19", "resnet50", "resnet101", "resnet152", "inception_v3", "mobilenet_v2",
+        "densenet121", "densenet169", "densenet201", "mobilenet_v3_large", "efficientnet_b0",
+        "resnet18", "squeezenet1_1", "googlenet", "regnet_y_400mf", "convnext_tiny", "vit_b_16"})
     EXPECT_TRUE(names.count(name)) << name;
   EXPECT_FALSE(doc["models"][0]["exported"].get<bool>());  // fresh SCISSION_HOME
 }

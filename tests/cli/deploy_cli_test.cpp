@@ -1,7 +1,7 @@
 // Process-level tests of the distributed verbs on loopback: probe, fleet benchmark, plan, run,
 // and killing a worker in the middle of a run.
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -23,7 +23,8 @@ using ::testing::HasSubstr;
 class DeployCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/deploycli_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/deploycli_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
@@ -37,12 +38,15 @@ class DeployCli : public ::testing::Test {
       ::waitpid(pid, nullptr, 0);
     }
   }
-  pid_t Spawn(const std::vector<std::string>& args, const std::string& log) { return SpawnScission(args, env_, log); }
+  pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+    return SpawnScission(args, env_, log);
+  }
   // Starts a worker on a free-ish port and waits for it to answer.
   std::string StartWorker(const std::string& name, const std::string& tier, int port) {
     std::string address = "127.0.0.1:" + std::to_string(port);
-    workers_.push_back(Spawn({"worker", "--listen", address, "--resource", name, "--tier", tier, "--threads", "1"},
-                             dir_ + "/" + name + ".log"));
+    workers_.push_back(
+        Spawn({"worker", "--listen", address, "--resource", name, "--tier", tier, "--threads", "1"},
+              dir_ + "/" + name + ".log"));
     for (int i = 0; i < 100; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (Slurp(dir_ + "/" + name + ".log").find("listening") != std::string::npos) return address;
@@ -52,16 +56,24 @@ class DeployCli : public ::testing::Test {
   }
   CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
   void Prepare(const std::string& edge, const std::string& cloud) {
-    ASSERT_EQ(Run({"benchmark", model_, "--resource", "dev", "--tier", "device", "--repeats", "3", "--warmup", "1", "--threads", "1"}).exit_code, 0);
-    auto fleet = Run({"fleet", "benchmark", model_, "--workers", "edge=" + edge + ",cloud=" + cloud, "--repeats", "3", "--warmup", "1", "--json"});
+    ASSERT_EQ(Run({"benchmark", model_, "--resource", "dev", "--tier", "device", "--repeats", "3",
+                   "--warmup", "1", "--threads", "1"})
+                  .exit_code,
+              0);
+    auto fleet = Run({"fleet", "benchmark", model_, "--workers", "edge=" + edge + ",cloud=" + cloud,
+                      "--repeats", "3", "--warmup", "1", "--json"});
     ASSERT_EQ(fleet.exit_code, 0) << fleet.err;
-    auto probe = Run({"probe", edge, "--from", "dev", "--pings", "5", "--min-transfer-ms", "20", "--json"});
+    auto probe =
+        Run({"probe", edge, "--from", "dev", "--pings", "5", "--min-transfer-ms", "20", "--json"});
     ASSERT_EQ(probe.exit_code, 0) << probe.err;
     auto link = nlohmann::json::parse(probe.out);
     EXPECT_GT(link["upload_mbps"].get<double>(), 10.0);
     EXPECT_GT(link["rtt_ms"].get<double>(), 0.0);
-    ASSERT_EQ(Run({"probe", cloud, "--from", "dev", "--pings", "5", "--min-transfer-ms", "20"}).exit_code, 0);
-    ASSERT_EQ(Run({"network", "set", "edge", "cloud", "--rtt-ms", "0.2", "--mbps", "1000"}).exit_code, 0);
+    ASSERT_EQ(
+        Run({"probe", cloud, "--from", "dev", "--pings", "5", "--min-transfer-ms", "20"}).exit_code,
+        0);
+    ASSERT_EQ(
+        Run({"network", "set", "edge", "cloud", "--rtt-ms", "0.2", "--mbps", "1000"}).exit_code, 0);
   }
   std::string dir_, model_;
   std::vector<std::string> env_;
@@ -74,8 +86,9 @@ TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
   auto plan = Run({"plan", model_, "-e", "!-1", "-c", "!-1", "--top", "2", "--json"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   std::ofstream(dir_ + "/plan.json") << plan.out;
-  auto run = Run({"run", "--plan", dir_ + "/plan.json", "--workers", "edge=" + edge + ",cloud=" + cloud,
-                  "--requests", "20", "--concurrency", "2", "--json"});
+  auto run =
+      Run({"run", "--plan", dir_ + "/plan.json", "--workers", "edge=" + edge + ",cloud=" + cloud,
+           "--requests", "20", "--concurrency", "2", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   auto doc = nlohmann::json::parse(run.out);
   EXPECT_EQ(doc["ok"], 20);
@@ -89,7 +102,8 @@ TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
   }
   EXPECT_GT(doc["total"]["median_ms"].get<double>(), 0.0);
   EXPECT_GT(doc["throughput_per_s"].get<double>(), 0.0);
-  auto text = Run({"run", "--plan", dir_ + "/plan.json", "--workers", "edge=" + edge + ",cloud=" + cloud, "--requests", "5"});
+  auto text = Run({"run", "--plan", dir_ + "/plan.json", "--workers",
+                   "edge=" + edge + ",cloud=" + cloud, "--requests", "5"});
   EXPECT_THAT(text.out, HasSubstr("predicted ms"));
   EXPECT_THAT(text.out, HasSubstr("5 ok, 0 failed"));
   // A worker missing from --workers, and an unreachable one, are one-line errors.
@@ -109,8 +123,16 @@ TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequest) {
   std::ofstream(dir_ + "/plan.json") << plan.out;
   for (bool fallback : {false, true}) {
     if (fallback) edge = StartWorker("edge", "edge", 50295);  // the first edge worker is dead
-    std::vector<std::string> args = {"run", "--plan", dir_ + "/plan.json", "--workers", "edge=" + edge + ",cloud=" + cloud,
-                                     "--requests", "60000", "--timeout-ms", "5000", "--json"};
+    std::vector<std::string> args = {"run",
+                                     "--plan",
+                                     dir_ + "/plan.json",
+                                     "--workers",
+                                     "edge=" + edge + ",cloud=" + cloud,
+                                     "--requests",
+                                     "60000",
+                                     "--timeout-ms",
+                                     "5000",
+                                     "--json"};
     if (fallback) {
       args.push_back("--fallback");
       args.push_back("replan");
@@ -129,7 +151,8 @@ TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequest) {
     ASSERT_EQ(WEXITSTATUS(status), 0) << Slurp(out);
     std::string text = Slurp(out);
     auto doc = nlohmann::json::parse(text.substr(text.find('{')));
-    EXPECT_EQ(doc["ok"].get<int>() + doc["failed"].get<int>(), 60000) << "every request ends with a result or an error";
+    EXPECT_EQ(doc["ok"].get<int>() + doc["failed"].get<int>(), 60000)
+        << "every request ends with a result or an error";
     if (fallback) {
       EXPECT_GE(doc["replans"].get<int>(), 1);
       EXPECT_GT(doc["ok"].get<int>(), 0);

@@ -16,12 +16,14 @@ using ::testing::HasSubstr;
 class PlanCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/plancli_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/plancli_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
     auto r = RunScission({"import-scission", SCISSION_DATA_DIR, "--network",
-                          std::string(SCISSION_DATA_DIR) + "/network_stats.csv"}, env_);
+                          std::string(SCISSION_DATA_DIR) + "/network_stats.csv"},
+                         env_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
@@ -30,7 +32,8 @@ class PlanCli : public ::testing::Test {
 };
 
 TEST_F(PlanCli, JsonPlansAreRankedAndRespectConstraints) {
-  auto r = Run({"plan", "scission:vgg19", "--top", "6", "--privacy", "3", "--max-upload", "device=1.7", "--json"});
+  auto r = Run({"plan", "scission:vgg19", "--top", "6", "--privacy", "3", "--max-upload",
+                "device=1.7", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["plans"].size(), 6u);
@@ -54,7 +57,8 @@ TEST_F(PlanCli, ObjectivesParetoAndSvg) {
   ASSERT_EQ(t.exit_code, 0) << t.err;
   auto doc = nlohmann::json::parse(t.out);
   ASSERT_EQ(doc["plans"].size(), 3u);
-  EXPECT_LE(doc["plans"][0]["bottleneck_ms"].get<double>(), doc["plans"][1]["bottleneck_ms"].get<double>());
+  EXPECT_LE(doc["plans"][0]["bottleneck_ms"].get<double>(),
+            doc["plans"][1]["bottleneck_ms"].get<double>());
   auto u = Run({"plan", "scission:resnet50", "--objective", "uplink", "--top", "2", "--json"});
   ASSERT_EQ(u.exit_code, 0) << u.err;
   EXPECT_EQ(nlohmann::json::parse(u.out)["plans"][0]["uplink_bytes"], 0);  // all on the device
@@ -87,7 +91,8 @@ TEST_F(PlanCli, BadConstraintsAreBadInput) {
   expect_error({"plan", "scission:vgg19", "-c", "99"}, "beyond the model's last block 24");
   expect_error({"plan", "scission:vgg19", "--max-time", "edge=soon"}, "is not a time");
   expect_error({"plan", "scission:vgg19", "--objective", "joy"}, "--objective");
-  expect_error({"plan", "scission:vgg19", "--max-memory", "raspi4=10"}, "--max-memory needs the model's ONNX file");
+  expect_error({"plan", "scission:vgg19", "--max-memory", "raspi4=10"},
+               "--max-memory needs the model's ONNX file");
   expect_error({"plan", "nosuchmodel"}, "nosuchmodel: no such model");
   expect_error({"plan", "scission:vgg19", "--privacy", "99"}, "--privacy");
 }
@@ -98,27 +103,37 @@ TEST_F(PlanCli, ReportRendersInHeadlessChromium) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string html = Slurp(out);
   EXPECT_THAT(html, HasSubstr("Scission report"));
-  EXPECT_EQ(html.find("http://") == std::string::npos || html.find("http://www.w3.org/2000/svg") != std::string::npos, true);
+  EXPECT_EQ(html.find("http://") == std::string::npos ||
+                html.find("http://www.w3.org/2000/svg") != std::string::npos,
+            true);
   EXPECT_EQ(html.find("<script"), std::string::npos);  // self-contained, static
   const char* chromium = "/usr/bin/chromium";
   if (!std::filesystem::exists(chromium)) {
     if (std::getenv("CI")) FAIL() << "chromium is required in CI (scripts/setup.sh installs it)";
     GTEST_SKIP() << "chromium not installed";
   }
-  std::string flags = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-                      "--disable-background-networking --disable-component-update --disable-sync "
-                      "--user-data-dir=" + dir_ + "/chrome ";
+  std::string flags =
+      "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--user-data-dir=" +
+      dir_ + "/chrome ";
   std::string dom = dir_ + "/dom.html", png = dir_ + "/report.png";
-  int rc = std::system(("timeout 120 " + std::string(chromium) + " " + flags + "--dump-dom file://" + out + " > " + dom + " 2>/dev/null").c_str());
+  int rc = std::system(("timeout 120 " + std::string(chromium) + " " + flags +
+                        "--dump-dom file://" + out + " > " + dom + " 2>/dev/null")
+                           .c_str());
   ASSERT_EQ(rc, 0);
   std::string rendered = Slurp(dom);
   // 18 models x 5 resources of profiles plus a best-plan chart per model.
   std::regex svg("<svg");
-  auto count = std::distance(std::sregex_iterator(rendered.begin(), rendered.end(), svg), std::sregex_iterator());
+  auto count = std::distance(std::sregex_iterator(rendered.begin(), rendered.end(), svg),
+                             std::sregex_iterator());
   EXPECT_GE(count, 18 * 5 + 18);
   EXPECT_THAT(rendered, HasSubstr("Top plans"));
   EXPECT_THAT(rendered, HasSubstr("raspi4"));
-  rc = std::system(("timeout 120 " + std::string(chromium) + " " + flags + "--window-size=1280,2000 --screenshot=" + png + " file://" + out + " >/dev/null 2>&1").c_str());
+  rc = std::system(("timeout 120 " + std::string(chromium) + " " + flags +
+                    "--window-size=1280,2000 --screenshot=" + png + " file://" + out +
+                    " >/dev/null 2>&1")
+                       .c_str());
   ASSERT_EQ(rc, 0);
   EXPECT_GT(std::filesystem::file_size(png), 20000u);
 }

@@ -28,12 +28,14 @@ inline std::string Slurp(const std::string& path) {
 
 // Starts the binary in the background; stdout goes to `out`, stderr to `err` (same file when `err`
 // is empty; "" for `out` = /dev/null).
-inline pid_t SpawnScission(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                           const std::string& out, const std::string& err = "") {
+inline pid_t SpawnScission(const std::vector<std::string>& args,
+                           const std::vector<std::string>& env, const std::string& out,
+                           const std::string& err = "") {
   pid_t pid = ::fork();
   if (pid == 0) {
     for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-    int fd = out.empty() ? ::open("/dev/null", O_WRONLY) : ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = out.empty() ? ::open("/dev/null", O_WRONLY)
+                         : ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int efd = err.empty() ? fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(::open("/dev/null", O_RDONLY), 0);
     ::dup2(fd, 1);
@@ -54,8 +56,8 @@ inline pid_t SpawnScission(const std::vector<std::string>& args, const std::vect
 inline CommandResult RunScission(const std::vector<std::string>& args,
                                  const std::vector<std::string>& env = {}) {
   static int counter = 0;
-  std::string base = ::testing::TempDir() + "/run_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(counter++);
+  std::string base =
+      ::testing::TempDir() + "/run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   std::string out_path = base + ".out", err_path = base + ".err";
   pid_t pid = SpawnScission(args, env, out_path, err_path);
   int status = 0;

@@ -13,7 +13,8 @@ namespace scission {
 namespace {
 
 graph::LoadedModel LoadZoo(const std::string& name) {
-  std::string path = zoo::Export(name, false, [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); });
+  std::string path = zoo::Export(
+      name, false, [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); });
   return graph::LoadModel(path);
 }
 
@@ -71,13 +72,15 @@ TEST_P(ZooSplits, SegmentsReproduceTheWholeModel) {
   for (int i = 0; i < 6; ++i) {
     int x = (i * 5 + 1) % (n - 2);
     int y = x + 1 + (i * 3) % (n - 2 - x);
-    auto three = profile::RunSegments(model, a, {{0, x}, {x + 1, y}, {y + 1, n - 1}}, {input}, *backend);
+    auto three =
+        profile::RunSegments(model, a, {{0, x}, {x + 1, y}, {y + 1, n - 1}}, {input}, *backend);
     EXPECT_TRUE(profile::CompareOutputs(expected, three).ok) << "3-way " << x << "/" << y;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooSplits,
-                         ::testing::Values("resnet18", "squeezenet1_1", "mobilenet_v2", "inception_v3"));
+                         ::testing::Values("resnet18", "squeezenet1_1", "mobilenet_v2",
+                                           "inception_v3"));
 
 }  // namespace
 }  // namespace scission

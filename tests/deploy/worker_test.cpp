@@ -20,8 +20,8 @@ namespace {
 using ::testing::HasSubstr;
 
 struct TestWorker {
-  explicit TestWorker(const std::string& name, const std::string& token = "", const std::string& cert = "",
-                      const std::string& key = "") {
+  explicit TestWorker(const std::string& name, const std::string& token = "",
+                      const std::string& cert = "", const std::string& key = "") {
     WorkerOptions o;
     o.tls_cert = cert;
     o.tls_key = key;
@@ -76,10 +76,12 @@ TEST_F(Deploy, HandshakeRejectsOtherVersions) {
 
   grpc::ClientContext no_header;
   v1::Empty empty;
-  EXPECT_EQ(stub->Health(&no_header, empty, &empty).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(stub->Health(&no_header, empty, &empty).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
   grpc::ClientContext wrong_header;
   wrong_header.AddMetadata(kProtocolHeader, "7");
-  EXPECT_EQ(stub->Health(&wrong_header, empty, &empty).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(stub->Health(&wrong_header, empty, &empty).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(Deploy, TokenIsRequiredWhenSet) {
@@ -99,14 +101,17 @@ TEST_F(Deploy, TlsWorkerAcceptsOnlyVerifiedClients) {
   std::string dir = ::testing::TempDir() + "/tls";
   std::filesystem::create_directories(dir);
   std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
-  int rc = std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
-                        " -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
-                        " >/dev/null 2>&1").c_str());
+  int rc =
+      std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + cert +
+                   " -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost"
+                   " >/dev/null 2>&1")
+                      .c_str());
   ASSERT_EQ(rc, 0) << "openssl is needed to make a test certificate";
   TestWorker w("tls1", "tok", cert, key);
   EXPECT_EQ(WorkerClient(w.address, {"tok", cert, 5000}).Hello().resource, "tls1");
-  EXPECT_THROW(WorkerClient(w.address, {"tok", "", 3000}).Hello(), Error);  // plaintext to a TLS port
-  EXPECT_THROW(WorkerClient(w.address, {"", cert, 3000}).Hello(), Error);   // TLS but no token
+  EXPECT_THROW(WorkerClient(w.address, {"tok", "", 3000}).Hello(),
+               Error);  // plaintext to a TLS port
+  EXPECT_THROW(WorkerClient(w.address, {"", cert, 3000}).Hello(), Error);  // TLS but no token
 }
 
 TEST_F(Deploy, UnreachableWorkerIsBadInput) {
@@ -141,14 +146,17 @@ TEST_F(Deploy, ModelUploadIsVerified) {
     return writer->Finish();
   };
   std::string other = testing::ChainModel(2).SerializeAsString();
-  EXPECT_EQ(put(sha_, other.size(), other).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // hash mismatch
-  EXPECT_EQ(put(Sha256Hex(other), other.size() + 10, other).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // truncated
+  EXPECT_EQ(put(sha_, other.size(), other).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // hash mismatch
+  EXPECT_EQ(put(Sha256Hex(other), other.size() + 10, other).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // truncated
   std::string junk(100, 'j');
   auto s = put(Sha256Hex(junk), junk.size(), junk);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // not ONNX
   EXPECT_EQ(put("nothex", 10, "x").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(put(Sha256Hex(junk), 1ULL << 40, junk).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // absurd size
-  EXPECT_EQ(client.Hello().resource, "edge3");  // still up
+  EXPECT_EQ(put(Sha256Hex(junk), 1ULL << 40, junk).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // absurd size
+  EXPECT_EQ(client.Hello().resource, "edge3");    // still up
 }
 
 TEST_F(Deploy, ChainOfWorkersReproducesTheModelAndBenchmarks) {
@@ -209,13 +217,21 @@ TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {
   };
   EXPECT_TRUE(infer([](v1::Tensor*) {}, seg.segment_id()).ok());
   EXPECT_EQ(infer([](v1::Tensor*) {}, "nope").error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(3, 9); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // wrong shape
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->mutable_data()->resize(100); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // truncated
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(1, 1LL << 40); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // absurd
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(1, -4); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_dtype(8); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // string
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_dtype(7); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // int64, wrong size
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_name("other"); }, seg.segment_id()).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(3, 9); }, seg.segment_id()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // wrong shape
+  EXPECT_EQ(
+      infer([](v1::Tensor* t) { t->mutable_data()->resize(100); }, seg.segment_id()).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);  // truncated
+  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(1, 1LL << 40); }, seg.segment_id()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // absurd
+  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(1, -4); }, seg.segment_id()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_dtype(8); }, seg.segment_id()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // string
+  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_dtype(7); }, seg.segment_id()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // int64, wrong size
+  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_name("other"); }, seg.segment_id()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THROW(client.LoadSegment(sha_, 2, 7, 1, "", ""), Error);
   EXPECT_THROW(client.LoadSegment(sha_, 0, 0, 1, "bad address", ""), Error);
   EXPECT_THROW(client.LoadSegment(std::string(64, 'a'), 0, 0, 1, "", ""), Error);  // not cached
@@ -236,15 +252,18 @@ TEST_F(Deploy, EightConcurrentClientsTimesTwoHundredRequests) {
       WorkerClient client(w.address, {});
       v1::InferRequest req;
       req.set_segment_id(seg.segment_id());
-      ToWire(runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, static_cast<uint64_t>(c)), req.add_inputs());
+      ToWire(runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, static_cast<uint64_t>(c)),
+             req.add_inputs());
       for (int i = 0; i < 200; ++i) {
         req.set_request_id(static_cast<uint64_t>(c * 1000 + i));
         v1::InferReply reply;
         auto start = std::chrono::steady_clock::now();
         auto status = client.Infer(req, &reply, 30000);
         latencies[static_cast<size_t>(c)].push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-        if (!status.ok() || reply.request_id() != req.request_id() || reply.outputs_size() != 1) ++errors;
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
+        if (!status.ok() || reply.request_id() != req.request_id() || reply.outputs_size() != 1)
+          ++errors;
       }
     });
   for (auto& t : clients) t.join();
@@ -256,8 +275,8 @@ TEST_F(Deploy, EightConcurrentClientsTimesTwoHundredRequests) {
   RecordProperty("median_ms", std::to_string(stats.median));
   RecordProperty("p90_ms", std::to_string(stats.p90));
   RecordProperty("max_ms", std::to_string(stats.max));
-  std::printf("8 clients x 200 requests: median %.3f ms, p90 %.3f ms, p95 %.3f ms, max %.3f ms\n", stats.median,
-              stats.p90, stats.p95, stats.max);
+  std::printf("8 clients x 200 requests: median %.3f ms, p90 %.3f ms, p95 %.3f ms, max %.3f ms\n",
+              stats.median, stats.p90, stats.p95, stats.max);
 }
 
 }  // namespace

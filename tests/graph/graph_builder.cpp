@@ -84,8 +84,9 @@ namespace {
 void Conv(GraphBuilder& b, const std::string& in, const std::string& out, const std::string& w,
           int channels_in = 4, int channels_out = 4) {
   b.Weight(w, {channels_out, channels_in, 3, 3}).Weight(w + "_b", {channels_out}, 0.01f);
-  b.Node("Conv", {in, w, w + "_b"}, {out}).IntsAttr("pads", {1, 1, 1, 1}).IntsAttr(
-      "kernel_shape", {3, 3});
+  b.Node("Conv", {in, w, w + "_b"}, {out})
+      .IntsAttr("pads", {1, 1, 1, 1})
+      .IntsAttr("kernel_shape", {3, 3});
 }
 }  // namespace
 
@@ -127,7 +128,9 @@ onnx::ModelProto ConcatModel() {
   Conv(b, "stem", "br1", "w1");
   Conv(b, "stem", "br2a", "w2a");
   Conv(b, "br2a", "br2", "w2b");
-  b.Node("MaxPool", {"stem"}, {"br3"}).IntsAttr("kernel_shape", {3, 3}).IntsAttr("pads", {1, 1, 1, 1});
+  b.Node("MaxPool", {"stem"}, {"br3"})
+      .IntsAttr("kernel_shape", {3, 3})
+      .IntsAttr("pads", {1, 1, 1, 1});
   b.Node("Concat", {"br1", "br2", "br3"}, {"cat"}).IntAttr("axis", 1);
   Conv(b, "cat", "mix", "wm", 12, 4);
   // Two consumers of `mix`, joined again.
@@ -160,10 +163,14 @@ onnx::ModelProto ShapeArithmeticModel() {
 
 onnx::ModelProto GeneratedModel(int number) {
   switch (number) {
-    case 0: return ChainModel(4);
-    case 1: return ResidualModel(3);
-    case 2: return ConcatModel();
-    default: return ShapeArithmeticModel();
+    case 0:
+      return ChainModel(4);
+    case 1:
+      return ResidualModel(3);
+    case 2:
+      return ConcatModel();
+    default:
+      return ShapeArithmeticModel();
   }
 }
 

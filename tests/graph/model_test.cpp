@@ -67,7 +67,10 @@ TEST(LoadModel, RejectsRandomBytes) {
 
 TEST(LoadModel, RejectsNodeReadingUnknownTensor) {
   testing::GraphBuilder b;
-  b.Input("x", {1, 4}).Node("Relu", {"x"}, {"a"}).Node("Add", {"a", "ghost"}, {"y"}).Output("y", {1, 4});
+  b.Input("x", {1, 4})
+      .Node("Relu", {"x"}, {"a"})
+      .Node("Add", {"a", "ghost"}, {"y"})
+      .Output("y", {1, 4});
   auto path = WriteTemp("dangling.onnx", b.Bytes());
   auto message = LoadError(path);
   EXPECT_THAT(message, StartsWith(path + ": "));

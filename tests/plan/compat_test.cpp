@@ -51,14 +51,15 @@ std::vector<std::string> Lines(const std::string& text) {
 
 // The original orders equal latencies by Python set iteration (random per process), so lines
 // with the same latency may swap; everything else must match exactly.
-void ExpectSameAnswer(const std::vector<std::string>& expected, const std::vector<std::string>& actual,
-                      const std::string& query) {
+void ExpectSameAnswer(const std::vector<std::string>& expected,
+                      const std::vector<std::string>& actual, const std::string& query) {
   ASSERT_EQ(actual.size(), expected.size()) << query;
   std::vector<std::string> e, a;
   for (size_t i = 0; i < expected.size(); ++i) {
     e.push_back(WithoutRank(expected[i]));
     a.push_back(WithoutRank(actual[i]));
-    EXPECT_EQ(expected[i].substr(0, expected[i].find("s - ")), actual[i].substr(0, actual[i].find("s - ")))
+    EXPECT_EQ(expected[i].substr(0, expected[i].find("s - ")),
+              actual[i].substr(0, actual[i].find("s - ")))
         << query << " rank " << i + 1;
   }
   std::sort(e.begin(), e.end());
@@ -96,14 +97,20 @@ TEST(ScissionPredict, MatchesTheOriginalToolOnRecordedQueries) {
 }
 
 TEST(ScissionPredict, ReadmeExampleExactly) {
-  auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "vgg19", "-d", "!-1", "-e", "10", "-c", "16"});
+  auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "vgg19", "-d",
+                                 "!-1", "-e", "10", "-c", "16"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "[1] 9.0106s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 11, Cloud(6700k(GPU)) = 12 - 25\n"
-            "[2] 9.0594s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(2500) = 7 - 11, Cloud(6700k(GPU)) = 12 - 25\n"
-            "[3] 9.0721s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 11, Cloud(6700k(NoGPU)) = 12 - 25\n"
-            "[4] 9.1209s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(2500) = 7 - 11, Cloud(6700k(NoGPU)) = 12 - 25\n"
-            "[5] 9.1511s - 3.2115MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 12, Cloud(6700k(GPU)) = 13 - 25\n");
+            "[1] 9.0106s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 11, "
+            "Cloud(6700k(GPU)) = 12 - 25\n"
+            "[2] 9.0594s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(2500) = 7 - 11, "
+            "Cloud(6700k(GPU)) = 12 - 25\n"
+            "[3] 9.0721s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 11, "
+            "Cloud(6700k(NoGPU)) = 12 - 25\n"
+            "[4] 9.1209s - 2.4087MB - Device(raspi4) = 0 - 6, Edge(2500) = 7 - 11, "
+            "Cloud(6700k(NoGPU)) = 12 - 25\n"
+            "[5] 9.1511s - 3.2115MB - Device(raspi4) = 0 - 6, Edge(vm2Core) = 7 - 12, "
+            "Cloud(6700k(GPU)) = 13 - 25\n");
 }
 
 TEST(ScissionPredict, CriteriaErrorsAreBadInput) {
@@ -116,7 +123,8 @@ TEST(ScissionPredict, CriteriaErrorsAreBadInput) {
   };
   EXPECT_THAT(error({"-d", "3,,x!"}), HasSubstr("-d: empty criterion"));
   EXPECT_THAT(error({"-d", "x!"}), HasSubstr("-d: unknown system 'x!'"));
-  EXPECT_THAT(error({"-e", "nosuch"}), HasSubstr("-e: unknown system 'nosuch' (this tier has: 2500, vm2Core)"));
+  EXPECT_THAT(error({"-e", "nosuch"}),
+              HasSubstr("-e: unknown system 'nosuch' (this tier has: 2500, vm2Core)"));
   EXPECT_THAT(error({"-c", "99"}), HasSubstr("-c: layer 99 is beyond the model's last layer 25"));
   EXPECT_THAT(error({"-c", "!"}), HasSubstr("'!' without"));
   EXPECT_THAT(error({"--device-time", "fast"}), HasSubstr("--device-time"));
@@ -127,13 +135,15 @@ TEST(ScissionPredict, CriteriaErrorsAreBadInput) {
 }
 
 TEST(ScissionPredict, NoResultsLine) {
-  auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "vgg19", "-d", "-1", "-c", "-1", "-e", "-1"});
+  auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "vgg19", "-d",
+                                 "-1", "-c", "-1", "-e", "-1"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.out, "No results for the specified configuration\n");
 }
 
 TEST(ScissionPredict, ModelNameIsCaseInsensitiveAndJsonHasEveryTier) {
-  auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "VGG19", "--result-count", "2", "--json"});
+  auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "VGG19",
+                                 "--result-count", "2", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"latency_s\""));
   EXPECT_THAT(r.out, HasSubstr("\"cloud\""));

@@ -11,7 +11,8 @@ namespace {
 
 std::string Describe(const PlanCandidate& c) {
   std::string s = fmt::format("{:.6f}ms up={} |", c.latency_ms, c.uplink_bytes);
-  for (const auto& st : c.stages) s += fmt::format(" r{}[{}..{}]", st.resource, st.first_block, st.last_block);
+  for (const auto& st : c.stages)
+    s += fmt::format(" r{}[{}..{}]", st.resource, st.first_block, st.last_block);
   return s;
 }
 
@@ -36,11 +37,14 @@ PlanProblem RandomProblem(std::mt19937& rng) {
   }
   for (const auto& a : p.resources)
     for (const auto& b : p.resources)
-      if (a.tier < b.tier && pick(0, 9) > 0) p.links[{a.name, b.name}] = {static_cast<double>(pick(0, 3)), static_cast<double>(pick(1, 4) * 8)};
+      if (a.tier < b.tier && pick(0, 9) > 0)
+        p.links[{a.name, b.name}] = {static_cast<double>(pick(0, 3)),
+                                     static_cast<double>(pick(1, 4) * 8)};
   // Backward links for the return hop.
   for (const auto& a : p.resources)
     for (const auto& b : p.resources)
-      if (a.tier > b.tier && pick(0, 3) > 0) p.links[{a.name, b.name}] = {static_cast<double>(pick(0, 3)), 16};
+      if (a.tier > b.tier && pick(0, 3) > 0)
+        p.links[{a.name, b.name}] = {static_cast<double>(pick(0, 3)), 16};
   p.criteria.resize(static_cast<size_t>(tiers));
   for (int t = 0; t < tiers; ++t) {
     auto& c = p.criteria[static_cast<size_t>(t)];
@@ -52,8 +56,12 @@ PlanProblem RandomProblem(std::mt19937& rng) {
     std::vector<std::string> names;
     for (const auto& r : p.resources)
       if (r.tier == t) names.push_back(r.name);
-    if (kind == 4 && !names.empty()) c.only_resources.push_back(names[static_cast<size_t>(pick(0, static_cast<int>(names.size()) - 1))]);
-    if (kind == 5 && !names.empty()) c.excluded_resources.push_back(names[static_cast<size_t>(pick(0, static_cast<int>(names.size()) - 1))]);
+    if (kind == 4 && !names.empty())
+      c.only_resources.push_back(
+          names[static_cast<size_t>(pick(0, static_cast<int>(names.size()) - 1))]);
+    if (kind == 5 && !names.empty())
+      c.excluded_resources.push_back(
+          names[static_cast<size_t>(pick(0, static_cast<int>(names.size()) - 1))]);
   }
   if (pick(0, 4) == 0) p.privacy_blocks = pick(0, p.blocks);
   if (pick(0, 4) == 0) p.max_upload_bytes[pick(0, tiers - 1)] = pick(0, 4) * 1000;
@@ -61,12 +69,16 @@ PlanProblem RandomProblem(std::mt19937& rng) {
   if (pick(0, 7) == 0) p.max_time[pick(0, tiers - 1)] = {static_cast<double>(pick(10, 90)), true};
   if (pick(0, 6) == 0) {
     for (int b = 0; b < p.blocks; ++b) p.block_weight_bytes.push_back(pick(0, 3) * 1000);
-    p.max_memory_bytes[p.resources[static_cast<size_t>(pick(0, static_cast<int>(p.resources.size()) - 1))].name] = pick(2, 12) * 1000;
+    p.max_memory_bytes
+        [p.resources[static_cast<size_t>(pick(0, static_cast<int>(p.resources.size()) - 1))].name] =
+        pick(2, 12) * 1000;
   }
   p.return_result = pick(0, 4) == 0;
   p.top_k = pick(1, 8);
   int objective = pick(0, 5);
-  p.objective = objective == 4 ? Objective::kUplink : objective == 5 ? Objective::kThroughput : Objective::kLatency;
+  p.objective = objective == 4   ? Objective::kUplink
+                : objective == 5 ? Objective::kThroughput
+                                 : Objective::kLatency;
   return p;
 }
 
@@ -114,7 +126,7 @@ TEST(Planner, HandComputedThreeTierExample) {
   p.output_bytes = {4000, 1000, 10};
   p.input_bytes = 8000;
   p.resources = {{"pi", 0, {10, 10, 10}}, {"box", 1, {2, 2, 2}}, {"gpu", 2, {1, 1, 1}}};
-  p.links[{"pi", "box"}] = {1, 8};   // 8 Mbit/s: 1 ms per 1000 bytes
+  p.links[{"pi", "box"}] = {1, 8};  // 8 Mbit/s: 1 ms per 1000 bytes
   p.links[{"box", "gpu"}] = {5, 80};
   p.links[{"pi", "gpu"}] = {20, 8};
   p.top_k = 3;

@@ -57,7 +57,8 @@ TEST_P(GeneratedGraphs, EveryTwoAndThreeWaySplitReproducesTheModel) {
     auto two = RunSegments(model, analysis, {{0, a}, {a + 1, n - 1}}, {input}, *backend);
     EXPECT_TRUE(CompareOutputs(expected, two).ok) << "2-way split after block " << a;
     for (int b = a + 1; b + 1 < n; ++b) {
-      auto three = RunSegments(model, analysis, {{0, a}, {a + 1, b}, {b + 1, n - 1}}, {input}, *backend);
+      auto three =
+          RunSegments(model, analysis, {{0, a}, {a + 1, b}, {b + 1, n - 1}}, {input}, *backend);
       EXPECT_TRUE(CompareOutputs(expected, three).ok) << "3-way split " << a << "/" << b;
     }
   }

@@ -34,7 +34,8 @@ TEST(OnnxRuntime, VersionIsThePinnedOne) {
 
 TEST(OnnxRuntime, RunsAModelAndChecksInputs) {
   auto backend = CreateBackend("onnxruntime");
-  auto session = backend->Prepare(testing::ChainModel(2).SerializeAsString(), {.threads = 1}, "chain");
+  auto session =
+      backend->Prepare(testing::ChainModel(2).SerializeAsString(), {.threads = 1}, "chain");
   ASSERT_EQ(session->inputs().size(), 1u);
   auto input = MakeRandomInput(session->inputs()[0], 7);
   auto outputs = RunOnce(*session, {input});

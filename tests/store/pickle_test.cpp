@@ -25,9 +25,13 @@ std::string ErrorOf(const std::string& bytes) {
 
 TEST(Pickle, ParsesScalarsContainersAndMemo) {
   // {'a': [1, -2, 300, 2**40, 1.5, None, 'é'], 'b': <memo of the list>}
-  std::string p = "\x80\x03}q\x00(X\x01\x00\x00\x00"s "aq\x01]q\x02(K\x01J\xfe\xff\xff\xffM\x2c\x01"s
-                  "\x8a\x06\x00\x00\x00\x00\x00\x01"s "G?\xf8\x00\x00\x00\x00\x00\x00N\x8c\x02\xc3\xa9"s
-                  "eX\x01\x00\x00\x00"s "bh\x02u."s;
+  std::string p =
+      "\x80\x03}q\x00(X\x01\x00\x00\x00"s
+      "aq\x01]q\x02(K\x01J\xfe\xff\xff\xffM\x2c\x01"s
+      "\x8a\x06\x00\x00\x00\x00\x00\x01"s
+      "G?\xf8\x00\x00\x00\x00\x00\x00N\x8c\x02\xc3\xa9"s
+      "eX\x01\x00\x00\x00"s
+      "bh\x02u."s;
   auto doc = Parse(p, "x");
   const auto& dict = std::get<Dict>(doc.root->v);
   ASSERT_EQ(dict.items.size(), 2u);
@@ -49,26 +53,36 @@ TEST(Pickle, NegativeLong1) {
 }
 
 TEST(Pickle, RefusesOtherGlobalsAndOpcodes) {
-  EXPECT_THAT(ErrorOf("\x80\x03" "cos\nsystem\n(X\x02\x00\x00\x00lstR."),
+  EXPECT_THAT(ErrorOf("\x80\x03"
+                      "cos\nsystem\n(X\x02\x00\x00\x00lstR."),
               HasSubstr("refusing global 'os.system'"));
-  EXPECT_THAT(ErrorOf("\x80\x03" "c__main__\nLayerBenchmark\n)R."), HasSubstr("opcode 0x52"));
+  EXPECT_THAT(ErrorOf("\x80\x03"
+                      "c__main__\nLayerBenchmark\n)R."),
+              HasSubstr("opcode 0x52"));
   EXPECT_THAT(ErrorOf("\x80\x03S'hi'\n."), HasSubstr("not allowed"));
   EXPECT_THAT(ErrorOf("\x80\x05N."), HasSubstr("protocol 5"));
 }
 
 TEST(Pickle, RefusesMalformedStructure) {
   EXPECT_THAT(ErrorOf("\x80\x03}"), HasSubstr("truncated"));
-  EXPECT_THAT(ErrorOf("\x80\x03X\xff\xff\xff\x7f" "abc."), HasSubstr("truncated"));
+  EXPECT_THAT(ErrorOf("\x80\x03X\xff\xff\xff\x7f"
+                      "abc."),
+              HasSubstr("truncated"));
   EXPECT_THAT(ErrorOf("\x80\x03h\x05."), HasSubstr("memo index 5"));
   EXPECT_THAT(ErrorOf("\x80\x03u."), HasSubstr("MARK"));
   EXPECT_THAT(ErrorOf("\x80\x03NN."), HasSubstr("unbalanced"));
   EXPECT_THAT(ErrorOf("\x80\x03Na."), HasSubstr("underflow"));
-  EXPECT_THAT(ErrorOf("\x80\x03(K\x01" "a."), HasSubstr("underflow"));  // cannot pop across a MARK
+  EXPECT_THAT(ErrorOf("\x80\x03(K\x01"
+                      "a."),
+              HasSubstr("underflow"));  // cannot pop across a MARK
   EXPECT_THAT(ErrorOf(""), HasSubstr("empty"));
 }
 
 TEST(Pickle, SelfReferenceDoesNotLeakOrLoop) {
-  auto doc = Parse("\x80\x03]q\x00h\x00"s "a."s, "x");  // l = []; l.append(l)
+  auto doc = Parse(
+      "\x80\x03]q\x00h\x00"s
+      "a."s,
+      "x");  // l = []; l.append(l)
   const auto& list = std::get<List>(doc.root->v);
   ASSERT_EQ(list.items.size(), 1u);
   EXPECT_EQ(list.items[0], doc.root);

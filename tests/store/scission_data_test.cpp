@@ -31,18 +31,26 @@ TEST(ScissionData, LoadsTheReleasedDirectory) {
 }
 
 TEST(ScissionData, FileNameMustNameTier) {
-  EXPECT_THAT(
-      [] { ParseScissionBenchmark("\x80\x03}.", "phone-x.dat", "phone-x.dat"); },
-      ::testing::ThrowsMessage<Error>(HasSubstr("tier 'phone'")));
+  EXPECT_THAT([] { ParseScissionBenchmark("\x80\x03}.", "phone-x.dat", "phone-x.dat"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("tier 'phone'")));
   EXPECT_THROW(ParseScissionBenchmark("\x80\x03}.", "nodash.dat", "nodash.dat"), Error);
 }
 
 TEST(ScissionData, RejectsWrongShapes) {
   // {'m': 5}
-  EXPECT_THAT([] { ParseScissionBenchmark("\x80\x03}X\x01\x00\x00\x00"s "mK\x05s."s, "edge-a.dat", "f"); },
-              ::testing::ThrowsMessage<Error>(HasSubstr("not a list")));
+  EXPECT_THAT(
+      [] {
+        ParseScissionBenchmark(
+            "\x80\x03}X\x01\x00\x00\x00"s
+            "mK\x05s."s,
+            "edge-a.dat", "f");
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr("not a list")));
   // {'m': [LayerBenchmark with only input_layer]}
-  std::string partial = "\x80\x03}X\x01\x00\x00\x00"s "m]c__main__\nLayerBenchmark\n)\x81}X\x0b\x00\x00\x00"s "input_layerK\x00sbas."s;
+  std::string partial =
+      "\x80\x03}X\x01\x00\x00\x00"s
+      "m]c__main__\nLayerBenchmark\n)\x81}X\x0b\x00\x00\x00"s
+      "input_layerK\x00sbas."s;
   EXPECT_THAT([&] { ParseScissionBenchmark(partial, "edge-a.dat", "f"); },
               ::testing::ThrowsMessage<Error>(HasSubstr("lacks field")));
 }

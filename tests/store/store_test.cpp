@@ -150,7 +150,8 @@ TEST(Store, ImportsTheOriginalToolsData) {
     EXPECT_EQ(v.blocks.size(), v.block_measurements.size());
     EXPECT_EQ(v.blocks.back().last_layer, 25);
   }
-  auto raspi = std::find_if(views.begin(), views.end(), [](const auto& v) { return v.resource == "raspi4"; });
+  auto raspi = std::find_if(views.begin(), views.end(),
+                            [](const auto& v) { return v.resource == "raspi4"; });
   ASSERT_NE(raspi, views.end());
   EXPECT_EQ(raspi->tier, "device");
   EXPECT_DOUBLE_EQ(raspi->block_measurements[0].median_ms, 0.07058942317962646 * 1000);
