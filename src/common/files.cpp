@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,15 +32,33 @@ std::string ReadFileBytes(const std::string& path) {
 
 void WriteFileAtomic(const std::string& path, std::string_view bytes) {
   fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw BadInput("{}: cannot write: {}", tmp, std::strerror(errno));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw BadInput("{}: write failed", tmp);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw BadInput("{}: directory {} does not exist", path, dir.string());
+  // A unique temporary name in the target's directory: concurrent writers of the same path (two
+  // uploads of one model) never share a temporary file, and rename() stays atomic.
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw BadInput("{}: cannot write: {}", path, std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw BadInput("{}: write failed: {}", path, std::strerror(saved));
+    }
+    written += static_cast<size_t>(n);
   }
-  fs::rename(tmp, target);
+  ::fchmod(fd, 0644);
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int saved = errno;
+    ::unlink(tmp.c_str());
+    throw BadInput("{}: cannot write: {}", path, std::strerror(saved));
+  }
 }
 
 std::string Sha256Hex(std::string_view bytes) {
