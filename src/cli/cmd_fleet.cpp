@@ -14,7 +14,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   struct Options {
     std::string model, workers;
     int warmup = 3, repeats = 20, threads = 0;
-    deploy::ConnectOptions connect;
+    ConnectFlags connect;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("MODEL", o->model, ".onnx path or zoo name")->required();
@@ -27,30 +27,27 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     if (o->repeats < 1 || o->warmup < 1)
       throw BadInput("--repeats and --warmup must be at least 1");
     auto workers = ParseWorkers(o->workers);
+    auto connect = o->connect.Resolve();
     std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
     std::string sha = Sha256Hex(ReadFileBytes(path));
     store::Store db(global.DbPath());
     nlohmann::ordered_json doc = nlohmann::ordered_json::array();
     for (const auto& [name, address] : workers) {
-      deploy::WorkerClient client(address, o->connect);
+      deploy::WorkerClient client(address, connect);
       auto info = client.Hello();
       if (info.resource != name)
         throw BadInput("worker at {} is '{}', not '{}'", address, info.resource, name);
       if (client.EnsureModel(sha, path)) Note(fmt::format("sent {} to {}", path, name));
       if (!global.json)
         Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
-      auto records =
-          nlohmann::json::parse(client.Benchmark(sha, o->warmup, o->repeats, o->threads));
-      store::ModelRecord model;
-      std::vector<store::BlockRecord> blocks;
-      store::RunRecord run;
-      deploy::RecordsFromJson(records, &model, &blocks, &run);
-      model.path = path;
-      model.name = zoo::Find(o->model) ? o->model : model.name;
-      if (model.key != sha) throw BadInput("worker {} benchmarked a different model", name);
-      int64_t id = db.SaveRun({info.resource, info.tier}, model, blocks, run);
+      auto remote = client.Benchmark(sha, o->warmup, o->repeats, o->threads);
+      remote.model.path = path;
+      if (zoo::Find(o->model)) remote.model.name = o->model;
+      if (remote.model.key != sha) throw BadInput("worker {} benchmarked a different model", name);
+      int64_t id = db.SaveRun({info.resource, info.tier}, remote.model, remote.blocks, remote.run);
       double sum = 0, whole = 0;
-      for (const auto& m : run.measurements) (m.block_index < 0 ? whole : sum) += m.median_ms;
+      for (const auto& m : remote.run.measurements)
+        (m.block_index < 0 ? whole : sum) += m.median_ms;
       doc.push_back({{"resource", name},
                      {"tier", info.tier},
                      {"run_id", id},

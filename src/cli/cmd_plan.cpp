@@ -7,6 +7,7 @@
 #include "common/text.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
+#include "plan/document.h"
 #include "plan/from_store.h"
 #include "plan/planner.h"
 #include "report/svg.h"
@@ -152,21 +153,19 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
                                               fmt::format("{}: best plan, {:.2f} ms", model.name,
                                                           plans.front().latency_ms)));
     if (global.json) {
-      nlohmann::ordered_json doc;
-      doc["model"] = {
-          {"key", model.key}, {"name", model.name}, {"path", model.path}, {"origin", model.origin}};
-      doc["tiers"] = problem.tiers;
-      doc["objective"] =
+      plan::PlanDocument doc;
+      doc.model = {model.key, model.name, model.path, model.origin};
+      doc.request = req;
+      doc.tiers = problem.tiers;
+      doc.objective =
           o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";
-      doc["statistic"] = req.statistic;
-      doc["blocks"] = problem.blocks;
-      doc["input_bytes"] = problem.input_bytes;
-      doc["output_bytes"] = problem.output_bytes;
-      doc["plans"] = nlohmann::ordered_json::array();
+      doc.blocks = problem.blocks;
+      doc.input_bytes = problem.input_bytes;
+      doc.output_bytes = problem.output_bytes;
       int rank = 1;
-      for (const auto& c : plans) doc["plans"].push_back(plan::PlanJson(problem, c, rank++));
-      doc["notes"] = notes;
-      PrintJson(doc);
+      for (const auto& c : plans) doc.plans.push_back(plan::ToPlannedRun(problem, c, rank++));
+      doc.notes = notes;
+      PrintJson(plan::ToJson(doc));
       return;
     }
     for (const auto& n : notes) Note("note: " + n);

@@ -17,9 +17,25 @@ std::map<std::string, std::string> ParseWorkers(const std::string& text) {
   return workers;
 }
 
-void AddConnectFlags(CLI::App* cmd, deploy::ConnectOptions& connect) {
-  cmd->add_option("--token", connect.token, "token the workers require");
-  cmd->add_option("--tls-ca", connect.tls_ca, "PEM roots to verify TLS workers");
+void AddConnectFlags(CLI::App* cmd, ConnectFlags& flags) {
+  cmd->add_option("--token-file", flags.token_file, "file holding the token the workers require");
+  cmd->add_option("--token", flags.token,
+                  "token the workers require (visible in the process list: prefer --token-file "
+                  "or $SCISSION_TOKEN)");
+  cmd->add_option("--tls-ca", flags.tls_ca, "PEM roots to verify TLS workers");
+  cmd->add_flag("--tls", flags.tls, "TLS with the system's roots");
+}
+
+deploy::ConnectOptions ConnectFlags::Resolve() const {
+  deploy::ConnectOptions o;
+  o.token = deploy::ResolveToken(token, token_file);
+  if (!token.empty() && token_file.empty() && o.token == token)
+    Note(
+        "note: --token is visible to other users in the process list; prefer --token-file or "
+        "$SCISSION_TOKEN");
+  o.tls_ca = tls_ca;
+  o.tls = tls;
+  return o;
 }
 
 void RegisterProbe(CLI::App& app, GlobalOptions& global) {
@@ -27,7 +43,7 @@ void RegisterProbe(CLI::App& app, GlobalOptions& global) {
   AddGlobalFlags(cmd, global);
   struct Options {
     std::string address, from = "local";
-    deploy::ConnectOptions connect;
+    ConnectFlags connect;
     deploy::ProbeOptions probe;
   };
   auto o = std::make_shared<Options>();
@@ -38,9 +54,9 @@ void RegisterProbe(CLI::App& app, GlobalOptions& global) {
                   "grow bulk transfers until they last this long");
   AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {
-    if (o->probe.pings < 1) throw BadInput("--pings must be at least 1");
+    o->probe.Validate();
     store::Store db(global.DbPath());
-    deploy::WorkerClient client(o->address, o->connect);
+    deploy::WorkerClient client(o->address, o->connect.Resolve());
     auto info = client.Hello();
     if (info.resource == o->from)
       throw BadInput("the worker is '{}' too; pass --from with this machine's name", o->from);

@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "common/files.h"
 #include "deploy/runner.h"
+#include "plan/document.h"
 
 namespace scission::cli {
 
@@ -32,6 +33,7 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
   AddGlobalFlags(cmd, global);
   struct Options {
     std::string plan, workers, fallback;
+    ConnectFlags connect;
     deploy::RunOptions run;
   };
   auto o = std::make_shared<Options>();
@@ -47,26 +49,23 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--fallback", o->fallback, "replan: on a dead worker, re-plan over the rest");
   cmd->add_option("--timeout-ms", o->run.request_timeout_ms,
                   "per-request deadline (default 60000)");
-  AddConnectFlags(cmd, o->run.connect);
+  AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {
     if (!o->fallback.empty() && o->fallback != "replan")
       throw BadInput("--fallback supports only 'replan'");
     o->run.fallback_replan = o->fallback == "replan";
     o->run.db_path = global.DbPath();
+    o->run.connect = o->connect.Resolve();
     auto text = ReadFileBytes(o->plan);
-    o->run.plan_doc = nlohmann::json::parse(text, nullptr, false);
-    if (o->run.plan_doc.is_discarded() || !o->run.plan_doc.contains("plans"))
+    auto json = nlohmann::json::parse(text, nullptr, false);
+    if (json.is_discarded())
       throw BadInput("{}: not a plan file (expected `scission plan --json` output)", o->plan);
+    o->run.plan_doc = plan::PlanDocumentFromJson(json, o->plan);
     o->run.workers = ParseWorkers(o->workers);
-    deploy::RunSummary summary;
-    try {
-      summary = deploy::RunPlan(o->run, [](const std::string& m) { Note(m); });
-    } catch (const nlohmann::json::exception& e) {
-      throw BadInput("{}: malformed plan file: {}", o->plan, e.what());
-    }
+    auto summary = deploy::RunPlan(o->run, [](const std::string& m) { Note(m); });
     if (global.json) {
       auto doc = deploy::SummaryJson(summary);
-      doc["plan"] = summary.plan;
+      doc["plan"] = plan::ToJson(summary.plan);
       PrintJson(doc);
     } else {
       PrintRunSummary(summary);

@@ -63,7 +63,15 @@ store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model
 
 // name=host:port,... (BadInput for anything else).
 std::map<std::string, std::string> ParseWorkers(const std::string& text);
-void AddConnectFlags(CLI::App* cmd, deploy::ConnectOptions& connect);
+// --token, --token-file, --tls-ca, --tls of the verbs that call workers.
+struct ConnectFlags {
+  std::string token, token_file, tls_ca;
+  bool tls = false;
+  // The token from --token-file, else $SCISSION_TOKEN, else --token (with a note that a token on
+  // the command line is visible to every user of the machine).
+  deploy::ConnectOptions Resolve() const;
+};
+void AddConnectFlags(CLI::App* cmd, ConnectFlags& flags);
 
 // Registration of each verb (one file each: cmd_<verb>.cpp).
 void RegisterModels(CLI::App& app, GlobalOptions& global);

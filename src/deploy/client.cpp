@@ -1,6 +1,7 @@
 #include "deploy/client.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -16,29 +17,75 @@ double Ms(Clock::time_point since) {
 }
 }  // namespace
 
+void ProbeOptions::Validate() const {
+  if (pings < 1 || pings > 10000) throw BadInput("--pings must be 1..10000, got {}", pings);
+  if (!std::isfinite(min_transfer_ms) || min_transfer_ms < 1 || min_transfer_ms > 60000)
+    throw BadInput("--min-transfer-ms must be 1..60000, got {}", min_transfer_ms);
+  if (max_transfer_bytes < (256 << 10) || max_transfer_bytes > (1LL << 30))
+    throw BadInput("the largest probe transfer must be 256 KiB .. 1 GiB");
+}
+
+InferResult CallInfer(v2::Worker::StubInterface& stub, grpc::ClientContext* context,
+                      const std::string& segment_id, uint64_t request_id,
+                      const std::vector<Tensor>& inputs, const TensorLimits& limits) {
+  InferResult result;
+  auto stream = stub.Infer(context);
+  v2::InferRequest first;
+  first.set_segment_id(segment_id);
+  first.set_request_id(request_id);
+  WriteTensorStream(stream.get(), std::move(first), inputs);
+  stream->WritesDone();
+  v2::InferReply reply;
+  bool got = stream->Read(&reply);
+  if (got) {
+    try {
+      auto specs = CheckHeaders(reply.tensors(), "reply", limits);
+      result.outputs = ReadTensorStream(stream.get(), reply, specs, "reply");
+      result.timings.assign(reply.timings().begin(), reply.timings().end());
+    } catch (const Error& e) {
+      context->TryCancel();
+      stream->Finish();
+      result.status = grpc::Status(grpc::StatusCode::DATA_LOSS, e.what());
+      return result;
+    }
+  }
+  result.status = stream->Finish();
+  if (result.status.ok() && !got)
+    result.status = grpc::Status(grpc::StatusCode::DATA_LOSS, "the worker sent no reply");
+  return result;
+}
+
 WorkerClient::WorkerClient(const std::string& address, const ConnectOptions& options)
     : address_(address),
       options_(options),
-      stub_(v1::Worker::NewStub(MakeChannel(address, options))) {}
+      stub_(v2::Worker::NewStub(MakeChannel(address, options))) {}
 
 WorkerInfo WorkerClient::Hello() {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, std::min(options_.timeout_ms, 15000));
-  v1::HelloRequest req;
+  v2::HelloRequest req;
   req.set_protocol_version(kProtocolVersion);
   req.set_client("scission");
-  v1::HelloReply reply;
+  v2::HelloReply reply;
   auto status = stub_->Hello(&ctx, req, &reply);
   if (!status.ok()) ThrowStatus(status, "worker " + address_);
-  return {reply.resource(), reply.tier(), reply.runtime_version(), reply.cpu_model(), reply.host()};
+  if (!reply.authenticated())
+    throw BadInput("worker {}: {}", address_,
+                   options_.token.empty()
+                       ? "it requires a token (--token-file FILE or $SCISSION_TOKEN)"
+                       : "it refused the token");
+  WorkerInfo info{reply.resource(),  reply.tier(), reply.runtime_version(),
+                  reply.cpu_model(), reply.host(), static_cast<int64_t>(reply.max_tensor_bytes())};
+  if (info.max_tensor_bytes <= 0) info.max_tensor_bytes = kDefaultMaxTensorBytes;
+  return info;
 }
 
 double WorkerClient::PingMs(size_t payload_bytes) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 15000);
-  v1::PingRequest req;
+  v2::PingRequest req;
   req.set_payload(std::string(payload_bytes, 'p'));
-  v1::PingReply reply;
+  v2::PingReply reply;
   auto start = Clock::now();
   auto status = stub_->Ping(&ctx, req, &reply);
   double ms = Ms(start);
@@ -47,23 +94,23 @@ double WorkerClient::PingMs(size_t payload_bytes) {
 }
 
 ProbeResult WorkerClient::Probe(const ProbeOptions& o) {
+  o.Validate();
   ProbeResult r;
   PingMs();  // connection set-up is not part of the RTT
   std::vector<double> pings;
-  for (int i = 0; i < std::max(o.pings, 1); ++i) pings.push_back(PingMs());
+  for (int i = 0; i < o.pings; ++i) pings.push_back(PingMs());
   r.rtt_ms = profile::Median(pings);
   r.rtt_p90_ms = profile::Percentile(pings, 0.9);
 
   auto upload = [&](int64_t bytes) {
     grpc::ClientContext ctx;
     PrepareContext(&ctx, options_, 600000);
-    v1::BulkReply reply;
+    v2::BulkReply reply;
     auto start = Clock::now();
     auto writer = stub_->Upload(&ctx, &reply);
-    constexpr size_t kChunk = 256 * 1024;
-    v1::BulkChunk chunk;
-    chunk.set_data(std::string(kChunk, 'u'));
-    for (int64_t sent = 0; sent < bytes; sent += static_cast<int64_t>(kChunk))
+    v2::BulkChunk chunk;
+    chunk.set_data(std::string(kChunkBytes, 'u'));
+    for (int64_t sent = 0; sent < bytes; sent += static_cast<int64_t>(kChunkBytes))
       if (!writer->Write(chunk)) break;
     writer->WritesDone();
     auto status = writer->Finish();
@@ -74,12 +121,12 @@ ProbeResult WorkerClient::Probe(const ProbeOptions& o) {
   auto download = [&](int64_t bytes) {
     grpc::ClientContext ctx;
     PrepareContext(&ctx, options_, 600000);
-    v1::BulkRequest req;
+    v2::BulkRequest req;
     req.set_bytes(static_cast<uint64_t>(bytes));
-    req.set_chunk_bytes(256 * 1024);
+    req.set_chunk_bytes(static_cast<uint32_t>(kChunkBytes));
     auto start = Clock::now();
     auto reader = stub_->Download(&ctx, req);
-    v1::BulkChunk chunk;
+    v2::BulkChunk chunk;
     while (reader->Read(&chunk)) {
     }
     auto status = reader->Finish();
@@ -87,12 +134,13 @@ ProbeResult WorkerClient::Probe(const ProbeOptions& o) {
     if (!status.ok()) ThrowStatus(status, "download probe " + address_);
     return ms;
   };
-  // Double the size until one transfer lasts long enough to leave TCP slow start behind; the
-  // bandwidth is bytes over (time - one RTT for the request/response exchange).
+  // Grow the size until one transfer lasts long enough to leave TCP slow start behind; the
+  // bandwidth is bytes over (time - one RTT for the request/response exchange). Sizes are capped,
+  // so this ends after a bounded number of transfers whatever the link does.
   auto measure = [&](auto&& transfer, int64_t* used) {
     int64_t bytes = 256 * 1024;
     double ms = 0;
-    while (true) {
+    for (int attempt = 0; attempt < 16; ++attempt) {
       ms = transfer(bytes);
       if (ms >= o.min_transfer_ms || bytes >= o.max_transfer_bytes) break;
       bytes *= ms > 1 ? std::min<int64_t>(8, static_cast<int64_t>(o.min_transfer_ms / ms) + 1) : 8;
@@ -111,9 +159,9 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
   {
     grpc::ClientContext ctx;
     PrepareContext(&ctx, options_, 15000);
-    v1::ModelRef ref;
+    v2::ModelRef ref;
     ref.set_sha256(sha256);
-    v1::HasModelReply reply;
+    v2::HasModelReply reply;
     auto status = stub_->HasModel(&ctx, ref, &reply);
     if (!status.ok()) ThrowStatus(status, "worker " + address_);
     if (reply.present()) return false;
@@ -123,16 +171,15 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
     throw BadInput("{}: file changed since it was stored (hash differs)", path);
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
-  v1::ModelRef reply;
+  v2::ModelRef reply;
   auto writer = stub_->PutModel(&ctx, &reply);
-  constexpr size_t kChunk = 1 << 20;
-  for (size_t off = 0; off < bytes.size(); off += kChunk) {
-    v1::ModelChunk chunk;
+  for (size_t off = 0; off < bytes.size(); off += kChunkBytes) {
+    v2::ModelChunk chunk;
     if (off == 0) {
       chunk.set_sha256(sha256);
       chunk.set_total_bytes(bytes.size());
     }
-    chunk.set_data(bytes.substr(off, kChunk));
+    chunk.set_data(bytes.substr(off, kChunkBytes));
     if (!writer->Write(chunk)) break;
   }
   writer->WritesDone();
@@ -141,45 +188,105 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
   return true;
 }
 
-std::string WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats,
-                                    int threads) {
+RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats,
+                                        int threads,
+                                        const std::function<void(int, int)>& progress) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
-  v1::BenchmarkRequest req;
+  v2::BenchmarkRequest req;
   req.set_sha256(sha256);
   req.set_warmup(warmup);
   req.set_repeats(repeats);
   req.set_threads(threads);
-  v1::BenchmarkReply reply;
-  auto status = stub_->Benchmark(&ctx, req, &reply);
+  auto reader = stub_->Benchmark(&ctx, req);
+  const std::string what = "benchmark from " + address_;
+  RemoteBenchmark result;
+  bool have_model = false, have_run = false;
+  v2::BenchmarkEvent event;
+  try {
+    while (reader->Read(&event)) {
+      if (have_run) throw BadInput("{}: events after the run's summary", what);
+      switch (event.event_case()) {
+        case v2::BenchmarkEvent::kModel:
+          if (have_model) throw BadInput("{}: the model twice", what);
+          result.model = FromWire(event.model(), what);
+          have_model = true;
+          break;
+        case v2::BenchmarkEvent::kBlock:
+          if (static_cast<int>(result.blocks.size()) != event.block().index())
+            throw BadInput("{}: blocks out of order", what);
+          result.blocks.push_back(FromWire(event.block(), what));
+          break;
+        case v2::BenchmarkEvent::kMeasurement: {
+          auto m = FromWire(event.measurement(), what);
+          if (m.block_index != static_cast<int>(result.run.measurements.size()) - 1)
+            throw BadInput("{}: measurements out of order", what);
+          result.run.measurements.push_back(std::move(m));
+          if (progress)
+            progress(static_cast<int>(result.run.measurements.size()),
+                     static_cast<int>(result.blocks.size()) + 1);
+          break;
+        }
+        case v2::BenchmarkEvent::kRun: {
+          auto measurements = std::move(result.run.measurements);
+          result.run = FromWire(event.run(), what);
+          result.run.measurements = std::move(measurements);
+          have_run = true;
+          break;
+        }
+        default:
+          throw BadInput("{}: unknown event", what);
+      }
+    }
+  } catch (const Error&) {
+    ctx.TryCancel();
+    reader->Finish();
+    throw;
+  }
+  auto status = reader->Finish();
   if (!status.ok()) ThrowStatus(status, "benchmark on " + address_);
-  return reply.records_json();
+  if (!have_model || !have_run || result.run.measurements.size() != result.blocks.size() + 1 ||
+      result.blocks.empty())
+    throw BadInput("{}: incomplete ({} blocks, {} measurements)", what, result.blocks.size(),
+                   result.run.measurements.size());
+  return result;
 }
 
-v1::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int first_block,
+v2::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int first_block,
                                                int last_block, int threads,
                                                const std::string& next_address,
                                                const std::string& next_segment_id) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 300000);
-  v1::LoadSegmentRequest req;
+  v2::LoadSegmentRequest req;
   req.set_sha256(sha256);
   req.set_first_block(first_block);
   req.set_last_block(last_block);
   req.set_threads(threads);
   req.set_next_address(next_address);
   req.set_next_segment_id(next_segment_id);
-  v1::LoadSegmentReply reply;
+  v2::LoadSegmentReply reply;
   auto status = stub_->LoadSegment(&ctx, req, &reply);
   if (!status.ok()) ThrowStatus(status, "loading a segment on " + address_);
   return reply;
 }
 
-grpc::Status WorkerClient::Infer(const v1::InferRequest& request, v1::InferReply* reply,
-                                 int timeout_ms) {
+void WorkerClient::UnloadSegment(const std::string& segment_id) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, options_, 15000);
+  v2::SegmentRef req;
+  req.set_segment_id(segment_id);
+  v2::Empty reply;
+  auto status = stub_->UnloadSegment(&ctx, req, &reply);
+  if (!status.ok()) ThrowStatus(status, "unloading a segment on " + address_);
+}
+
+InferResult WorkerClient::Infer(const std::string& segment_id, uint64_t request_id,
+                                const std::vector<Tensor>& inputs, int timeout_ms) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, timeout_ms);
-  return stub_->Infer(&ctx, request, reply);
+  return CallInfer(*stub_, &ctx, segment_id, request_id, inputs,
+                   {kDefaultMaxTensorBytes * 4, kDefaultMaxTensorBytes * 16});
 }
 
 }  // namespace scission::deploy

@@ -1,7 +1,8 @@
 // Coordinator side of the worker protocol: handshake, link probes, model shipping, remote
-// benchmarks and segment set-up. Units: ms, bytes, Mbit/s.
+// benchmarks, segment set-up and streamed inference. Units: ms, bytes, Mbit/s.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@ namespace scission::deploy {
 
 struct WorkerInfo {
   std::string resource, tier, runtime_version, cpu_model, host;
+  int64_t max_tensor_bytes = kDefaultMaxTensorBytes;
 };
 
 struct ProbeResult {
@@ -26,30 +28,55 @@ struct ProbeOptions {
   int pings = 20;
   double min_transfer_ms = 400;  // grow the bulk size until a transfer lasts this long
   int64_t max_transfer_bytes = 64 << 20;
+  void Validate() const;  // BadInput naming --pings / --min-transfer-ms
 };
+
+// One remote benchmark, as the store wants it.
+struct RemoteBenchmark {
+  store::ModelRecord model;
+  std::vector<store::BlockRecord> blocks;
+  store::RunRecord run;  // measurements included: the whole model (-1) first, then each block
+};
+
+struct InferResult {
+  grpc::Status status;
+  std::vector<Tensor> outputs;
+  std::vector<v2::StageTiming> timings;
+};
+
+// One streamed Infer call on `context` (already prepared: metadata, deadline). The reply's
+// tensors are checked against `limits` before their bytes are read.
+InferResult CallInfer(v2::Worker::StubInterface& stub, grpc::ClientContext* context,
+                      const std::string& segment_id, uint64_t request_id,
+                      const std::vector<Tensor>& inputs, const TensorLimits& limits);
 
 class WorkerClient {
  public:
   WorkerClient(const std::string& address, const ConnectOptions& options);
   const std::string& address() const { return address_; }
 
-  // Checks the protocol version; BadInput on mismatch, bad token or an unreachable worker.
+  // Checks the protocol version; BadInput on mismatch, a missing or wrong token or an unreachable
+  // worker.
   WorkerInfo Hello();
   double PingMs(size_t payload_bytes = 0);
   ProbeResult Probe(const ProbeOptions& options);
   // Sends the model file unless the worker already caches it by hash. Returns true if sent.
   bool EnsureModel(const std::string& sha256, const std::string& path);
-  std::string Benchmark(const std::string& sha256, int warmup, int repeats, int threads);
-  v1::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block,
+  // `progress` (may be empty) is told each block as its measurement arrives.
+  RemoteBenchmark Benchmark(const std::string& sha256, int warmup, int repeats, int threads,
+                            const std::function<void(int done, int total)>& progress = {});
+  v2::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block,
                                    int threads, const std::string& next_address,
                                    const std::string& next_segment_id);
-  // Raw call for the runner: returns the gRPC status instead of throwing.
-  grpc::Status Infer(const v1::InferRequest& request, v1::InferReply* reply, int timeout_ms);
+  void UnloadSegment(const std::string& segment_id);
+  // Returns the gRPC status instead of throwing (the runner counts failures).
+  InferResult Infer(const std::string& segment_id, uint64_t request_id,
+                    const std::vector<Tensor>& inputs, int timeout_ms);
 
  private:
   std::string address_;
   ConnectOptions options_;
-  std::unique_ptr<v1::Worker::Stub> stub_;
+  std::unique_ptr<v2::Worker::Stub> stub_;
 };
 
 }  // namespace scission::deploy

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "deploy/client.h"
+#include "deploy/model_cache.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "graph/segment.h"
@@ -38,19 +39,26 @@ double Ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
 
-struct StagePlan {
-  std::string resource;
-  int first = 0, last = -1;
-  double predicted_ms = 0;
-};
-
 struct Chain {
-  nlohmann::json plan;
-  std::vector<StagePlan> stages;
-  std::vector<double> predicted_hops;
+  plan::PlannedRun plan;
   std::unique_ptr<runtime::Session> local;  // stage 0's segment, if it runs any block
   std::unique_ptr<WorkerClient> first_remote;
   std::string first_segment_id;
+  // Segments this chain loaded, released when the last request using the chain is done (a
+  // re-plan installs a new chain first: make before break).
+  std::vector<std::pair<std::string, std::string>> loaded;  // address, segment id
+  ConnectOptions connect;
+  ~Chain() {
+    for (const auto& [address, id] : loaded) {
+      try {
+        ConnectOptions quick = connect;
+        quick.timeout_ms = 2000;
+        WorkerClient(address, quick).UnloadSegment(id);
+      } catch (const Error&) {
+        // A dead worker has nothing loaded any more.
+      }
+    }
+  }
 };
 
 struct Measured {
@@ -65,10 +73,10 @@ class Runner {
  public:
   Runner(const RunOptions& o, const std::function<void(const std::string&)>& note)
       : o_(o), note_(note) {
-    const auto& model = o.plan_doc.at("model");
-    model_key_ = model.at("key");
-    model_path_ = model.at("path");
-    if (model.at("origin") != "onnx")
+    const auto& model = o.plan_doc.model;
+    model_key_ = model.key;
+    model_path_ = model.path;
+    if (model.origin != "onnx")
       throw BadInput("plan is for imported data ({}); `scission run` needs an ONNX model",
                      model_key_);
     if (!std::filesystem::exists(model_path_))
@@ -78,23 +86,24 @@ class Runner {
       throw BadInput("{}: file differs from the planned model (hash)", model_path_);
     analysis_ = graph::Analyze(loaded_.proto);
     profile::ResolveBlockShapes(loaded_, analysis_);
+    partition_ = PartitionFingerprint(analysis_);
+    if (static_cast<int>(analysis_.blocks.size()) != o.plan_doc.blocks)
+      throw BadInput("{}: the plan has {} blocks, this model cuts into {}", model_path_,
+                     o.plan_doc.blocks, analysis_.blocks.size());
     backend_ = runtime::CreateBackend(runtime::kDefaultBackend);
     for (size_t i = 0; i < analysis_.inputs.size(); ++i)
       input_.push_back(runtime::MakeRandomInput(analysis_.inputs[i], 7 + i));
   }
 
-  void Setup(const nlohmann::json& plan) {
-    Chain c;
-    c.plan = plan;
-    for (const auto& s : plan.at("stages"))
-      c.stages.push_back(
-          {s.at("resource"), s.at("first_block"), s.at("last_block"), s.at("compute_ms")});
-    for (const auto& h : plan.at("hops")) c.predicted_hops.push_back(h.at("ms"));
-    if (c.stages.empty()) throw BadInput("plan has no stages");
+  void Setup(const plan::PlannedRun& plan) {
+    auto c = std::make_shared<Chain>();
+    c->plan = plan;
+    c->connect = o_.connect;
+    const auto& stages = plan.stages;
     // Remote stages from the last to the first, so each knows where to forward.
     std::string next_address, next_segment;
-    for (size_t i = c.stages.size(); i-- > 1;) {
-      const auto& s = c.stages[i];
+    for (size_t i = stages.size(); i-- > 1;) {
+      const auto& s = stages[i];
       auto it = o_.workers.find(s.resource);
       if (it == o_.workers.end())
         throw BadInput("--workers has no address for resource '{}'", s.resource);
@@ -105,21 +114,30 @@ class Runner {
                           info.resource, s.resource));
       if (client.EnsureModel(model_key_, model_path_))
         note_(fmt::format("sent the model to {}", s.resource));
-      auto reply = client.LoadSegment(model_key_, s.first, s.last, 0, next_address, next_segment);
+      auto reply = client.LoadSegment(model_key_, s.first_block, s.last_block, 0, next_address,
+                                      next_segment);
+      c->loaded.emplace_back(it->second, reply.segment_id());
+      if (reply.partition() != partition_)
+        throw BadInput(
+            "worker {} cuts the model into different blocks than this machine (another Scission "
+            "version?); block indices would not mean the same",
+            s.resource);
       next_address = it->second;
       next_segment = reply.segment_id();
     }
-    if (c.stages.size() > 1) {
-      c.first_remote = std::make_unique<WorkerClient>(next_address, o_.connect);
-      c.first_segment_id = next_segment;
+    if (stages.size() > 1) {
+      c->first_remote = std::make_unique<WorkerClient>(next_address, o_.connect);
+      c->first_segment_id = next_segment;
     }
-    const auto& local = c.stages.front();
-    if (local.last >= local.first) {
-      auto segment = graph::ExtractSegment(loaded_.proto, analysis_, local.first, local.last);
-      c.local = backend_->Prepare(segment.model.SerializeAsString(), {o_.threads}, "local segment");
+    const auto& local = stages.front();
+    if (local.last_block >= local.first_block) {
+      auto segment =
+          graph::ExtractSegment(loaded_.proto, analysis_, local.first_block, local.last_block);
+      c->local =
+          backend_->Prepare(segment.model.SerializeAsString(), {o_.threads}, "local segment");
     }
     std::lock_guard<std::mutex> lock(chain_mutex_);
-    chain_ = std::make_shared<Chain>(std::move(c));
+    chain_ = std::move(c);
   }
 
   Measured Once(uint64_t id) {
@@ -144,29 +162,26 @@ class Runner {
       return m;
     }
     if (c->first_remote) {
-      v1::InferRequest req;
-      req.set_segment_id(c->first_segment_id);
-      req.set_request_id(id);
-      for (const auto& t : carried) ToWire(t, req.add_inputs());
-      v1::InferReply reply;
       auto call = Clock::now();
-      auto status = c->first_remote->Infer(req, &reply, o_.request_timeout_ms);
+      auto result = c->first_remote->Infer(c->first_segment_id, id, carried, o_.request_timeout_ms);
       double call_ms = Ms(call);
-      if (!status.ok()) {
+      if (!result.status.ok()) {
         m.error = fmt::format(
-            "{}: {}", static_cast<int>(status.error_code()) == 14 ? "unavailable" : "failed",
-            OneLine(status.error_message()));
+            "{}: {}",
+            result.status.error_code() == grpc::StatusCode::UNAVAILABLE ? "unavailable" : "failed",
+            OneLine(result.status.error_message()));
         return m;
       }
-      if (reply.timings_size() != static_cast<int>(c->stages.size()) - 1) {
+      const auto& timings = result.timings;
+      if (timings.size() != c->plan.stages.size() - 1) {
         m.error = "reply has the wrong number of stage timings";
         return m;
       }
-      m.hop_ms.push_back(call_ms - reply.timings(0).server_ms());
-      for (int i = 0; i < reply.timings_size(); ++i) {
-        m.stage_ms.push_back(reply.timings(i).compute_ms());
-        if (i + 1 < reply.timings_size())
-          m.hop_ms.push_back(reply.timings(i).forward_ms() - reply.timings(i + 1).server_ms());
+      m.hop_ms.push_back(call_ms - timings[0].server_ms());
+      for (size_t i = 0; i < timings.size(); ++i) {
+        m.stage_ms.push_back(timings[i].compute_ms());
+        if (i + 1 < timings.size())
+          m.hop_ms.push_back(timings[i].forward_ms() - timings[i + 1].server_ms());
       }
     }
     m.total_ms = Ms(start);
@@ -174,23 +189,27 @@ class Runner {
     return m;
   }
 
-  // Re-plans without the workers that do not answer; false when nothing is left to run on.
+  // Re-plans without the workers that do not answer, under the plan document's own request, so
+  // privacy, criteria, caps, statistic, objective and the return hop all still hold. False when
+  // no plan satisfies them over what is left.
   bool Replan() {
     if (o_.db_path.empty()) return false;
     std::vector<std::string> dead;
     for (const auto& [name, address] : o_.workers) {
       try {
-        WorkerClient(address, {o_.connect.token, o_.connect.tls_ca, 3000}).Hello();
+        ConnectOptions quick = o_.connect;
+        quick.timeout_ms = 3000;
+        WorkerClient(address, quick).Hello();
       } catch (const Error&) {
         dead.push_back(name);
       }
     }
     if (dead.empty()) return false;
     store::Store db(o_.db_path);
-    plan::PlanRequest req;
-    req.model_key = model_key_;
-    req.tiers = o_.plan_doc.at("tiers").get<std::vector<std::string>>();
+    plan::PlanRequest req = o_.plan_doc.request;
     req.top_k = 1;
+    if (!req.max_memory_mb.empty())
+      req.block_weight_bytes = graph::BlockWeightBytes(loaded_.proto, analysis_);
     auto problem = plan::BuildProblem(db, req, nullptr);
     std::erase_if(problem.resources, [&](const plan::ResourceProfile& r) {
       return std::find(dead.begin(), dead.end(), r.name) != dead.end() ||
@@ -200,17 +219,20 @@ class Runner {
                                   [](const auto& r) { return r.tier == 0; });
     if (!has_source) return false;
     auto plans = plan::PlanTopK(problem);
-    if (plans.empty()) return false;
-    nlohmann::json next = plan::PlanJson(problem, plans[0], 1);
+    if (plans.empty()) {
+      note_(fmt::format("no plan without {} satisfies the plan's constraints",
+                        fmt::join(dead, ", ")));
+      return false;
+    }
     note_(fmt::format("re-planned without {}: {:.2f} ms predicted", fmt::join(dead, ", "),
                       plans[0].latency_ms));
-    Setup(next);
+    Setup(plan::ToPlannedRun(problem, plans[0], 1));
     return true;
   }
 
   const RunOptions& o_;
   std::function<void(const std::string&)> note_;
-  std::string model_key_, model_path_;
+  std::string model_key_, model_path_, partition_;
   graph::LoadedModel loaded_;
   graph::GraphAnalysis analysis_;
   std::unique_ptr<runtime::Backend> backend_;
@@ -235,10 +257,10 @@ StageSummary Summarize(const std::string& name, double predicted,
 
 RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::string&)>& note) {
   o.Validate();
-  const auto& plans = o.plan_doc.at("plans");
+  const auto& plans = o.plan_doc.plans;
   if (o.rank > static_cast<int>(plans.size()))
     throw BadInput("--rank {}: the plan file has {} plans", o.rank, plans.size());
-  const auto& plan = plans.at(static_cast<size_t>(o.rank - 1));
+  const auto& plan = plans[static_cast<size_t>(o.rank - 1)];
   Runner runner(o, note);
   runner.Setup(plan);
 
@@ -277,7 +299,7 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
   summary.wall_ms = Ms(start);
 
   // Per-stage/hop statistics over successful requests of the first chain's shape.
-  const size_t stages = plan.at("stages").size();
+  const size_t stages = plan.stages.size();
   std::vector<std::vector<double>> stage_samples(stages), hop_samples(stages > 0 ? stages - 1 : 0);
   for (const auto& m : results) {
     if (!m.ok) {
@@ -293,16 +315,14 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
       for (size_t h = 0; h < hop_samples.size(); ++h) hop_samples[h].push_back(m.hop_ms[h]);
   }
   for (size_t s = 0; s < stages; ++s)
-    summary.stages.push_back(Summarize(plan.at("stages")[s].at("resource"),
-                                       plan.at("stages")[s].at("compute_ms"), stage_samples[s]));
-  for (size_t h = 0; h < hop_samples.size(); ++h)
-    summary.hops.push_back(
-        Summarize(fmt::format("{}->{}", plan.at("hops")[h].at("from").get<std::string>(),
-                              plan.at("hops")[h].at("to").get<std::string>()),
-                  plan.at("hops")[h].at("ms"), hop_samples[h]));
-  summary.total = Summarize("total", plan.at("latency_ms"), summary.latencies_ms);
+    summary.stages.push_back(
+        Summarize(plan.stages[s].resource, plan.stages[s].compute_ms, stage_samples[s]));
+  for (size_t h = 0; h < hop_samples.size() && h < plan.hops.size(); ++h)
+    summary.hops.push_back(Summarize(fmt::format("{}->{}", plan.hops[h].from, plan.hops[h].to),
+                                     plan.hops[h].ms, hop_samples[h]));
+  summary.total = Summarize("total", plan.latency_ms, summary.latencies_ms);
   summary.throughput_per_s = summary.wall_ms > 0 ? 1000.0 * summary.ok / summary.wall_ms : 0;
-  summary.predicted_throughput_per_s = plan.value("throughput_per_s", 0.0);
+  summary.predicted_throughput_per_s = plan.bottleneck_ms > 0 ? 1000.0 / plan.bottleneck_ms : 0;
   return summary;
 }
 

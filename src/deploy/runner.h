@@ -11,19 +11,22 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy/wire.h"
+#include "plan/document.h"
 
 namespace scission::deploy {
 
 struct RunOptions {
-  nlohmann::json plan_doc;  // what `scission plan --json` printed
+  plan::PlanDocument plan_doc;  // what `scission plan --json` printed
   int rank = 1;
   std::map<std::string, std::string> workers;  // resource -> host:port
   int requests = 20;
   int warmup = 2;
   int concurrency = 1;
   int threads = 0;  // intra-op threads of the local (first-tier) segment; workers use their own
+  // On a dead worker, re-plan over the remaining resources with the plan document's own request
+  // (every constraint the user gave), from the profiles and links in db_path.
   bool fallback_replan = false;
-  std::string db_path;  // for re-planning
+  std::string db_path;
   ConnectOptions connect;
   int request_timeout_ms = 60000;
   void Validate() const;
@@ -36,7 +39,7 @@ struct StageSummary {
 };
 
 struct RunSummary {
-  nlohmann::json plan;  // the plan that ran first
+  plan::PlannedRun plan;  // the plan that ran first
   int requests = 0, ok = 0, failed = 0, replans = 0;
   std::map<std::string, int> errors;  // message -> count
   std::vector<StageSummary> stages, hops;

@@ -1,158 +1,268 @@
 #include "deploy/wire.h"
 
-#include <fstream>
-#include <limits>
-#include <sstream>
+#include <openssl/hmac.h>
 
-#include "common/error.h"
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
 #include "common/files.h"
+#include "common/text.h"
 
 namespace scission::deploy {
 
-Tensor FromWire(const v1::Tensor& wire, const std::string& what) {
-  Tensor t;
-  t.spec.name = wire.name();
-  t.spec.dtype = static_cast<DType>(wire.dtype());
-  const size_t elem = DTypeSize(t.spec.dtype);
-  if (elem == 0)
-    throw BadInput("{}: tensor '{}' has unsupported dtype {}", what, wire.name(), wire.dtype());
-  if (wire.shape_size() > kMaxRank)
-    throw BadInput("{}: tensor '{}' has rank {} (max {})", what, wire.name(), wire.shape_size(),
-                   kMaxRank);
-  int64_t count = 1;
-  for (int64_t d : wire.shape()) {
-    if (d < 0) throw BadInput("{}: tensor '{}' has a negative dimension", what, wire.name());
-    if (d > 0 && count > kMaxTensorBytes / d)
-      throw BadInput("{}: tensor '{}' is absurdly large", what, wire.name());
-    count *= d;
-    t.spec.shape.push_back(d);
-  }
-  const int64_t bytes = count * static_cast<int64_t>(elem);
-  if (bytes > kMaxTensorBytes)
-    throw BadInput("{}: tensor '{}' exceeds {} bytes", what, wire.name(), kMaxTensorBytes);
-  if (static_cast<int64_t>(wire.data().size()) != bytes)
-    throw BadInput("{}: tensor '{}' carries {} bytes but its shape needs {}", what, wire.name(),
-                   wire.data().size(), bytes);
-  t.data.assign(wire.data().begin(), wire.data().end());
-  return t;
+namespace {
+
+bool KnownDType(int32_t dtype) { return dtype > 0 && DTypeSize(static_cast<DType>(dtype)) > 0; }
+
+// Printable, bounded names only: they end up in error messages, logs and the store.
+void CheckName(const std::string& name, const std::string& what) {
+  if (name.empty() || name.size() > kMaxNameBytes)
+    throw BadInput("{}: a tensor name is empty or longer than {} bytes", what, kMaxNameBytes);
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) throw BadInput("{}: a tensor name holds a control character", what);
 }
 
-void ToWire(const Tensor& tensor, v1::Tensor* wire) {
-  wire->set_name(tensor.spec.name);
-  wire->set_dtype(static_cast<int32_t>(tensor.spec.dtype));
-  for (int64_t d : tensor.spec.shape) wire->add_shape(d);
-  wire->set_data(tensor.data.data(), tensor.data.size());
-}
+}  // namespace
 
-nlohmann::json RecordsToJson(const store::ModelRecord& model,
-                             const std::vector<store::BlockRecord>& blocks,
-                             const store::RunRecord& run) {
-  nlohmann::json doc;
-  doc["model"] = {{"key", model.key},
-                  {"name", model.name},
-                  {"path", model.path},
-                  {"origin", model.origin},
-                  {"file_bytes", model.file_bytes},
-                  {"input_bytes", model.input_bytes}};
-  doc["blocks"] = nlohmann::json::array();
-  for (const auto& b : blocks)
-    doc["blocks"].push_back({{"index", b.index},
-                             {"nodes", b.nodes},
-                             {"first_node", b.first_node},
-                             {"last_node", b.last_node},
-                             {"ops", b.ops},
-                             {"output_name", b.output_name},
-                             {"output_shape", b.output_shape},
-                             {"output_dtype", b.output_dtype},
-                             {"output_bytes", b.output_bytes},
-                             {"first_layer", b.first_layer},
-                             {"last_layer", b.last_layer}});
-  nlohmann::json measurements = nlohmann::json::array();
-  for (const auto& m : run.measurements)
-    measurements.push_back({{"block", m.block_index},
-                            {"setup_ms", m.setup_ms},
-                            {"first_run_ms", m.first_run_ms},
-                            {"n", m.n},
-                            {"median_ms", m.median_ms},
-                            {"mean_ms", m.mean_ms},
-                            {"p90_ms", m.p90_ms},
-                            {"p95_ms", m.p95_ms},
-                            {"stddev_ms", m.stddev_ms},
-                            {"min_ms", m.min_ms},
-                            {"max_ms", m.max_ms},
-                            {"output_bytes", m.output_bytes},
-                            {"samples_ms", m.samples_ms}});
-  doc["run"] = {{"kind", run.kind},
-                {"started_at", run.started_at},
-                {"backend", run.backend},
-                {"runtime_version", run.runtime_version},
-                {"execution_provider", run.execution_provider},
-                {"cpu_model", run.cpu_model},
-                {"host", run.host},
-                {"build_type", run.build_type},
-                {"threads", run.threads},
-                {"warmup", run.warmup},
-                {"repeats", run.repeats},
-                {"wall_ms", run.wall_ms},
-                {"setup_ms", run.setup_ms},
-                {"measurements", measurements}};
-  return doc;
-}
-
-void RecordsFromJson(const nlohmann::json& doc, store::ModelRecord* model,
-                     std::vector<store::BlockRecord>* blocks, store::RunRecord* run) {
-  try {
-    const auto& m = doc.at("model");
-    *model = {m.at("key"),    m.at("name"),       m.at("path"),
-              m.at("origin"), m.at("file_bytes"), m.at("input_bytes")};
-    blocks->clear();
-    for (const auto& b : doc.at("blocks"))
-      blocks->push_back({b.at("index"), b.at("nodes"), b.at("first_node"), b.at("last_node"),
-                         b.at("ops"), b.at("output_name"), b.at("output_shape"),
-                         b.at("output_dtype"), b.at("output_bytes"), b.at("first_layer"),
-                         b.at("last_layer")});
-    const auto& r = doc.at("run");
-    run->kind = r.at("kind");
-    run->started_at = r.at("started_at");
-    run->backend = r.at("backend");
-    run->runtime_version = r.at("runtime_version");
-    run->execution_provider = r.at("execution_provider");
-    run->cpu_model = r.at("cpu_model");
-    run->host = r.at("host");
-    run->build_type = r.at("build_type");
-    run->threads = r.at("threads");
-    run->warmup = r.at("warmup");
-    run->repeats = r.at("repeats");
-    run->wall_ms = r.at("wall_ms");
-    run->setup_ms = r.at("setup_ms");
-    run->measurements.clear();
-    for (const auto& x : r.at("measurements")) {
-      store::MeasurementRecord mr;
-      mr.block_index = x.at("block");
-      mr.setup_ms = x.at("setup_ms");
-      mr.first_run_ms = x.at("first_run_ms");
-      mr.n = x.at("n");
-      mr.median_ms = x.at("median_ms");
-      mr.mean_ms = x.at("mean_ms");
-      mr.p90_ms = x.at("p90_ms");
-      mr.p95_ms = x.at("p95_ms");
-      mr.stddev_ms = x.at("stddev_ms");
-      mr.min_ms = x.at("min_ms");
-      mr.max_ms = x.at("max_ms");
-      mr.output_bytes = x.at("output_bytes");
-      mr.samples_ms = x.at("samples_ms").get<std::vector<double>>();
-      run->measurements.push_back(std::move(mr));
+std::vector<TensorSpec> CheckHeaders(
+    const google::protobuf::RepeatedPtrField<v2::TensorHeader>& headers, const std::string& what,
+    const TensorLimits& limits) {
+  if (headers.size() > kMaxTensors)
+    throw BadInput("{}: {} tensors (at most {})", what, headers.size(), kMaxTensors);
+  std::vector<TensorSpec> specs;
+  int64_t total = 0;
+  for (const auto& h : headers) {
+    CheckName(h.name(), what);
+    for (const auto& earlier : specs)
+      if (earlier.name == h.name()) throw BadInput("{}: tensor '{}' sent twice", what, h.name());
+    if (!KnownDType(h.dtype()))
+      throw BadInput("{}: tensor '{}' has unsupported dtype {}", what, h.name(), h.dtype());
+    if (h.shape_size() > kMaxRank)
+      throw BadInput("{}: tensor '{}' has rank {} (max {})", what, h.name(), h.shape_size(),
+                     kMaxRank);
+    TensorSpec spec;
+    spec.name = h.name();
+    spec.dtype = static_cast<DType>(h.dtype());
+    const int64_t elem = static_cast<int64_t>(DTypeSize(spec.dtype));
+    int64_t count = 1;
+    for (int64_t d : h.shape()) {
+      if (d < 0) throw BadInput("{}: tensor '{}' has a negative dimension", what, h.name());
+      if (d > 0 && count > limits.max_tensor_bytes / elem / d)
+        throw BadInput("{}: tensor '{}' of shape {} exceeds {} bytes", what, h.name(),
+                       ShapeString({h.shape().begin(), h.shape().end()}), limits.max_tensor_bytes);
+      count *= d;
+      spec.shape.push_back(d);
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw BadInput("benchmark records from the worker are malformed: {}", e.what());
+    const int64_t bytes = count * elem;
+    if (h.data_bytes() != static_cast<uint64_t>(bytes))
+      throw BadInput("{}: tensor '{}' declares {} bytes but its shape needs {}", what, h.name(),
+                     h.data_bytes(), bytes);
+    total += bytes;
+    if (total > limits.max_total_bytes)
+      throw BadInput("{}: tensors exceed {} bytes in all", what, limits.max_total_bytes);
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+void FillHeader(const Tensor& tensor, v2::TensorHeader* header) {
+  header->set_name(tensor.spec.name);
+  header->set_dtype(static_cast<int32_t>(tensor.spec.dtype));
+  for (int64_t d : tensor.spec.shape) header->add_shape(d);
+  header->set_data_bytes(tensor.data.size());
+}
+
+TensorAssembler::TensorAssembler(std::vector<TensorSpec> specs, std::string what)
+    : what_(std::move(what)) {
+  for (auto& spec : specs) {
+    Tensor t;
+    t.spec = std::move(spec);
+    // Sizes were checked by CheckHeaders against the receiver's limits.
+    t.data.resize(static_cast<size_t>(std::max<int64_t>(t.spec.bytes(), 0)));
+    tensors_.push_back(std::move(t));
+  }
+  SkipEmpty();
+}
+
+void TensorAssembler::SkipEmpty() {
+  while (tensor_ < tensors_.size() && offset_ == tensors_[tensor_].data.size()) {
+    ++tensor_;
+    offset_ = 0;
   }
 }
+
+void TensorAssembler::Add(const std::string& data) {
+  size_t used = 0;
+  while (used < data.size()) {
+    if (Complete())
+      throw BadInput("{}: {} bytes beyond what the tensor headers declare", what_,
+                     data.size() - used);
+    auto& target = tensors_[tensor_].data;
+    size_t take = std::min(data.size() - used, target.size() - offset_);
+    std::memcpy(target.data() + offset_, data.data() + used, take);
+    offset_ += take;
+    used += take;
+    SkipEmpty();
+  }
+}
+
+std::vector<Tensor> TensorAssembler::Take() {
+  if (!Complete())
+    throw BadInput("{}: stream ended inside tensor '{}' ({} of {} bytes)", what_,
+                   tensors_[tensor_].spec.name, offset_, tensors_[tensor_].data.size());
+  return std::move(tensors_);
+}
+
+// ---- Records ------------------------------------------------------------------------------------
+
+namespace {
+
+double Finite(double value, const std::string& what, const char* field) {
+  if (!std::isfinite(value) || value < 0)
+    throw BadInput("{}: {} is not a finite non-negative number", what, field);
+  return value;
+}
+
+int64_t NonNegative(int64_t value, const std::string& what, const char* field) {
+  if (value < 0) throw BadInput("{}: {} is negative", what, field);
+  return value;
+}
+
+}  // namespace
+
+void ToWire(const store::ModelRecord& m, v2::ModelRecord* w) {
+  w->set_key(m.key);
+  w->set_name(m.name);
+  w->set_origin(m.origin);
+  w->set_file_bytes(m.file_bytes);
+  w->set_input_bytes(m.input_bytes);
+}
+
+void ToWire(const store::BlockRecord& b, v2::BlockRecord* w) {
+  w->set_index(b.index);
+  w->set_nodes(b.nodes);
+  w->set_first_node(b.first_node);
+  w->set_last_node(b.last_node);
+  w->set_ops(b.ops);
+  w->set_output_name(b.output_name);
+  w->set_output_shape(b.output_shape);
+  w->set_output_dtype(b.output_dtype);
+  w->set_output_bytes(b.output_bytes);
+  w->set_first_layer(b.first_layer);
+  w->set_last_layer(b.last_layer);
+}
+
+void ToWire(const store::MeasurementRecord& m, v2::MeasurementRecord* w) {
+  w->set_block_index(m.block_index);
+  w->set_setup_ms(m.setup_ms);
+  w->set_first_run_ms(m.first_run_ms);
+  w->set_n(m.n);
+  w->set_median_ms(m.median_ms);
+  w->set_mean_ms(m.mean_ms);
+  w->set_p90_ms(m.p90_ms);
+  w->set_p95_ms(m.p95_ms);
+  w->set_stddev_ms(m.stddev_ms);
+  w->set_min_ms(m.min_ms);
+  w->set_max_ms(m.max_ms);
+  w->set_output_bytes(m.output_bytes);
+  for (double s : m.samples_ms) w->add_samples_ms(s);
+}
+
+void ToWire(const store::RunRecord& r, v2::RunRecord* w) {
+  w->set_kind(r.kind);
+  w->set_started_at(r.started_at);
+  w->set_backend(r.backend);
+  w->set_runtime_version(r.runtime_version);
+  w->set_execution_provider(r.execution_provider);
+  w->set_cpu_model(r.cpu_model);
+  w->set_host(r.host);
+  w->set_build_type(r.build_type);
+  w->set_threads(r.threads);
+  w->set_warmup(r.warmup);
+  w->set_repeats(r.repeats);
+  w->set_wall_ms(r.wall_ms);
+  w->set_setup_ms(r.setup_ms);
+}
+
+store::ModelRecord FromWire(const v2::ModelRecord& w, const std::string& what) {
+  store::ModelRecord m;
+  m.key = w.key();
+  m.name = w.name();
+  m.origin = w.origin();
+  m.file_bytes = NonNegative(w.file_bytes(), what, "file_bytes");
+  m.input_bytes = NonNegative(w.input_bytes(), what, "input_bytes");
+  return m;
+}
+
+store::BlockRecord FromWire(const v2::BlockRecord& w, const std::string& what) {
+  store::BlockRecord b;
+  b.index = static_cast<int>(NonNegative(w.index(), what, "block index"));
+  b.nodes = static_cast<int>(NonNegative(w.nodes(), what, "node count"));
+  b.first_node = w.first_node();
+  b.last_node = w.last_node();
+  b.ops = w.ops();
+  b.output_name = w.output_name();
+  b.output_shape = w.output_shape();
+  b.output_dtype = w.output_dtype();
+  b.output_bytes = w.output_bytes();  // -1 = unknown
+  if (b.output_bytes < -1) throw BadInput("{}: block output bytes are negative", what);
+  b.first_layer = w.first_layer();
+  b.last_layer = w.last_layer();
+  return b;
+}
+
+store::MeasurementRecord FromWire(const v2::MeasurementRecord& w, const std::string& what) {
+  store::MeasurementRecord m;
+  if (w.block_index() < -1) throw BadInput("{}: block index {} is invalid", what, w.block_index());
+  m.block_index = w.block_index();
+  m.setup_ms = Finite(w.setup_ms(), what, "setup_ms");
+  m.first_run_ms = Finite(w.first_run_ms(), what, "first_run_ms");
+  m.n = NonNegative(w.n(), what, "n");
+  m.median_ms = Finite(w.median_ms(), what, "median_ms");
+  m.mean_ms = Finite(w.mean_ms(), what, "mean_ms");
+  m.p90_ms = Finite(w.p90_ms(), what, "p90_ms");
+  m.p95_ms = Finite(w.p95_ms(), what, "p95_ms");
+  m.stddev_ms = Finite(w.stddev_ms(), what, "stddev_ms");
+  m.min_ms = Finite(w.min_ms(), what, "min_ms");
+  m.max_ms = Finite(w.max_ms(), what, "max_ms");
+  m.output_bytes = NonNegative(w.output_bytes(), what, "output_bytes");
+  for (double s : w.samples_ms()) m.samples_ms.push_back(Finite(s, what, "a sample"));
+  if (static_cast<int64_t>(m.samples_ms.size()) != m.n)
+    throw BadInput("{}: {} samples for n = {}", what, m.samples_ms.size(), m.n);
+  return m;
+}
+
+store::RunRecord FromWire(const v2::RunRecord& w, const std::string& what) {
+  store::RunRecord r;
+  r.kind = w.kind();
+  r.started_at = w.started_at();
+  r.backend = w.backend();
+  r.runtime_version = w.runtime_version();
+  r.execution_provider = w.execution_provider();
+  r.cpu_model = w.cpu_model();
+  r.host = w.host();
+  r.build_type = w.build_type();
+  r.threads = static_cast<int>(NonNegative(w.threads(), what, "threads"));
+  r.warmup = static_cast<int>(NonNegative(w.warmup(), what, "warmup"));
+  r.repeats = static_cast<int>(NonNegative(w.repeats(), what, "repeats"));
+  r.wall_ms = Finite(w.wall_ms(), what, "wall_ms");
+  r.setup_ms = Finite(w.setup_ms(), what, "setup_ms");
+  return r;
+}
+
+// ---- Connections --------------------------------------------------------------------------------
 
 namespace {
 void CheckHostPort(const std::string& address, int min_port) {
   auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size() ||
+      address.size() > 255)
     throw BadInput("'{}' is not HOST:PORT", address);
+  for (size_t i = 0; i < colon; ++i)
+    if (static_cast<unsigned char>(address[i]) <= 0x20 || address[i] == '/' || address[i] == '@')
+      throw BadInput("'{}' is not HOST:PORT", address);
   for (size_t i = colon + 1; i < address.size(); ++i)
     if (!std::isdigit(static_cast<unsigned char>(address[i])))
       throw BadInput("'{}' is not HOST:PORT", address);
@@ -172,9 +282,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (!options.tls_ca.empty()) {
+  if (options.secure()) {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFileBytes(options.tls_ca);
+    if (!options.tls_ca.empty()) ssl.pem_root_certs = ReadFileBytes(options.tls_ca);
     creds = grpc::SslCredentials(ssl);
   } else {
     creds = grpc::InsecureChannelCredentials();
@@ -189,6 +299,35 @@ void PrepareContext(grpc::ClientContext* context, const ConnectOptions& options,
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
 }
 
+std::string ResolveToken(const std::string& flag, const std::string& file) {
+  std::string token;
+  if (!file.empty()) {
+    token = ReadFileBytes(file);
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    if (token.empty()) throw BadInput("{}: token file is empty", file);
+  } else if (const char* env = std::getenv("SCISSION_TOKEN"); env && *env) {
+    token = env;
+  } else {
+    token = flag;
+  }
+  for (unsigned char c : token)
+    if (c < 0x21 || c > 0x7e)
+      throw BadInput("the token must be printable ASCII without spaces (it travels as a header)");
+  if (token.size() > 1024) throw BadInput("the token is longer than 1024 bytes");
+  return token;
+}
+
+std::string PeerProof(const std::string& token, const std::string& challenge) {
+  std::string message = "scission-peer" + challenge;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!HMAC(EVP_sha256(), token.data(), static_cast<int>(token.size()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest,
+            &length))
+    throw Internal("HMAC-SHA256 failed");
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
 void ThrowStatus(const grpc::Status& status, const std::string& what) {
   std::string message = OneLine(status.error_message());
   switch (status.error_code()) {
@@ -201,6 +340,9 @@ void ThrowStatus(const grpc::Status& status, const std::string& what) {
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::NOT_FOUND:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::CANCELLED:
       throw BadInput("{}: {}", what, message);
     default:
       throw Internal("{}: {} (gRPC code {})", what, message, static_cast<int>(status.error_code()));

@@ -1,47 +1,138 @@
-// Conversions between Scission tensors/records and the wire protocol, with every size, dtype and
-// shape from the wire checked before use (STYLE.md rule 8).
+// The worker protocol's limits and the conversions between Scission tensors/records and protocol
+// messages. Everything that comes off the wire is checked here (dtype, rank, dimensions, byte
+// counts, finite numbers) before anything else sees it (STYLE.md rule 8).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include <google/protobuf/repeated_field.h>
 #include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
 
+#include "common/error.h"
 #include "common/tensor.h"
 #include "scission.grpc.pb.h"
 #include "store/store.h"
 
 namespace scission::deploy {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+namespace v2 = ::scission::v2;
+
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr const char* kProtocolHeader = "scission-protocol";
-inline constexpr int kMaxMessageBytes = 512 * 1024 * 1024;
-inline constexpr int64_t kMaxTensorBytes = 256LL * 1024 * 1024;
+// No single message may be larger: gRPC buffers a unary body before any handler (and so before
+// the token check) runs, so this bounds what an unauthenticated caller can make a worker hold.
+inline constexpr int kMaxMessageBytes = 1 << 20;
+// Bulk data (tensors, models, probes) travels in slices of at most this many bytes.
+inline constexpr size_t kChunkBytes = 256 * 1024;
+inline constexpr int64_t kDefaultMaxTensorBytes = 256LL << 20;
 inline constexpr int kMaxRank = 8;
 inline constexpr int kMaxTensors = 64;
+inline constexpr size_t kMaxNameBytes = 4096;
 
-// BadInput naming `what` when the tensor is not well-formed.
-Tensor FromWire(const v1::Tensor& wire, const std::string& what);
-void ToWire(const Tensor& tensor, v1::Tensor* wire);
+// Limits a receiver applies to the headers of a tensor stream.
+struct TensorLimits {
+  int64_t max_tensor_bytes = kDefaultMaxTensorBytes;
+  int64_t max_total_bytes = kDefaultMaxTensorBytes;
+};
 
-// Store records <-> JSON (benchmarks computed on a worker travel this way).
-nlohmann::json RecordsToJson(const store::ModelRecord& model,
-                             const std::vector<store::BlockRecord>& blocks,
-                             const store::RunRecord& run);
-void RecordsFromJson(const nlohmann::json& doc, store::ModelRecord* model,
-                     std::vector<store::BlockRecord>* blocks, store::RunRecord* run);
+// Checks tensor headers from the wire (count, names, dtypes, ranks, dimensions, overflow, declared
+// byte counts) and returns their specs. BadInput naming `what` otherwise.
+std::vector<TensorSpec> CheckHeaders(
+    const google::protobuf::RepeatedPtrField<v2::TensorHeader>& headers, const std::string& what,
+    const TensorLimits& limits);
+void FillHeader(const Tensor& tensor, v2::TensorHeader* header);
+
+// Collects the concatenated tensor bytes of a stream into tensors of the given specs. Feed it the
+// `data` field of every message, first one included; Complete() says whether all bytes are there.
+class TensorAssembler {
+ public:
+  TensorAssembler(std::vector<TensorSpec> specs, std::string what);
+  void Add(const std::string& data);  // BadInput when more bytes arrive than the headers declare
+  bool Complete() const { return tensor_ >= tensors_.size(); }
+  // BadInput when bytes are missing.
+  std::vector<Tensor> Take();
+
+ private:
+  void SkipEmpty();
+  std::vector<Tensor> tensors_;
+  std::string what_;
+  size_t tensor_ = 0;  // the tensor being filled
+  size_t offset_ = 0;  // bytes of it filled so far
+};
+
+// Reads a whole tensor stream whose first message (already read) is `first`. Message is
+// InferRequest or InferReply; Stream has Read(Message*).
+template <typename Message, typename Stream>
+std::vector<Tensor> ReadTensorStream(Stream* stream, const Message& first,
+                                     const std::vector<TensorSpec>& specs,
+                                     const std::string& what) {
+  TensorAssembler assembler(specs, what);
+  assembler.Add(first.data());
+  Message next;
+  while (!assembler.Complete() && stream->Read(&next)) assembler.Add(next.data());
+  return assembler.Take();
+}
+
+// Writes `first` (its non-tensor fields filled by the caller) with the tensors' headers, then the
+// tensors' bytes in slices of kChunkBytes, the first slice inside `first`. False when the stream
+// broke (the caller's Finish() says why).
+template <typename Message, typename Stream>
+bool WriteTensorStream(Stream* stream, Message first, const std::vector<Tensor>& tensors) {
+  for (const auto& t : tensors) FillHeader(t, first.add_tensors());
+  size_t tensor = 0, offset = 0;
+  auto fill = [&](Message* message) {
+    std::string* data = message->mutable_data();
+    while (tensor < tensors.size() && data->size() < kChunkBytes) {
+      const auto& bytes = tensors[tensor].data;
+      size_t take = std::min(kChunkBytes - data->size(), bytes.size() - offset);
+      data->append(reinterpret_cast<const char*>(bytes.data()) + offset, take);
+      offset += take;
+      if (offset == bytes.size()) {
+        ++tensor;
+        offset = 0;
+      }
+    }
+  };
+  fill(&first);
+  if (!stream->Write(first)) return false;
+  while (tensor < tensors.size()) {
+    Message next;
+    fill(&next);
+    if (!stream->Write(next)) return false;
+  }
+  return true;
+}
+
+// Store records <-> protocol messages (benchmarks computed on a worker travel this way). The
+// reading side checks every number (finite, non-negative where it must be) and string.
+void ToWire(const store::ModelRecord& model, v2::ModelRecord* wire);
+void ToWire(const store::BlockRecord& block, v2::BlockRecord* wire);
+void ToWire(const store::MeasurementRecord& measurement, v2::MeasurementRecord* wire);
+void ToWire(const store::RunRecord& run, v2::RunRecord* wire);
+store::ModelRecord FromWire(const v2::ModelRecord& wire, const std::string& what);
+store::BlockRecord FromWire(const v2::BlockRecord& wire, const std::string& what);
+store::MeasurementRecord FromWire(const v2::MeasurementRecord& wire, const std::string& what);
+store::RunRecord FromWire(const v2::RunRecord& wire, const std::string& what);
 
 // Client-side credentials/metadata.
 struct ConnectOptions {
   std::string token;   // sent as `authorization: Bearer <token>`
   std::string tls_ca;  // PEM file; non-empty = TLS
+  bool tls = false;    // TLS with the system's roots when tls_ca is empty
   int timeout_ms = 60000;
+  bool secure() const { return tls || !tls_ca.empty(); }
 };
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                            const ConnectOptions& options);
 void PrepareContext(grpc::ClientContext* context, const ConnectOptions& options,
                     int timeout_ms = -1);
+// The token from --token-file, else $SCISSION_TOKEN, else `flag` (empty: none). A token given on
+// the command line is visible to every user of the machine (/proc/PID/cmdline).
+std::string ResolveToken(const std::string& flag, const std::string& file);
+// HMAC-SHA256 of the Hello challenge under the token (see HelloRequest.challenge).
+std::string PeerProof(const std::string& token, const std::string& challenge);
 
 // "host:port" check; BadInput otherwise. Listening also accepts port 0 (any free port).
 void CheckAddress(const std::string& address);

@@ -186,31 +186,4 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
   return p;
 }
 
-nlohmann::ordered_json PlanJson(const PlanProblem& p, const PlanCandidate& c, int rank) {
-  nlohmann::ordered_json stages = nlohmann::ordered_json::array();
-  for (const auto& s : c.stages) {
-    const auto& r = p.resources[static_cast<size_t>(s.resource)];
-    stages.push_back({{"tier", p.tiers[static_cast<size_t>(r.tier)]},
-                      {"resource", r.name},
-                      {"first_block", s.first_block},
-                      {"last_block", s.last_block},
-                      {"compute_ms", s.compute_ms}});
-  }
-  nlohmann::ordered_json hops = nlohmann::ordered_json::array();
-  for (const auto& h : c.hops)
-    hops.push_back({{"from", p.resources[static_cast<size_t>(h.from)].name},
-                    {"to", p.resources[static_cast<size_t>(h.to)].name},
-                    {"bytes", h.bytes},
-                    {"ms", h.ms}});
-  return {{"rank", rank},
-          {"latency_ms", c.latency_ms},
-          {"compute_ms", c.compute_ms},
-          {"transfer_ms", c.transfer_ms},
-          {"bottleneck_ms", c.bottleneck_ms},
-          {"throughput_per_s", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0},
-          {"uplink_bytes", c.uplink_bytes},
-          {"stages", stages},
-          {"hops", hops}};
-}
-
 }  // namespace scission::plan

@@ -4,8 +4,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "plan/problem.h"
 #include "store/store.h"
 
@@ -40,8 +38,5 @@ std::string ObjectiveName(Objective objective);
 // BadInput when the model has no profiles, tiers have none, or names are unknown.
 PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
                          std::vector<std::string>* notes);
-
-// One plan as `scission plan --json` prints it and `scission run` reads it.
-nlohmann::ordered_json PlanJson(const PlanProblem& p, const PlanCandidate& c, int rank);
 
 }  // namespace scission::plan

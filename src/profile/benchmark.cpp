@@ -100,15 +100,21 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
   auto setup_start = Clock::now();
   std::string whole_bytes = model.proto.SerializeAsString();
   auto whole = backend->Prepare(whole_bytes, options.session, model.label);
+  // A cancelled benchmark also stops the Run() in progress (a model can loop for a long time).
+  CancelToken::Registration stop_whole;
+  if (options.harness.cancel)
+    stop_whole = options.harness.cancel->OnCancel([s = whole.get()] { s->Terminate(); });
   result.whole_setup_ms = ElapsedMs(setup_start);
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < whole->inputs().size(); ++i)
     inputs.push_back(runtime::MakeRandomInput(whole->inputs()[i], options.seed + i));
   whole->BindInputs(inputs);
   result.whole = TimeRuns([&] { whole->Run(); }, options.harness);
+  if (options.harness.cancel) options.harness.cancel->ThrowIfCancelled(model.label);
   std::vector<Tensor> whole_outputs = whole->FetchOutputs();
   for (const auto& t : whole_outputs)
     result.whole_output_bytes += static_cast<int64_t>(t.data.size());
+  stop_whole = {};
   whole.reset();
   if (listener) listener->OnWholeModelDone(result.whole);
 
@@ -125,6 +131,9 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
     profile.setup_ms = ElapsedMs(setup_start);
     std::vector<Tensor> block_inputs = MatchInputs(*session, std::move(carried), b);
     session->BindInputs(block_inputs);
+    CancelToken::Registration stop;
+    if (options.harness.cancel)
+      stop = options.harness.cancel->OnCancel([s = session.get()] { s->Terminate(); });
     profile.timing = TimeRuns([&] { session->Run(); }, options.harness);
     carried = session->FetchOutputs();
     for (const auto& t : carried) profile.output_bytes += static_cast<int64_t>(t.data.size());

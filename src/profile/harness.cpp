@@ -24,7 +24,8 @@ Timing TimeRuns(const std::function<void()>& run, const HarnessOptions& options)
   options.Validate();
   Timing timing;
   const auto begin = Clock::now();
-  auto timed = [&run] {
+  auto timed = [&run, &options] {
+    if (options.cancel) options.cancel->ThrowIfCancelled("timing");
     auto start = Clock::now();
     run();
     return ElapsedMs(start);

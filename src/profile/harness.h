@@ -8,17 +8,19 @@
 #include <functional>
 #include <vector>
 
+#include "common/cancel.h"
 #include "profile/stats.h"
 
 namespace scission::profile {
 
 struct HarnessOptions {
-  int warmup_runs = 2;       // >= 1: the first run is always a warm-up run
-  double warmup_min_ms = 0;  // keep warming up at least this long
-  int min_runs = 10;         // measured runs ("--repeats")
-  double min_time_ms = 0;    // keep measuring at least this long
-  int max_runs = 100000;     // hard cap on measured runs
-  void Validate() const;     // BadInput naming the bad option
+  int warmup_runs = 2;            // >= 1: the first run is always a warm-up run
+  double warmup_min_ms = 0;       // keep warming up at least this long
+  int min_runs = 10;              // measured runs ("--repeats")
+  double min_time_ms = 0;         // keep measuring at least this long
+  int max_runs = 100000;          // hard cap on measured runs
+  CancelToken* cancel = nullptr;  // checked before every run (BadInput "cancelled" when set)
+  void Validate() const;          // BadInput naming the bad option
 };
 
 struct Timing {

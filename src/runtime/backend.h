@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cancel.h"
 #include "common/tensor.h"
 
 namespace scission::runtime {
@@ -42,8 +43,12 @@ class Session {
   // Copies of the outputs of the last Run().
   virtual std::vector<Tensor> FetchOutputs() const = 0;
   // Checks and runs `inputs` (by position) and returns the outputs, touching no bound state, so
-  // several threads may call it at once (the worker does).
-  virtual std::vector<Tensor> Infer(const std::vector<Tensor>& inputs) = 0;
+  // several threads may call it at once (the worker does). A cancelled `cancel` stops the run
+  // (BadInput "... cancelled").
+  virtual std::vector<Tensor> Infer(const std::vector<Tensor>& inputs,
+                                    CancelToken* cancel = nullptr) = 0;
+  // Makes the Run() in progress and every later Run() fail; thread-safe (cancellation).
+  virtual void Terminate() = 0;
 };
 
 class Backend {

@@ -58,17 +58,23 @@ class OrtSession final : public Session {
 
   void BindInputs(const std::vector<Tensor>& tensors) override { bound_ = MakeValues(tensors); }
 
-  std::vector<Tensor> Infer(const std::vector<Tensor>& inputs) override {
+  std::vector<Tensor> Infer(const std::vector<Tensor>& inputs, CancelToken* cancel) override {
     std::vector<Ort::Value> values = MakeValues(inputs);
     std::vector<Ort::Value> results;
+    Ort::RunOptions run_options;
+    CancelToken::Registration stop;
+    if (cancel) stop = cancel->OnCancel([&run_options] { run_options.SetTerminate(); });
     try {
-      results = session_.Run(Ort::RunOptions{nullptr}, input_cstr_.data(), values.data(),
-                             values.size(), output_cstr_.data(), output_cstr_.size());
+      results = session_.Run(run_options, input_cstr_.data(), values.data(), values.size(),
+                             output_cstr_.data(), output_cstr_.size());
     } catch (const Ort::Exception& e) {
+      if (cancel) cancel->ThrowIfCancelled(label_);
       throw BadInput("{}: ONNX Runtime failed to run: {}", label_, e.what());
     }
     return CopyOut(results);
   }
+
+  void Terminate() override { run_options_.SetTerminate(); }
 
   std::vector<Ort::Value> MakeValues(const std::vector<Tensor>& tensors) const {
     if (tensors.size() != inputs_.size())

@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 class DeployCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/deploycli_" +
+    dir_ = ::testing::TempDir() + "/deploycli_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
@@ -41,18 +41,22 @@ class DeployCli : public ::testing::Test {
   pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
     return SpawnScission(args, env_, log);
   }
-  // Starts a worker on a free-ish port and waits for it to answer.
-  std::string StartWorker(const std::string& name, const std::string& tier, int port) {
-    std::string address = "127.0.0.1:" + std::to_string(port);
-    workers_.push_back(
-        Spawn({"worker", "--listen", address, "--resource", name, "--tier", tier, "--threads", "1"},
-              dir_ + "/" + name + ".log"));
+  // Starts a worker on a free port (port 0: the kernel picks one, so parallel runs of these
+  // tests never collide) and returns its address once it listens.
+  std::string StartWorker(const std::string& name, const std::string& tier) {
+    const std::string log = dir_ + "/" + name + "." + std::to_string(workers_.size()) + ".log";
+    workers_.push_back(Spawn(
+        {"worker", "--listen", "127.0.0.1:0", "--resource", name, "--tier", tier, "--threads", "1"},
+        log));
     for (int i = 0; i < 100; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (Slurp(dir_ + "/" + name + ".log").find("listening") != std::string::npos) return address;
+      std::string text = Slurp(log);
+      auto at = text.find("(port ");
+      if (at != std::string::npos)
+        return "127.0.0.1:" + std::to_string(std::atoi(text.c_str() + at + 6));
     }
-    ADD_FAILURE() << "worker " << name << " did not start: " << Slurp(dir_ + "/" + name + ".log");
-    return address;
+    ADD_FAILURE() << "worker " << name << " did not start: " << Slurp(log);
+    return "127.0.0.1:1";
   }
   CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
   void Prepare(const std::string& edge, const std::string& cloud) {
@@ -81,7 +85,7 @@ class DeployCli : public ::testing::Test {
 };
 
 TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
-  auto edge = StartWorker("edge", "edge", 50291), cloud = StartWorker("cloud", "cloud", 50292);
+  auto edge = StartWorker("edge", "edge"), cloud = StartWorker("cloud", "cloud");
   Prepare(edge, cloud);
   auto plan = Run({"plan", model_, "-e", "!-1", "-c", "!-1", "--top", "2", "--json"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
@@ -116,13 +120,13 @@ TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
 }
 
 TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequest) {
-  auto edge = StartWorker("edge", "edge", 50293), cloud = StartWorker("cloud", "cloud", 50294);
+  auto edge = StartWorker("edge", "edge"), cloud = StartWorker("cloud", "cloud");
   Prepare(edge, cloud);
   auto plan = Run({"plan", model_, "-e", "!-1", "--top", "1", "--json"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   std::ofstream(dir_ + "/plan.json") << plan.out;
   for (bool fallback : {false, true}) {
-    if (fallback) edge = StartWorker("edge", "edge", 50295);  // the first edge worker is dead
+    if (fallback) edge = StartWorker("edge", "edge");  // the first edge worker is dead
     std::vector<std::string> args = {"run",
                                      "--plan",
                                      dir_ + "/plan.json",

@@ -50,10 +50,36 @@ class Deploy : public ::testing::Test {
     WriteFileAtomic(model_path_, model_bytes_);
   }
   // Raw stub with full control over metadata, for malformed calls.
-  static std::unique_ptr<v1::Worker::Stub> RawStub(const std::string& address) {
-    return v1::Worker::NewStub(MakeChannel(address, {}));
+  static std::unique_ptr<v2::Worker::Stub> RawStub(const std::string& address) {
+    return v2::Worker::NewStub(MakeChannel(address, {}));
   }
-  static void Versioned(grpc::ClientContext* ctx) { ctx->AddMetadata(kProtocolHeader, "1"); }
+  static void Versioned(grpc::ClientContext* ctx) {
+    ctx->AddMetadata(kProtocolHeader, std::to_string(kProtocolVersion));
+  }
+  // One raw Infer stream: `messages` exactly as given, then the status.
+  static grpc::Status RawInfer(const std::string& address,
+                               const std::vector<v2::InferRequest>& messages) {
+    auto stub = RawStub(address);
+    grpc::ClientContext ctx;
+    Versioned(&ctx);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto stream = stub->Infer(&ctx);
+    for (const auto& m : messages) stream->Write(m);
+    stream->WritesDone();
+    v2::InferReply reply;
+    while (stream->Read(&reply)) {
+    }
+    return stream->Finish();
+  }
+  // A well-formed request for the chain model's input, as one message.
+  static v2::InferRequest GoodRequest(const std::string& segment) {
+    v2::InferRequest req;
+    req.set_segment_id(segment);
+    Tensor t = runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, 1);
+    FillHeader(t, req.add_tensors());
+    req.set_data(t.data.data(), t.data.size());
+    return req;
+  }
 
   std::string model_bytes_, sha_, model_path_;
 };
@@ -67,15 +93,23 @@ TEST_F(Deploy, HandshakeRejectsOtherVersions) {
 
   auto stub = RawStub(w.address);
   grpc::ClientContext ctx;
-  v1::HelloRequest hello;
-  hello.set_protocol_version(2);
-  v1::HelloReply reply;
+  v2::HelloRequest hello;
+  hello.set_protocol_version(kProtocolVersion + 1);
+  v2::HelloReply reply;
   auto status = stub->Hello(&ctx, hello, &reply);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(status.error_message(), HasSubstr("protocol version 2"));
+  EXPECT_THAT(status.error_message(),
+              HasSubstr(fmt::format("protocol version {}", kProtocolVersion + 1)));
+  // A version-1 coordinator gets the same clear refusal on every other call.
+  grpc::ClientContext old_header;
+  old_header.AddMetadata(kProtocolHeader, "1");
+  v2::Empty nothing;
+  auto old = stub->Health(&old_header, nothing, &nothing);
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(old.error_message(), HasSubstr("this worker speaks 2"));
 
   grpc::ClientContext no_header;
-  v1::Empty empty;
+  v2::Empty empty;
   EXPECT_EQ(stub->Health(&no_header, empty, &empty).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   grpc::ClientContext wrong_header;
@@ -87,13 +121,13 @@ TEST_F(Deploy, HandshakeRejectsOtherVersions) {
 TEST_F(Deploy, TokenIsRequiredWhenSet) {
   TestWorker w("edge2", "s3cret");
   EXPECT_THROW(WorkerClient(w.address, {}).Hello(), Error);
-  EXPECT_THROW(WorkerClient(w.address, {"wrong", "", 5000}).Hello(), Error);
-  EXPECT_EQ(WorkerClient(w.address, {"s3cret", "", 5000}).Hello().resource, "edge2");
+  EXPECT_THROW(WorkerClient(w.address, {"wrong", "", false, 5000}).Hello(), Error);
+  EXPECT_EQ(WorkerClient(w.address, {"s3cret", "", false, 5000}).Hello().resource, "edge2");
   auto stub = RawStub(w.address);
   grpc::ClientContext ctx;
   Versioned(&ctx);
-  v1::PingRequest ping;
-  v1::PingReply pong;
+  v2::PingRequest ping;
+  v2::PingReply pong;
   EXPECT_EQ(stub->Ping(&ctx, ping, &pong).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
@@ -108,15 +142,16 @@ TEST_F(Deploy, TlsWorkerAcceptsOnlyVerifiedClients) {
                       .c_str());
   ASSERT_EQ(rc, 0) << "openssl is needed to make a test certificate";
   TestWorker w("tls1", "tok", cert, key);
-  EXPECT_EQ(WorkerClient(w.address, {"tok", cert, 5000}).Hello().resource, "tls1");
-  EXPECT_THROW(WorkerClient(w.address, {"tok", "", 3000}).Hello(),
+  EXPECT_EQ(WorkerClient(w.address, {"tok", cert, false, 5000}).Hello().resource, "tls1");
+  EXPECT_THROW(WorkerClient(w.address, {"tok", "", false, 3000}).Hello(),
                Error);  // plaintext to a TLS port
-  EXPECT_THROW(WorkerClient(w.address, {"", cert, 3000}).Hello(), Error);  // TLS but no token
+  EXPECT_THROW(WorkerClient(w.address, {"", cert, false, 3000}).Hello(),
+               Error);  // TLS but no token
 }
 
 TEST_F(Deploy, UnreachableWorkerIsBadInput) {
   try {
-    WorkerClient("127.0.0.1:1", {"", "", 2000}).Hello();
+    WorkerClient("127.0.0.1:1", {"", "", false, 2000}).Hello();
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
@@ -135,9 +170,9 @@ TEST_F(Deploy, ModelUploadIsVerified) {
     auto stub = RawStub(w.address);
     grpc::ClientContext ctx;
     Versioned(&ctx);
-    v1::ModelRef reply;
+    v2::ModelRef reply;
     auto writer = stub->PutModel(&ctx, &reply);
-    v1::ModelChunk chunk;
+    v2::ModelChunk chunk;
     chunk.set_sha256(sha);
     chunk.set_total_bytes(total);
     chunk.set_data(data);
@@ -174,30 +209,25 @@ TEST_F(Deploy, ChainOfWorkersReproducesTheModelAndBenchmarks) {
   auto input = runtime::MakeRandomInput(whole->inputs()[0], 5);
   auto expected = runtime::RunOnce(*whole, {input});
 
-  v1::InferRequest req;
-  req.set_segment_id(head.segment_id());
-  req.set_request_id(42);
-  ToWire(input, req.add_inputs());
-  v1::InferReply reply;
-  ASSERT_TRUE(e.Infer(req, &reply, 10000).ok());
-  EXPECT_EQ(reply.request_id(), 42u);
-  ASSERT_EQ(reply.timings_size(), 2);
-  EXPECT_EQ(reply.timings(0).resource(), "edgeA");
-  EXPECT_EQ(reply.timings(1).resource(), "cloudA");
-  EXPECT_GE(reply.timings(0).server_ms(), reply.timings(0).forward_ms());
-  EXPECT_GE(reply.timings(0).forward_ms(), reply.timings(1).server_ms());
-  ASSERT_EQ(reply.outputs_size(), 1);
-  auto got = FromWire(reply.outputs(0), "reply");
-  EXPECT_EQ(got.data, expected[0].data);
+  auto reply = e.Infer(head.segment_id(), 42, {input}, 10000);
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  ASSERT_EQ(reply.timings.size(), 2u);
+  EXPECT_EQ(reply.timings[0].resource(), "edgeA");
+  EXPECT_EQ(reply.timings[1].resource(), "cloudA");
+  EXPECT_GE(reply.timings[0].server_ms(), reply.timings[0].forward_ms());
+  EXPECT_GE(reply.timings[0].forward_ms(), reply.timings[1].server_ms());
+  ASSERT_EQ(reply.outputs.size(), 1u);
+  EXPECT_EQ(reply.outputs[0].data, expected[0].data);
+  EXPECT_EQ(head.partition(), tail.partition());
 
-  auto records = nlohmann::json::parse(c.Benchmark(sha_, 1, 3, 1));
-  store::ModelRecord m;
-  std::vector<store::BlockRecord> blocks;
-  store::RunRecord run;
-  RecordsFromJson(records, &m, &blocks, &run);
-  EXPECT_EQ(m.key, sha_);
-  EXPECT_EQ(blocks.size(), 3u);
-  EXPECT_EQ(run.measurements.size(), 4u);  // whole + 3 blocks
+  int progress_calls = 0;
+  auto remote = c.Benchmark(sha_, 1, 3, 1, [&](int, int) { ++progress_calls; });
+  EXPECT_EQ(remote.model.key, sha_);
+  EXPECT_EQ(remote.model.path, "");  // the worker never tells its cache path
+  EXPECT_EQ(remote.blocks.size(), 3u);
+  EXPECT_EQ(remote.run.measurements.size(), 4u);  // whole + 3 blocks
+  EXPECT_EQ(progress_calls, 4);
+  for (const auto& m : remote.run.measurements) EXPECT_EQ(m.samples_ms.size(), 3u);
 }
 
 TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {
@@ -205,37 +235,43 @@ TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {
   WorkerClient client(w.address, {});
   client.EnsureModel(sha_, model_path_);
   auto seg = client.LoadSegment(sha_, 0, 2, 1, "", "");
-  auto infer = [&](const std::function<void(v1::Tensor*)>& edit, const std::string& segment) {
-    v1::InferRequest req;
-    req.set_segment_id(segment);
-    Tensor t = runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, 1);
-    auto* wire = req.add_inputs();
-    ToWire(t, wire);
-    edit(wire);
-    v1::InferReply reply;
-    return client.Infer(req, &reply, 10000);
+  auto infer = [&](const std::function<void(v2::InferRequest*)>& edit) {
+    auto req = GoodRequest(seg.segment_id());
+    edit(&req);
+    return RawInfer(w.address, {req}).error_code();
   };
-  EXPECT_TRUE(infer([](v1::Tensor*) {}, seg.segment_id()).ok());
-  EXPECT_EQ(infer([](v1::Tensor*) {}, "nope").error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(3, 9); }, seg.segment_id()).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);  // wrong shape
-  EXPECT_EQ(
-      infer([](v1::Tensor* t) { t->mutable_data()->resize(100); }, seg.segment_id()).error_code(),
-      grpc::StatusCode::INVALID_ARGUMENT);  // truncated
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(1, 1LL << 40); }, seg.segment_id()).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);  // absurd
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_shape(1, -4); }, seg.segment_id()).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_dtype(8); }, seg.segment_id()).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);  // string
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_dtype(7); }, seg.segment_id()).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);  // int64, wrong size
-  EXPECT_EQ(infer([](v1::Tensor* t) { t->set_name("other"); }, seg.segment_id()).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  using grpc::StatusCode;
+  EXPECT_EQ(infer([](v2::InferRequest*) {}), StatusCode::OK);
+  EXPECT_EQ(infer([](v2::InferRequest* r) { r->set_segment_id("nope"); }), StatusCode::NOT_FOUND);
+  auto header = [](v2::InferRequest* r) { return r->mutable_tensors(0); };
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_shape(3, 9); }),
+            StatusCode::INVALID_ARGUMENT);  // wrong shape (declared bytes no longer match)
+  EXPECT_EQ(infer([&](v2::InferRequest* r) {
+              header(r)->set_shape(3, 9);
+              header(r)->set_data_bytes(1 * 4 * 8 * 9 * 4);
+            }),
+            StatusCode::INVALID_ARGUMENT);  // wrong shape for the segment
+  EXPECT_EQ(infer([](v2::InferRequest* r) { r->mutable_data()->resize(100); }),
+            StatusCode::INVALID_ARGUMENT);  // truncated
+  EXPECT_EQ(infer([](v2::InferRequest* r) { r->mutable_data()->append(10, 'x'); }),
+            StatusCode::INVALID_ARGUMENT);  // more bytes than declared
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_shape(1, 1LL << 40); }),
+            StatusCode::INVALID_ARGUMENT);  // absurd
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_shape(1, -4); }),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_dtype(8); }),
+            StatusCode::INVALID_ARGUMENT);  // string
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_dtype(7); }),
+            StatusCode::INVALID_ARGUMENT);  // int64: declared bytes do not match
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_name("other"); }),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { *r->add_tensors() = *header(r); }),
+            StatusCode::INVALID_ARGUMENT);  // the same tensor twice
+  EXPECT_EQ(RawInfer(w.address, {}).error_code(), StatusCode::INVALID_ARGUMENT);  // empty stream
   EXPECT_THROW(client.LoadSegment(sha_, 2, 7, 1, "", ""), Error);
-  EXPECT_THROW(client.LoadSegment(sha_, 0, 0, 1, "bad address", ""), Error);
+  EXPECT_THROW(client.LoadSegment(sha_, 0, 0, 1, "bad address", std::string(32, 'a')), Error);
   EXPECT_THROW(client.LoadSegment(std::string(64, 'a'), 0, 0, 1, "", ""), Error);  // not cached
-  EXPECT_TRUE(infer([](v1::Tensor*) {}, seg.segment_id()).ok());
+  EXPECT_EQ(infer([](v2::InferRequest*) {}), StatusCode::OK);
   EXPECT_EQ(client.Hello().resource, "edgeB");
 }
 
@@ -250,20 +286,16 @@ TEST_F(Deploy, EightConcurrentClientsTimesTwoHundredRequests) {
   for (int c = 0; c < 8; ++c)
     clients.emplace_back([&, c] {
       WorkerClient client(w.address, {});
-      v1::InferRequest req;
-      req.set_segment_id(seg.segment_id());
-      ToWire(runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, static_cast<uint64_t>(c)),
-             req.add_inputs());
+      auto input =
+          runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, static_cast<uint64_t>(c));
       for (int i = 0; i < 200; ++i) {
-        req.set_request_id(static_cast<uint64_t>(c * 1000 + i));
-        v1::InferReply reply;
         auto start = std::chrono::steady_clock::now();
-        auto status = client.Infer(req, &reply, 30000);
+        auto reply =
+            client.Infer(seg.segment_id(), static_cast<uint64_t>(c * 1000 + i), {input}, 30000);
         latencies[static_cast<size_t>(c)].push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count());
-        if (!status.ok() || reply.request_id() != req.request_id() || reply.outputs_size() != 1)
-          ++errors;
+        if (!reply.status.ok() || reply.outputs.size() != 1) ++errors;
       }
     });
   for (auto& t : clients) t.join();

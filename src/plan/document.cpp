@@ -1,0 +1,245 @@
+#include "plan/document.h"
+
+#include <cmath>
+#include <type_traits>
+
+#include "common/error.h"
+
+namespace scission::plan {
+
+namespace {
+
+using Json = nlohmann::json;
+
+const Json& Field(const Json& doc, const char* name, const std::string& what) {
+  if (!doc.is_object() || !doc.contains(name)) throw BadInput("{}: missing field '{}'", what, name);
+  return doc.at(name);
+}
+
+std::string Text(const Json& doc, const char* name, const std::string& what) {
+  const Json& v = Field(doc, name, what);
+  if (!v.is_string()) throw BadInput("{}: '{}' must be a string", what, name);
+  return v.get<std::string>();
+}
+
+double Number(const Json& doc, const char* name, const std::string& what) {
+  const Json& v = Field(doc, name, what);
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
+    throw BadInput("{}: '{}' must be a finite non-negative number", what, name);
+  return v.get<double>();
+}
+
+int64_t Integer(const Json& doc, const char* name, const std::string& what, int64_t min,
+                int64_t max) {
+  const Json& v = Field(doc, name, what);
+  if (!v.is_number_integer()) throw BadInput("{}: '{}' must be an integer", what, name);
+  int64_t x = v.get<int64_t>();
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) x = -1;
+  if (x < min || x > max) throw BadInput("{}: '{}' must be {}..{}", what, name, min, max);
+  return x;
+}
+
+bool Flag(const Json& doc, const char* name, const std::string& what) {
+  const Json& v = Field(doc, name, what);
+  if (!v.is_boolean()) throw BadInput("{}: '{}' must be true or false", what, name);
+  return v.get<bool>();
+}
+
+std::vector<std::string> Texts(const Json& doc, const char* name, const std::string& what) {
+  const Json& v = Field(doc, name, what);
+  if (!v.is_array()) throw BadInput("{}: '{}' must be an array of strings", what, name);
+  std::vector<std::string> out;
+  for (const auto& x : v) {
+    if (!x.is_string()) throw BadInput("{}: '{}' must be an array of strings", what, name);
+    out.push_back(x.get<std::string>());
+  }
+  return out;
+}
+
+// [[key, value], ...] with string keys.
+template <typename Value>
+std::vector<std::pair<std::string, Value>> Pairs(const Json& doc, const char* name,
+                                                 const std::string& what) {
+  const Json& v = Field(doc, name, what);
+  if (!v.is_array()) throw BadInput("{}: '{}' must be an array of [name, value] pairs", what, name);
+  std::vector<std::pair<std::string, Value>> out;
+  for (const auto& pair : v) {
+    bool ok = pair.is_array() && pair.size() == 2 && pair[0].is_string();
+    if constexpr (std::is_same_v<Value, std::string>)
+      ok = ok && pair[1].is_string();
+    else
+      ok = ok && pair[1].is_number() && std::isfinite(pair[1].get<double>());
+    if (!ok) throw BadInput("{}: '{}' must be an array of [name, value] pairs", what, name);
+    out.emplace_back(pair[0].get<std::string>(), pair[1].get<Value>());
+  }
+  return out;
+}
+
+}  // namespace
+
+PlannedRun ToPlannedRun(const PlanProblem& p, const PlanCandidate& c, int rank) {
+  PlannedRun run;
+  run.rank = rank;
+  run.latency_ms = c.latency_ms;
+  run.compute_ms = c.compute_ms;
+  run.transfer_ms = c.transfer_ms;
+  run.bottleneck_ms = c.bottleneck_ms;
+  run.uplink_bytes = c.uplink_bytes;
+  for (const auto& s : c.stages) {
+    const auto& r = p.resources[static_cast<size_t>(s.resource)];
+    run.stages.push_back(
+        {p.tiers[static_cast<size_t>(r.tier)], r.name, s.first_block, s.last_block, s.compute_ms});
+  }
+  for (const auto& h : c.hops)
+    run.hops.push_back({p.resources[static_cast<size_t>(h.from)].name,
+                        p.resources[static_cast<size_t>(h.to)].name, h.bytes, h.ms});
+  return run;
+}
+
+nlohmann::ordered_json ToJson(const PlannedRun& c) {
+  nlohmann::ordered_json stages = nlohmann::ordered_json::array();
+  for (const auto& s : c.stages)
+    stages.push_back({{"tier", s.tier},
+                      {"resource", s.resource},
+                      {"first_block", s.first_block},
+                      {"last_block", s.last_block},
+                      {"compute_ms", s.compute_ms}});
+  nlohmann::ordered_json hops = nlohmann::ordered_json::array();
+  for (const auto& h : c.hops)
+    hops.push_back({{"from", h.from}, {"to", h.to}, {"bytes", h.bytes}, {"ms", h.ms}});
+  return {{"rank", c.rank},
+          {"latency_ms", c.latency_ms},
+          {"compute_ms", c.compute_ms},
+          {"transfer_ms", c.transfer_ms},
+          {"bottleneck_ms", c.bottleneck_ms},
+          {"throughput_per_s", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0},
+          {"uplink_bytes", c.uplink_bytes},
+          {"stages", stages},
+          {"hops", hops}};
+}
+
+nlohmann::ordered_json ToJson(const PlanRequest& r) {
+  auto pairs = [](const auto& items) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& [k, v] : items) out.push_back({k, v});
+    return out;
+  };
+  return {{"model_key", r.model_key},
+          {"tiers", r.tiers},
+          {"where", pairs(r.where)},
+          {"privacy_blocks", r.privacy_blocks},
+          {"max_upload_mb", pairs(r.max_upload_mb)},
+          {"max_time", pairs(r.max_time)},
+          {"max_memory_mb", pairs(r.max_memory_mb)},
+          {"return_result", r.return_result},
+          {"statistic", r.statistic},
+          {"objective", ObjectiveName(r.objective)},
+          {"top_k", r.top_k}};
+}
+
+nlohmann::ordered_json ToJson(const PlanDocument& d) {
+  nlohmann::ordered_json doc;
+  doc["model"] = {{"key", d.model.key},
+                  {"name", d.model.name},
+                  {"path", d.model.path},
+                  {"origin", d.model.origin}};
+  doc["request"] = ToJson(d.request);
+  doc["tiers"] = d.tiers;
+  doc["objective"] = d.objective;
+  doc["statistic"] = d.request.statistic;
+  doc["blocks"] = d.blocks;
+  doc["input_bytes"] = d.input_bytes;
+  doc["output_bytes"] = d.output_bytes;
+  doc["plans"] = nlohmann::ordered_json::array();
+  for (const auto& p : d.plans) doc["plans"].push_back(ToJson(p));
+  doc["notes"] = d.notes;
+  return doc;
+}
+
+PlanRequest PlanRequestFromJson(const Json& doc, const std::string& what) {
+  const std::string w = what + ": request";
+  PlanRequest r;
+  r.model_key = Text(doc, "model_key", w);
+  r.tiers = Texts(doc, "tiers", w);
+  r.where = Pairs<std::string>(doc, "where", w);
+  r.privacy_blocks = static_cast<int>(Integer(doc, "privacy_blocks", w, 0, 1 << 30));
+  r.max_upload_mb = Pairs<double>(doc, "max_upload_mb", w);
+  r.max_time = Pairs<std::string>(doc, "max_time", w);
+  r.max_memory_mb = Pairs<double>(doc, "max_memory_mb", w);
+  r.return_result = Flag(doc, "return_result", w);
+  r.statistic = Text(doc, "statistic", w);
+  if (r.statistic != "mean" && r.statistic != "median")
+    throw BadInput("{}: 'statistic' must be mean or median", w);
+  try {
+    r.objective = ParseObjective(Text(doc, "objective", w));
+  } catch (const Error& e) {
+    throw BadInput("{}: {}", w, e.what());
+  }
+  r.top_k = static_cast<int>(Integer(doc, "top_k", w, 1, 1000));
+  return r;
+}
+
+PlannedRun PlannedRunFromJson(const Json& doc, const std::string& what) {
+  PlannedRun run;
+  run.rank = static_cast<int>(Integer(doc, "rank", what, 1, 1000000));
+  const std::string w = fmt::format("{}: plan {}", what, run.rank);
+  run.latency_ms = Number(doc, "latency_ms", w);
+  run.compute_ms = Number(doc, "compute_ms", w);
+  run.transfer_ms = Number(doc, "transfer_ms", w);
+  run.bottleneck_ms = Number(doc, "bottleneck_ms", w);
+  run.uplink_bytes = Integer(doc, "uplink_bytes", w, 0, INT64_MAX);
+  const Json& stages = Field(doc, "stages", w);
+  if (!stages.is_array() || stages.empty())
+    throw BadInput("{}: 'stages' must be a non-empty array", w);
+  for (const auto& s : stages)
+    run.stages.push_back({Text(s, "tier", w), Text(s, "resource", w),
+                          static_cast<int>(Integer(s, "first_block", w, 0, 1 << 30)),
+                          static_cast<int>(Integer(s, "last_block", w, -1, 1 << 30)),
+                          Number(s, "compute_ms", w)});
+  const Json& hops = Field(doc, "hops", w);
+  if (!hops.is_array()) throw BadInput("{}: 'hops' must be an array", w);
+  for (const auto& h : hops)
+    run.hops.push_back({Text(h, "from", w), Text(h, "to", w), Integer(h, "bytes", w, 0, INT64_MAX),
+                        Number(h, "ms", w)});
+  // Stages must cover the blocks in order: the source from block 0, each next one where the
+  // previous ended; a later stage runs at least one block.
+  int next = 0;
+  for (size_t i = 0; i < run.stages.size(); ++i) {
+    const auto& s = run.stages[i];
+    if (s.first_block != next || (i > 0 && s.last_block < s.first_block) ||
+        s.last_block < s.first_block - 1)
+      throw BadInput("{}: stage {} ({}) does not continue where the one before ended", w, i,
+                     s.resource);
+    next = s.last_block + 1;
+  }
+  if (run.hops.size() + 1 < run.stages.size())
+    throw BadInput("{}: {} hops for {} stages", w, run.hops.size(), run.stages.size());
+  return run;
+}
+
+PlanDocument PlanDocumentFromJson(const Json& doc, const std::string& what) {
+  if (!doc.is_object())
+    throw BadInput("{}: not a plan file (expected `scission plan --json`)", what);
+  PlanDocument d;
+  const Json& model = Field(doc, "model", what);
+  d.model = {Text(model, "key", what), Text(model, "name", what), Text(model, "path", what),
+             Text(model, "origin", what)};
+  d.request = PlanRequestFromJson(Field(doc, "request", what), what);
+  d.tiers = Texts(doc, "tiers", what);
+  d.objective = Text(doc, "objective", what);
+  d.blocks = static_cast<int>(Integer(doc, "blocks", what, 1, 1 << 30));
+  d.input_bytes = Integer(doc, "input_bytes", what, 0, INT64_MAX);
+  const Json& plans = Field(doc, "plans", what);
+  if (!plans.is_array()) throw BadInput("{}: 'plans' must be an array", what);
+  for (const auto& p : plans) {
+    d.plans.push_back(PlannedRunFromJson(p, what));
+    if (d.plans.back().stages.back().last_block != d.blocks - 1)
+      throw BadInput("{}: plan {} does not end at the model's last block {}", what,
+                     d.plans.back().rank, d.blocks - 1);
+  }
+  if (d.request.model_key != d.model.key)
+    throw BadInput("{}: the request is for another model", what);
+  return d;
+}
+
+}  // namespace scission::plan

@@ -1,0 +1,61 @@
+// The plan document: what `scission plan --json` prints and `scission run` (and later `serve`)
+// reads. It carries the whole request it answers (tiers, criteria, privacy, caps, statistic,
+// objective, return hop), so every re-plan made from it — after a worker dies, or when
+// conditions change — honours exactly the user's constraints. Read back with every field checked.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "plan/from_store.h"
+#include "plan/problem.h"
+
+namespace scission::plan {
+
+struct PlannedStage {
+  std::string tier, resource;
+  int first_block = 0, last_block = -1;  // last < first: the stage only sends the input
+  double compute_ms = 0;
+};
+
+struct PlannedHop {
+  std::string from, to;
+  int64_t bytes = 0;
+  double ms = 0;
+};
+
+struct PlannedRun {
+  int rank = 1;
+  double latency_ms = 0, compute_ms = 0, transfer_ms = 0, bottleneck_ms = 0;
+  int64_t uplink_bytes = 0;
+  std::vector<PlannedStage> stages;
+  std::vector<PlannedHop> hops;
+};
+
+struct PlanDocument {
+  struct Model {
+    std::string key, name, path, origin;
+  } model;
+  PlanRequest request;
+  std::vector<std::string> tiers;
+  std::string objective;  // "latency", "throughput", "uplink" or "pareto:latency,uplink"
+  int blocks = 0;
+  int64_t input_bytes = 0;
+  std::vector<int64_t> output_bytes;
+  std::vector<PlannedRun> plans;
+  std::vector<std::string> notes;
+};
+
+PlannedRun ToPlannedRun(const PlanProblem& problem, const PlanCandidate& candidate, int rank);
+
+nlohmann::ordered_json ToJson(const PlanDocument& document);
+nlohmann::ordered_json ToJson(const PlannedRun& run);
+nlohmann::ordered_json ToJson(const PlanRequest& request);
+// BadInput "<what>: ..." naming the first missing or malformed field.
+PlanDocument PlanDocumentFromJson(const nlohmann::json& doc, const std::string& what);
+PlannedRun PlannedRunFromJson(const nlohmann::json& doc, const std::string& what);
+PlanRequest PlanRequestFromJson(const nlohmann::json& doc, const std::string& what);
+
+}  // namespace scission::plan
