@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "store/records.h"
 #include "store/scission_data.h"
+#include "store/validate.h"
 
 namespace scission::cli {
 
@@ -21,13 +22,15 @@ void RegisterImportScission(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--network", opts->csvs, "network CSVs (default: every *.csv in DIR)");
   cmd->add_option("-i,--input-mb", opts->input_mb, "model input size in MB (default 0.15)");
   cmd->callback([opts, &global] {
-    if (opts->input_mb < 0) throw BadInput("--input-mb must not be negative");
+    int64_t input_bytes = store::InputBytesFromMb(opts->input_mb, "--input-mb");
     // Parse everything before touching the store, so bad input changes nothing.
     auto systems = store::LoadScissionDirectory(opts->dir);
     std::vector<std::string> csvs = opts->csvs;
     if (csvs.empty()) {
-      for (const auto& e : std::filesystem::directory_iterator(opts->dir))
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(opts->dir, ec))
         if (e.path().extension() == ".csv") csvs.push_back(e.path().string());
+      if (ec) throw BadInput("{}: cannot list: {}", opts->dir, ec.message());
       std::sort(csvs.begin(), csvs.end());
     }
     std::vector<store::ScissionLink> links;
@@ -35,9 +38,8 @@ void RegisterImportScission(CLI::App& app, GlobalOptions& global) {
       auto parsed = store::LoadNetworkCsv(csv);
       links.insert(links.end(), parsed.begin(), parsed.end());  // later files win on duplicates
     }
-    store::Store db(global.DbPath());
-    auto summary =
-        store::ImportScission(db, systems, links, static_cast<int64_t>(opts->input_mb * 1e6 + 0.5));
+    store::Store db(global.DbPath(), store::OpenMode::kWrite);
+    auto summary = store::ImportScission(db, systems, links, input_bytes);
     if (global.json) {
       PrintJson({{"systems", summary.systems},
                  {"models", summary.models},

@@ -1,6 +1,7 @@
 #include "cli/common.h"
 #include "store/scission_data.h"
 #include "store/store.h"
+#include "store/validate.h"
 
 namespace scission::cli {
 
@@ -16,11 +17,11 @@ void RegisterNetwork(CLI::App& app, GlobalOptions& global) {
   set->add_option("--rtt-ms", link->rtt_ms, "round-trip time in ms")->required();
   set->add_option("--mbps", link->mbps, "bandwidth in Mbit/s")->required();
   set->callback([link, &global] {
-    if (link->rtt_ms < 0) throw BadInput("--rtt-ms must not be negative");
-    if (!(link->mbps > 0)) throw BadInput("--mbps must be positive");
-    if (link->source == link->destination) throw BadInput("a link needs two different resources");
+    store::ValidateRttMs(link->rtt_ms, "--rtt-ms");
+    store::ValidateMbps(link->mbps, "--mbps");
+    store::ValidateLink(*link, "network set");
     link->origin = "set";
-    store::Store db(global.DbPath());
+    store::Store db(global.DbPath(), store::OpenMode::kWrite);
     db.UpsertLink(*link);
     if (global.json)
       PrintJson({{"source", link->source},
@@ -41,7 +42,7 @@ void RegisterNetwork(CLI::App& app, GlobalOptions& global) {
     std::vector<store::LinkRecord> records;
     for (const auto& l : links)
       records.push_back({l.source, l.destination, l.ping_ms, l.mbps, "csv", ""});
-    store::Store db(global.DbPath());
+    store::Store db(global.DbPath(), store::OpenMode::kWrite);
     db.UpsertLinks(records);
     if (global.json)
       PrintJson({{"links", records.size()}});

@@ -1,7 +1,11 @@
+#include <filesystem>
+#include <set>
+
 #include "cli/common.h"
 #include "common/files.h"
 #include "common/text.h"
 #include "report/html.h"
+#include "store/validate.h"
 
 namespace scission::cli {
 
@@ -20,10 +24,21 @@ void RegisterReport(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--tiers", o->tiers, "tiers for the plans (default device,edge,cloud)");
   cmd->add_option("--top", o->top, "plans per model (default 3)");
   cmd->callback([o, &global] {
-    store::Store db(global.DbPath());
+    // Checked here: the report turns a planning error into a note in the page, not an exit code.
+    constexpr int kMaxTop = 100;
+    if (o->top < 1 || o->top > kMaxTop)
+      throw BadInput("--top: {} is not within 1..{}", o->top, kMaxTop);
     report::ReportOptions options;
     options.top_k = o->top;
     options.tiers = SplitCommas(o->tiers);
+    for (const auto& tier : options.tiers) store::ValidateName(tier, "--tiers");
+    if (std::set<std::string>(options.tiers.begin(), options.tiers.end()).size() !=
+        options.tiers.size())
+      throw BadInput("--tiers: '{}' lists a tier twice", o->tiers);
+    std::error_code ec;
+    if (std::filesystem::is_directory(o->out, ec))
+      throw BadInput("--out: {} is a directory; name the HTML file", o->out);
+    store::Store db(global.DbPath());
     if (!o->model.empty()) options.only_model_key = ResolveStoredModel(db, o->model).key;
     std::string html = report::RenderReport(db, options);
     WriteFileAtomic(o->out, html);

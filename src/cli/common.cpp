@@ -39,7 +39,10 @@ void Table::Print() const {
   for (const auto& row : rows_) print(row);
 }
 
-void PrintJson(const nlohmann::ordered_json& doc) { std::cout << doc.dump(2) << "\n"; }
+// Text from the store or a model file may hold invalid UTF-8; print U+FFFD instead of failing.
+void PrintJson(const nlohmann::ordered_json& doc) {
+  std::cout << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+}
 
 void Note(const std::string& message) { std::cerr << message << "\n"; }
 

@@ -79,6 +79,7 @@ void RegisterZoo(CLI::App& app, GlobalOptions& global);
 void RegisterInspect(CLI::App& app, GlobalOptions& global);
 void RegisterBenchmark(CLI::App& app, GlobalOptions& global);
 void RegisterImportScission(CLI::App& app, GlobalOptions& global);
+void RegisterImportRun(CLI::App& app, GlobalOptions& global);
 void RegisterExport(CLI::App& app, GlobalOptions& global);
 void RegisterNetwork(CLI::App& app, GlobalOptions& global);
 void RegisterDemo(CLI::App& app, GlobalOptions& global);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   RegisterInspect(app, global);
   RegisterBenchmark(app, global);
   RegisterImportScission(app, global);
+  RegisterImportRun(app, global);
   RegisterExport(app, global);
   RegisterNetwork(app, global);
   RegisterPredict(app, global);

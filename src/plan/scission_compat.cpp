@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "store/validate.h"
 
 namespace scission::plan {
 
@@ -115,7 +116,7 @@ std::vector<CompatScenario> PredictCompat(const std::vector<store::ScissionSyste
                                           const std::vector<store::ScissionLink>& links,
                                           const CompatQuery& query) {
   if (query.result_count < 1) throw BadInput("--result-count must be at least 1");
-  if (!(query.input_mb >= 0)) throw BadInput("-i: input size must not be negative");
+  store::InputBytesFromMb(query.input_mb, "-i");  // finite and in range; the value stays in MB
   const std::string model = Lower(query.model);
   std::vector<const store::ScissionSystem*> devices, edges, clouds;
   for (const auto& s : systems) {

@@ -134,6 +134,7 @@ class Reader {
   ValuePtr Make(T value) {
     auto v = std::make_unique<Value>();
     v->v = std::move(value);
+    v->offset = op_pos_;
     doc_.arena.push_back(std::move(v));
     return doc_.arena.back().get();
   }

@@ -36,6 +36,7 @@ struct Object {
 
 struct Value {
   std::variant<None, int64_t, double, std::string, List, Tuple, Dict, Object> v;
+  size_t offset = 0;  // byte offset of the opcode that made it (for errors)
 };
 
 struct Document {

@@ -1,9 +1,14 @@
 #include "store/records.h"
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include <fmt/format.h>
+
+#include "common/error.h"
+#include "store/validate.h"
 
 namespace scission::store {
 
@@ -34,7 +39,9 @@ ModelRecord ModelRecordFor(const graph::LoadedModel& model, const graph::GraphAn
                            const std::string& name) {
   ModelRecord r;
   r.key = model.sha256;
-  r.name = name.empty() ? std::filesystem::path(model.label).stem().string() : name;
+  // A name taken from a file stem is made valid here; a name the user gave is checked by the store.
+  r.name =
+      name.empty() ? NameFromFileStem(std::filesystem::path(model.label).stem().string()) : name;
   r.path = model.label;
   r.origin = "onnx";
   r.file_bytes = static_cast<int64_t>(model.file_bytes);
@@ -85,17 +92,203 @@ RunRecord RunRecordFor(const profile::ModelBenchmark& result,
   return run;
 }
 
+namespace {
+
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+
+// Typed access to one JSON object's fields; every error names the label and the field's path.
+class JsonFields {
+ public:
+  JsonFields(const nlohmann::json& object, const std::string& label, std::string path)
+      : object_(object), label_(label), path_(std::move(path)) {
+    if (!object_.is_object()) throw BadInput("{}: {}: must be an object", label_, path_);
+  }
+  const nlohmann::json& At(const char* key) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) throw BadInput("{}: {}: missing", label_, Path(key));
+    return *it;
+  }
+  bool Has(const char* key) const { return object_.contains(key); }
+  std::string Path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string Text(const char* key) const {
+    const auto& v = At(key);
+    if (!v.is_string()) throw BadInput("{}: {}: must be a string", label_, Path(key));
+    return v.get<std::string>();
+  }
+  int64_t Integer(const char* key, int64_t min, int64_t max) const {
+    const auto& v = At(key);
+    if (!v.is_number_integer()) throw BadInput("{}: {}: must be an integer", label_, Path(key));
+    bool too_big = v.is_number_unsigned() &&
+                   v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    int64_t value = too_big ? max : v.get<int64_t>();
+    if (too_big || value < min || value > max)
+      throw BadInput("{}: {}: {} is not within {}..{}", label_, Path(key), v.dump(), min, max);
+    return value;
+  }
+  int Int(const char* key, int64_t min) const {
+    return static_cast<int>(Integer(key, min, kIntMax));
+  }
+  double Number(const char* key) const { return NumberValue(At(key), Path(key)); }
+  double NumberValue(const nlohmann::json& v, const std::string& path) const {
+    if (!v.is_number()) throw BadInput("{}: {}: must be a number", label_, path);
+    double value = v.get<double>();
+    if (!std::isfinite(value)) throw BadInput("{}: {}: must be finite", label_, path);
+    return value;
+  }
+  const nlohmann::json& Array(const char* key, size_t max_size) const {
+    const auto& v = At(key);
+    if (!v.is_array()) throw BadInput("{}: {}: must be an array", label_, Path(key));
+    if (v.size() > max_size)
+      throw BadInput("{}: {}: {} items (at most {})", label_, Path(key), v.size(), max_size);
+    return v;
+  }
+
+ private:
+  const nlohmann::json& object_;
+  const std::string& label_;
+  std::string path_;
+};
+
+MeasurementRecord MeasurementFromJson(const JsonFields& x) {
+  MeasurementRecord m;
+  m.block_index = static_cast<int>(x.Integer("block", -1, static_cast<int64_t>(kMaxBlocks)));
+  m.setup_ms = x.Number("setup_ms");
+  m.first_run_ms = x.Number("first_run_ms");
+  m.n = x.Integer("n", 0, static_cast<int64_t>(kMaxSamples));
+  m.median_ms = x.Number("median_ms");
+  m.mean_ms = x.Number("mean_ms");
+  m.p90_ms = x.Number("p90_ms");
+  m.p95_ms = x.Number("p95_ms");
+  m.stddev_ms = x.Number("stddev_ms");
+  m.min_ms = x.Number("min_ms");
+  m.max_ms = x.Number("max_ms");
+  m.output_bytes = x.Integer("output_bytes", 0, kMaxBytes);
+  const auto& samples = x.Array("samples_ms", kMaxSamples);
+  m.samples_ms.reserve(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i)
+    m.samples_ms.push_back(
+        x.NumberValue(samples[i], fmt::format("{}[{}]", x.Path("samples_ms"), i)));
+  return m;
+}
+
+}  // namespace
+
+nlohmann::json RunDocumentToJson(const RunDocument& document) {
+  const auto& model = document.model;
+  const auto& run = document.run;
+  nlohmann::json doc;
+  doc["resource"] = {{"name", document.resource.name}, {"tier", document.resource.tier}};
+  doc["model"] = {{"key", model.key},
+                  {"name", model.name},
+                  {"path", model.path},
+                  {"origin", model.origin},
+                  {"file_bytes", model.file_bytes},
+                  {"input_bytes", model.input_bytes}};
+  doc["blocks"] = nlohmann::json::array();
+  for (const auto& b : document.blocks)
+    doc["blocks"].push_back({{"index", b.index},
+                             {"nodes", b.nodes},
+                             {"first_node", b.first_node},
+                             {"last_node", b.last_node},
+                             {"ops", b.ops},
+                             {"output_name", b.output_name},
+                             {"output_shape", b.output_shape},
+                             {"output_dtype", b.output_dtype},
+                             {"output_bytes", b.output_bytes},
+                             {"first_layer", b.first_layer},
+                             {"last_layer", b.last_layer}});
+  nlohmann::json measurements = nlohmann::json::array();
+  for (const auto& m : run.measurements)
+    measurements.push_back({{"block", m.block_index},
+                            {"setup_ms", m.setup_ms},
+                            {"first_run_ms", m.first_run_ms},
+                            {"n", m.n},
+                            {"median_ms", m.median_ms},
+                            {"mean_ms", m.mean_ms},
+                            {"p90_ms", m.p90_ms},
+                            {"p95_ms", m.p95_ms},
+                            {"stddev_ms", m.stddev_ms},
+                            {"min_ms", m.min_ms},
+                            {"max_ms", m.max_ms},
+                            {"output_bytes", m.output_bytes},
+                            {"samples_ms", m.samples_ms}});
+  doc["run"] = {{"kind", run.kind},
+                {"started_at", run.started_at},
+                {"backend", run.backend},
+                {"runtime_version", run.runtime_version},
+                {"execution_provider", run.execution_provider},
+                {"cpu_model", run.cpu_model},
+                {"host", run.host},
+                {"build_type", run.build_type},
+                {"threads", run.threads},
+                {"warmup", run.warmup},
+                {"repeats", run.repeats},
+                {"wall_ms", run.wall_ms},
+                {"setup_ms", run.setup_ms},
+                {"measurements", measurements}};
+  return doc;
+}
+
+RunDocument RunDocumentFromJson(const nlohmann::json& doc, const std::string& label) {
+  RunDocument out;
+  JsonFields top(doc, label, "");
+  if (top.Has("resource")) {
+    JsonFields r(top.At("resource"), label, "resource");
+    out.resource = {r.Text("name"), r.Text("tier")};
+    ValidateName(out.resource.name, label + ": resource.name");
+    ValidateName(out.resource.tier, label + ": resource.tier");
+  }
+  JsonFields m(top.At("model"), label, "model");
+  out.model = {m.Text("key"),
+               m.Text("name"),
+               m.Text("path"),
+               m.Text("origin"),
+               m.Integer("file_bytes", 0, kMaxBytes),
+               m.Integer("input_bytes", 0, kMaxBytes)};
+  const auto& blocks = top.Array("blocks", kMaxBlocks);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    JsonFields b(blocks[i], label, fmt::format("blocks[{}]", i));
+    out.blocks.push_back({b.Int("index", 0), b.Int("nodes", 0), b.Text("first_node"),
+                          b.Text("last_node"), b.Text("ops"), b.Text("output_name"),
+                          b.Text("output_shape"), b.Text("output_dtype"),
+                          b.Integer("output_bytes", 0, kMaxBytes), b.Int("first_layer", -1),
+                          b.Int("last_layer", -1)});
+  }
+  JsonFields r(top.At("run"), label, "run");
+  RunRecord& run = out.run;
+  run.kind = r.Text("kind");
+  run.started_at = r.Text("started_at");
+  run.backend = r.Text("backend");
+  run.runtime_version = r.Text("runtime_version");
+  run.execution_provider = r.Text("execution_provider");
+  run.cpu_model = r.Text("cpu_model");
+  run.host = r.Text("host");
+  run.build_type = r.Text("build_type");
+  run.threads = r.Int("threads", 0);
+  run.warmup = r.Int("warmup", 0);
+  run.repeats = r.Int("repeats", 0);
+  run.wall_ms = r.Number("wall_ms");
+  run.setup_ms = r.Number("setup_ms");
+  const auto& measurements = r.Array("measurements", kMaxBlocks + 1);
+  for (size_t i = 0; i < measurements.size(); ++i)
+    run.measurements.push_back(MeasurementFromJson(
+        JsonFields(measurements[i], label, fmt::format("run.measurements[{}]", i))));
+  ValidateRunRecords(out.model, out.blocks, out.run, label);
+  return out;
+}
+
 ImportSummary ImportScission(Store& store, const std::vector<ScissionSystem>& systems,
                              const std::vector<ScissionLink>& links, int64_t input_bytes) {
   ImportSummary summary;
   std::string now = NowIso8601();
+  std::vector<RunDocument> documents;
   for (const auto& system : systems) {
     ++summary.systems;
     for (const auto& [model_name, blocks] : system.models) {
-      ModelRecord model{
-          "scission:" + model_name, model_name, system.path, "scission", 0, input_bytes};
-      std::vector<BlockRecord> block_records;
-      RunRecord run;
+      RunDocument doc;
+      doc.resource = {system.name, system.tier};
+      doc.model = {"scission:" + model_name, model_name, system.path, "scission", 0, input_bytes};
+      RunRecord& run = doc.run;
       run.kind = "scission-import";
       run.started_at = now;
       run.backend = "scission-keras";
@@ -111,7 +304,7 @@ ImportSummary ImportScission(Store& store, const std::vector<ScissionSystem>& sy
         r.last_node = fmt::format("layer {}", b.output_layer);
         r.output_bytes = b.output_size;
         r.output_dtype = "float32";
-        block_records.push_back(r);
+        doc.blocks.push_back(r);
         MeasurementRecord m;
         m.block_index = static_cast<int>(i);
         m.median_ms = m.mean_ms = m.p90_ms = m.p95_ms = m.min_ms = m.max_ms = b.seconds * 1000.0;
@@ -120,13 +313,21 @@ ImportSummary ImportScission(Store& store, const std::vector<ScissionSystem>& sy
         run.measurements.push_back(m);
       }
       run.wall_ms = total_ms;
-      store.SaveRun({system.name, system.tier}, model, block_records, run);
-      ++summary.runs;
+      ValidateRun(doc.resource, doc.model, doc.blocks, doc.run,
+                  fmt::format("{}: model '{}'", system.path, PrintableText(model_name)));
+      documents.push_back(std::move(doc));
     }
   }
   std::vector<LinkRecord> records;
-  for (const auto& l : links)
+  for (const auto& l : links) {
     records.push_back({l.source, l.destination, l.ping_ms, l.mbps, "csv", now});
+    ValidateLink(records.back(), fmt::format("link {} -> {}", PrintableText(l.source),
+                                             PrintableText(l.destination)));
+  }
+  for (const auto& doc : documents) {
+    store.SaveRun(doc);
+    ++summary.runs;
+  }
   if (!records.empty()) store.UpsertLinks(records);
   summary.links = static_cast<int>(records.size());
   std::set<std::string> names;

@@ -4,10 +4,13 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "store/pickle.h"
+#include "store/store.h"
+#include "store/validate.h"
 
 namespace scission::store {
 
@@ -15,49 +18,72 @@ namespace {
 
 const std::string* AsString(pickle::ValuePtr v) { return std::get_if<std::string>(&v->v); }
 
-int64_t IntField(const pickle::Value& v, const std::string& field, const std::string& where) {
-  if (const auto* i = std::get_if<int64_t>(&v.v)) return *i;
-  throw BadInput("{}: field '{}' must be an integer", where, field);
+// Where a value of one LayerBenchmark entry was read: "<file>: offset N: model 'm' entry i".
+struct EntryPlace {
+  const std::string& label;
+  const std::string& model;
+  size_t entry;
+  std::string At(const pickle::Value& v) const {
+    return fmt::format("{}: offset {}: model '{}' entry {}", label, v.offset, PrintableText(model),
+                       entry);
+  }
+};
+
+int64_t IntField(const pickle::Value& v, const std::string& field, const EntryPlace& place,
+                 int64_t min, int64_t max) {
+  const auto* i = std::get_if<int64_t>(&v.v);
+  if (!i) throw BadInput("{}: field '{}' must be an integer", place.At(v), field);
+  if (*i < min || *i > max)
+    throw BadInput("{}: field '{}' is {}, not within {}..{}", place.At(v), field, *i, min, max);
+  return *i;
 }
 
-double NumberField(const pickle::Value& v, const std::string& field, const std::string& where) {
-  if (const auto* d = std::get_if<double>(&v.v)) return *d;
-  if (const auto* i = std::get_if<int64_t>(&v.v)) return static_cast<double>(*i);
-  throw BadInput("{}: field '{}' must be a number", where, field);
+double NumberField(const pickle::Value& v, const std::string& field, const EntryPlace& place) {
+  double value = 0;
+  if (const auto* d = std::get_if<double>(&v.v))
+    value = *d;
+  else if (const auto* i = std::get_if<int64_t>(&v.v))
+    value = static_cast<double>(*i);
+  else
+    throw BadInput("{}: field '{}' must be a number", place.At(v), field);
+  // Seconds; the store keeps milliseconds up to kMaxMs.
+  if (!std::isfinite(value) || value < 0 || value * 1000.0 > kMaxMs)
+    throw BadInput("{}: field '{}' is {}, not a time within 0..{:g} s", place.At(v), field, value,
+                   kMaxMs / 1000.0);
+  return value;
 }
 
-ScissionLayerBlock ReadLayerBenchmark(pickle::ValuePtr v, const std::string& where) {
+ScissionLayerBlock ReadLayerBenchmark(pickle::ValuePtr v, const EntryPlace& place) {
   const auto* object = std::get_if<pickle::Object>(&v->v);
-  if (!object || !object->state) throw BadInput("{}: expected a LayerBenchmark object", where);
+  if (!object || !object->state)
+    throw BadInput("{}: expected a LayerBenchmark object", place.At(*v));
   const auto& state = std::get<pickle::Dict>(object->state->v);
+  constexpr int64_t kIntMax = std::numeric_limits<int>::max();
   ScissionLayerBlock block;
   bool seen[4] = {false, false, false, false};
   for (const auto& [key, value] : state.items) {
     const std::string* name = AsString(key);
-    if (!name) throw BadInput("{}: LayerBenchmark has a non-string field name", where);
+    if (!name) throw BadInput("{}: LayerBenchmark has a non-string field name", place.At(*key));
     if (*name == "input_layer") {
-      block.input_layer = static_cast<int>(IntField(*value, *name, where));
+      block.input_layer = static_cast<int>(IntField(*value, *name, place, 0, kIntMax));
       seen[0] = true;
     } else if (*name == "output_layer") {
-      block.output_layer = static_cast<int>(IntField(*value, *name, where));
+      block.output_layer = static_cast<int>(IntField(*value, *name, place, 0, kIntMax));
       seen[1] = true;
     } else if (*name == "second_prediction") {
-      block.seconds = NumberField(*value, *name, where);
+      block.seconds = NumberField(*value, *name, place);
       seen[2] = true;
     } else if (*name == "output_size") {
-      block.output_size = IntField(*value, *name, where);
+      block.output_size = IntField(*value, *name, place, 0, kMaxBytes);
       seen[3] = true;
     }
   }
   static const char* kNames[] = {"input_layer", "output_layer", "second_prediction", "output_size"};
   for (int i = 0; i < 4; ++i)
-    if (!seen[i]) throw BadInput("{}: LayerBenchmark lacks field '{}'", where, kNames[i]);
-  if (block.input_layer < 0 || block.output_layer < block.input_layer)
-    throw BadInput("{}: layer range {}..{} is invalid", where, block.input_layer,
+    if (!seen[i]) throw BadInput("{}: LayerBenchmark lacks field '{}'", place.At(*v), kNames[i]);
+  if (block.output_layer < block.input_layer)
+    throw BadInput("{}: layer range {}..{} is invalid", place.At(*v), block.input_layer,
                    block.output_layer);
-  if (!std::isfinite(block.seconds) || block.seconds < 0)
-    throw BadInput("{}: second_prediction {} is not a valid time", where, block.seconds);
-  if (block.output_size < 0) throw BadInput("{}: output_size is negative", where);
   return block;
 }
 
@@ -72,7 +98,7 @@ double ParseNumber(const std::string& text, const std::string& where, const char
   double value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(value))
-    throw BadInput("{}: {} '{}' is not a number", where, what, text);
+    throw BadInput("{}: {} '{}' is not a number", where, what, PrintableText(text));
   return value;
 }
 
@@ -90,22 +116,30 @@ ScissionSystem ParseScissionBenchmark(std::string_view bytes, const std::string&
   system.tier = stem.substr(0, dash);
   system.name = stem.substr(dash + 1);
   if (system.tier != "device" && system.tier != "edge" && system.tier != "cloud")
-    throw BadInput("{}: tier '{}' must be device, edge or cloud", label, system.tier);
+    throw BadInput("{}: tier '{}' must be device, edge or cloud", label,
+                   PrintableText(system.tier));
+  ValidateName(system.name, label + ": system name from the file name");
 
   pickle::Document doc = pickle::Parse(bytes, label);
   const auto* top = std::get_if<pickle::Dict>(&doc.root->v);
   if (!top) throw BadInput("{}: top-level object must be a dict of model name -> list", label);
   for (const auto& [key, value] : top->items) {
     const std::string* model = AsString(key);
-    if (!model) throw BadInput("{}: a model name is not a string", label);
+    if (!model) throw BadInput("{}: offset {}: a model name is not a string", label, key->offset);
+    ValidateName(*model, fmt::format("{}: offset {}: model name", label, key->offset));
     const auto* list = std::get_if<pickle::List>(&value->v);
-    if (!list) throw BadInput("{}: model '{}' is not a list of LayerBenchmark", label, *model);
+    if (!list)
+      throw BadInput("{}: offset {}: model '{}' is not a list of LayerBenchmark", label,
+                     value->offset, *model);
+    if (list->items.size() > kMaxBlocks)
+      throw BadInput("{}: offset {}: model '{}' has {} blocks (at most {})", label, value->offset,
+                     *model, list->items.size(), kMaxBlocks);
     std::vector<ScissionLayerBlock> blocks;
     for (size_t i = 0; i < list->items.size(); ++i)
-      blocks.push_back(ReadLayerBenchmark(
-          list->items[i], fmt::format("{}: model '{}' entry {}", label, *model, i)));
+      blocks.push_back(ReadLayerBenchmark(list->items[i], EntryPlace{label, *model, i}));
     if (blocks.empty()) throw BadInput("{}: model '{}' has no blocks", label, *model);
-    system.models[*model] = std::move(blocks);
+    if (!system.models.emplace(*model, std::move(blocks)).second)
+      throw BadInput("{}: offset {}: model '{}' appears twice", label, key->offset, *model);
   }
   return system;
 }
@@ -160,11 +194,9 @@ std::vector<ScissionLink> ParseNetworkCsv(std::string_view text, const std::stri
     if (cells.size() != 4)
       throw BadInput("{}: expected 4 columns (source,destination,ping,bandwidth), got {}", where,
                      cells.size());
-    if (cells[0].empty() || cells[1].empty()) throw BadInput("{}: empty resource name", where);
     ScissionLink link{cells[0], cells[1], ParseNumber(cells[2], where, "ping"),
                       ParseNumber(cells[3], where, "bandwidth")};
-    if (link.ping_ms < 0) throw BadInput("{}: ping must not be negative", where);
-    if (link.mbps <= 0) throw BadInput("{}: bandwidth must be positive", where);
+    ValidateLink({link.source, link.destination, link.ping_ms, link.mbps, "csv", ""}, where);
     links.push_back(link);
     if (end == text.size()) break;
   }

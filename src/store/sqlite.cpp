@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 
 namespace scission::store {
@@ -77,14 +79,25 @@ bool Statement::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-Connection::Connection(const std::string& path) : path_(path) {
-  std::filesystem::path p(path);
+Connection::Connection(const std::string& path, OpenFlags flags) : path_(path), flags_(flags) {
   std::error_code ec;
-  if (std::filesystem::is_directory(p, ec))
+  if (std::filesystem::is_directory(path, ec))
     throw BadInput("{}: is a directory, not a database", path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
+  int open_flags = flags == OpenFlags::kReadWriteCreate
+                       ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI
+                       : SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+  // Every path is given as a URI (with '%', '?' and '#' escaped) so that the immutable parameter
+  // can be added.
+  std::string uri = "file:";
+  for (char c : std::filesystem::absolute(path, ec).string()) {
+    if (c == '%' || c == '?' || c == '#')
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    else
+      uri += c;
+  }
+  if (ec) throw BadInput("{}: cannot resolve the path: {}", path, ec.message());
+  if (flags == OpenFlags::kReadOnlyImmutable) uri += "?immutable=1";
+  if (sqlite3_open_v2(uri.c_str(), &db_, open_flags, nullptr) != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
@@ -97,23 +110,41 @@ Connection::Connection(const std::string& path) : path_(path) {
 Connection::~Connection() { sqlite3_close(db_); }
 
 void Connection::Exec(std::string_view sql) {
+  std::string error;
+  if (ExecCode(sql, &error) == SQLITE_OK) return;
+  int code = sqlite3_errcode(db_);
+  if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT || code == SQLITE_BUSY ||
+      code == SQLITE_READONLY || code == SQLITE_CANTOPEN)
+    throw BadInput("{}: {}", path_, error);
+  throw Internal("{}: {}", path_, error);
+}
+
+int Connection::ExecCode(std::string_view sql, std::string* error) {
   char* message = nullptr;
   std::string text(sql);
-  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string what = message ? message : "unknown";
-    sqlite3_free(message);
-    int code = sqlite3_errcode(db_);
-    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT || code == SQLITE_BUSY ||
-        code == SQLITE_READONLY)
-      throw BadInput("{}: {}", path_, what);
-    throw Internal("{}: {}", path_, what);
-  }
+  int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) *error = message ? message : "unknown";
+  sqlite3_free(message);
+  return rc;
 }
 
 int64_t Connection::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 
-Transaction::Transaction(Connection& connection) : connection_(connection) {
-  connection_.Exec("BEGIN IMMEDIATE");
+void Connection::set_busy_timeout_ms(int ms) { sqlite3_busy_timeout(db_, ms); }
+
+bool Connection::TryBeginImmediate() {
+  std::string error;
+  int rc = ExecCode("BEGIN IMMEDIATE", &error);
+  if (rc == SQLITE_BUSY) return false;
+  if (rc != SQLITE_OK) throw BadInput("{}: cannot begin a write: {}", path_, error);
+  return true;
+}
+
+Transaction::Transaction(Connection& connection, WhenLocked when_locked) : connection_(connection) {
+  if (when_locked == WhenLocked::kThrow)
+    connection_.Exec("BEGIN IMMEDIATE");
+  else
+    done_ = !connection_.TryBeginImmediate();
 }
 
 Transaction::~Transaction() {

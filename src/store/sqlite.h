@@ -45,9 +45,17 @@ class Statement {
   std::string label_;
 };
 
+enum class OpenFlags {
+  kReadWriteCreate,
+  kReadOnly,
+  // Read-only without the WAL index: for a database in a directory nobody can write, where the
+  // -shm file cannot be created and, for the same reason, no writer can exist.
+  kReadOnlyImmutable,
+};
+
 class Connection {
  public:
-  explicit Connection(const std::string& path);  // opens or creates
+  Connection(const std::string& path, OpenFlags flags);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -56,18 +64,32 @@ class Connection {
   Statement Prepare(std::string_view sql) { return Statement(db_, sql, path_); }
   int64_t LastInsertId() const;
   const std::string& path() const { return path_; }
+  bool read_only() const { return flags_ != OpenFlags::kReadWriteCreate; }
+  // How long a statement waits for another connection's lock before failing (ms).
+  void set_busy_timeout_ms(int ms);
+  // BEGIN IMMEDIATE; false (and nothing begun) when another connection held the write lock for
+  // the whole busy timeout.
+  bool TryBeginImmediate();
   sqlite3* raw() { return db_; }
 
  private:
+  int ExecCode(std::string_view sql, std::string* error);  // SQLite's result code
+
   sqlite3* db_ = nullptr;
   std::string path_;
+  OpenFlags flags_;
 };
 
-// BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless Commit() was called.
+enum class WhenLocked { kThrow, kGiveUp };
+
+// BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless Commit() was called. With
+// WhenLocked::kGiveUp a database locked for the whole busy timeout leaves active() false instead
+// of throwing.
 class Transaction {
  public:
-  explicit Transaction(Connection& connection);
+  explicit Transaction(Connection& connection, WhenLocked when_locked = WhenLocked::kThrow);
   ~Transaction();
+  bool active() const { return !done_; }
   void Commit();
 
  private:

@@ -1,11 +1,21 @@
 #include "store/store.h"
 
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/files.h"
+#include "store/records.h"
+#include "store/validate.h"
 
 namespace scission::store {
 
@@ -93,6 +103,62 @@ CREATE INDEX runs_by_model ON runs(model_id, resource_id, id);
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
 
+// The tables of schema 1. Databases written before the application_id was set are recognised as
+// Scission's by exactly this set together with user_version 1.
+const std::vector<std::string> kSchema1Tables = {"blocks", "links",     "measurements",
+                                                 "models", "resources", "runs"};
+
+namespace fs = std::filesystem;
+
+// Read-write when the file (or, for a new file, its directory) and the directory can be written:
+// SQLite needs the directory for the WAL and its index. Otherwise read-only, and immutable when
+// not even the WAL index can be created.
+OpenFlags ChooseOpenFlags(const std::string& path, OpenMode mode) {
+  fs::path file(path);
+  fs::path dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  std::error_code ec;
+  bool exists = fs::exists(file, ec);
+  // The default location (~/.local/share/scission) may not exist yet.
+  if (!exists && !fs::exists(dir, ec)) fs::create_directories(dir, ec);
+  bool dir_writable = ::access(dir.c_str(), W_OK | X_OK) == 0;
+  if (!exists) {
+    if (!dir_writable)
+      throw BadInput("{}: cannot create the database: directory {} is not writable", path,
+                     dir.string());
+    return OpenFlags::kReadWriteCreate;
+  }
+  if (fs::is_directory(file, ec)) return OpenFlags::kReadWriteCreate;  // Connection says so
+  bool file_writable = ::access(path.c_str(), W_OK) == 0;
+  if (file_writable && dir_writable) return OpenFlags::kReadWriteCreate;
+  if (mode == OpenMode::kWrite)
+    throw BadInput(
+        "{}: the database is read-only ({} is not writable) and this command writes to it", path,
+        file_writable ? "its directory" : "the file");
+  if (dir_writable || fs::exists(path + "-shm", ec)) return OpenFlags::kReadOnly;
+  return OpenFlags::kReadOnlyImmutable;
+}
+
+// "20240131T120000Z" (no ':' for file names).
+std::string CompactTimestamp() {
+  std::string stamp = NowIso8601();
+  std::erase(stamp, ':');
+  std::erase(stamp, '-');
+  return stamp;
+}
+
+// Restores the connection's busy timeout when SaveRun's waiting ends.
+class BusyTimeoutGuard {
+ public:
+  BusyTimeoutGuard(Connection& db, int ms) : db_(db), ms_(ms) {}
+  ~BusyTimeoutGuard() { db_.set_busy_timeout_ms(ms_); }
+  BusyTimeoutGuard(const BusyTimeoutGuard&) = delete;
+  BusyTimeoutGuard& operator=(const BusyTimeoutGuard&) = delete;
+
+ private:
+  Connection& db_;
+  int ms_;
+};
+
 MeasurementRecord ReadMeasurement(Statement& s, int first_column) {
   MeasurementRecord m;
   int c = first_column;
@@ -126,13 +192,12 @@ std::string NowIso8601() {
   return buffer;
 }
 
-Store::Store(const std::string& path) : db_(path) {
-  try {
+Store::Store(const std::string& path, OpenMode mode) : db_(path, ChooseOpenFlags(path, mode)) {
+  CheckIdentity();  // before anything that writes, so a foreign file is left as it was
+  if (!read_only()) {
     db_.Exec("PRAGMA journal_mode=WAL");
-  } catch (const Error& e) {
-    throw BadInput("{}: not a Scission database ({})", path, e.what());
+    db_.Exec("PRAGMA synchronous=NORMAL");
   }
-  db_.Exec("PRAGMA synchronous=NORMAL");
   db_.Exec("PRAGMA foreign_keys=ON");
   Migrate();
 }
@@ -143,16 +208,84 @@ int Store::schema_version() {
   return static_cast<int>(s.Int(0));
 }
 
+void Store::set_lock_wait(const LockWait& wait) {
+  lock_wait_ = wait;
+  db_.set_busy_timeout_ms(wait.busy_timeout_ms);
+}
+
+void Store::CheckIdentity() {
+  int64_t application_id = 0, version = 0;
+  std::vector<std::string> tables;
+  try {
+    auto id = db_.Prepare("PRAGMA application_id");
+    id.Step();
+    application_id = id.Int(0);
+    auto v = db_.Prepare("PRAGMA user_version");
+    v.Step();
+    version = v.Int(0);
+    // Views and triggers count as tables here: a file holding only those is not empty.
+    auto t = db_.Prepare(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view', 'trigger') "
+        "AND name NOT LIKE 'sqlite@_%' ESCAPE '@' ORDER BY name");
+    while (t.Step()) tables.push_back(t.Text(0));
+  } catch (const Error&) {
+    throw BadInput("{}: not a Scission database ({})", path(), sqlite3_errmsg(db_.raw()));
+  }
+  if (version < 0)
+    throw BadInput("{}: schema version {} is not one Scission writes", path(), version);
+  if (application_id == kApplicationId) {
+    if (version > kSchemaVersion)
+      throw BadInput("{}: database schema version {} is newer than this Scission's ({})", path(),
+                     version, kSchemaVersion);
+    return;
+  }
+  bool empty = application_id == 0 && version == 0 && tables.empty();
+  bool schema1 = application_id == 0 && version == 1 && tables == kSchema1Tables;
+  if (empty || schema1) return;
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < tables.size() && i < 5; ++i) shown.push_back(PrintableText(tables[i]));
+  if (tables.size() > 5) shown.push_back("...");
+  throw BadInput(
+      "{}: not a Scission database (application_id {:#x}, user_version {}, tables: {}); "
+      "left unchanged",
+      path(), static_cast<uint32_t>(application_id), version,
+      shown.empty() ? std::string("none") : fmt::format("{}", fmt::join(shown, ", ")));
+}
+
 void Store::Migrate() {
+  auto application_id = [&] {
+    auto s = db_.Prepare("PRAGMA application_id");
+    s.Step();
+    return s.Int(0);
+  };
   int version = schema_version();
-  if (version > kSchemaVersion)
-    throw BadInput("{}: database schema version {} is newer than this Scission's ({})", path(),
-                   version, kSchemaVersion);
-  if (version == kSchemaVersion) return;
+  if (version == kSchemaVersion && application_id() == kApplicationId) return;
+  if (read_only()) {
+    if (version == 0)
+      throw BadInput("{}: the database is empty and read-only, so there is nothing to read",
+                     path());
+    if (version < kSchemaVersion)
+      throw BadInput(
+          "{}: schema version {} needs an upgrade, which a read-only database cannot take; "
+          "open it once with write access",
+          path(), version);
+    return;  // a schema-1 database from before the application_id: readable as it is
+  }
   Transaction tx(db_);
+  version = schema_version();  // another process may have migrated while this one waited
+  CheckIdentity();
   for (int v = version; v < kSchemaVersion; ++v) db_.Exec(kMigrations[v]);
   db_.Exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
+  db_.Exec("PRAGMA application_id = " + std::to_string(kApplicationId));
   tx.Commit();
+}
+
+void Store::RequireWritable(const char* what) {
+  if (read_only())
+    throw BadInput(
+        "{}: the database is open read-only (the file or its directory is not writable), so "
+        "cannot {}",
+        path(), what);
 }
 
 int64_t Store::UpsertResource(const ResourceRecord& resource) {
@@ -194,7 +327,59 @@ void Store::ReplaceBlocks(int64_t model_id, const std::vector<BlockRecord>& bloc
 
 int64_t Store::SaveRun(const ResourceRecord& resource, const ModelRecord& model,
                        const std::vector<BlockRecord>& blocks, const RunRecord& run) {
-  Transaction tx(db_);
+  ValidateRun(resource, model, blocks, run, "cannot store the run");
+  try {
+    return WriteRun(resource, model, blocks, run);
+  } catch (const Error& e) {
+    if (!keep_unsaved_runs_) throw;
+    std::string kept;
+    try {
+      kept = KeepUnsavedRun({resource, model, blocks, run});
+    } catch (const Error& k) {
+      throw Error(e.kind(),
+                  fmt::format("{}; the run could not be kept either: {}", e.what(), k.what()));
+    }
+    throw Error(e.kind(),
+                fmt::format("{}; the run was kept in {}: store it later with `scission import-run "
+                            "{}`",
+                            e.what(), kept, kept));
+  }
+}
+
+int64_t Store::WriteRun(const ResourceRecord& resource, const ModelRecord& model,
+                        const std::vector<BlockRecord>& blocks, const RunRecord& run) {
+  RequireWritable("store a run");
+  // Another writer holds the lock for the length of its own transaction; wait in busy-timeout
+  // steps (saying so once) until LockWait::save_run_ms, never discarding the measurement.
+  const auto start = std::chrono::steady_clock::now();
+  BusyTimeoutGuard restore(db_, lock_wait_.busy_timeout_ms);
+  for (bool noted = false;;) {
+    Transaction tx(db_, WhenLocked::kGiveUp);
+    if (tx.active()) {
+      int64_t run_id = WriteRunRows(resource, model, blocks, run);
+      tx.Commit();
+      return run_id;
+    }
+    auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - start)
+                         .count();
+    int64_t remaining_ms = lock_wait_.save_run_ms - waited_ms;
+    if (remaining_ms <= 0)
+      throw BadInput("{}: the database stayed locked by another process for {:.0f} s", path(),
+                     waited_ms / 1000.0);
+    if (!noted && note_)
+      note_(fmt::format(
+          "{}: the database is locked by another process ({:.0f} s so far); waiting up to {:.0f} "
+          "s more to store the run",
+          path(), waited_ms / 1000.0, remaining_ms / 1000.0));
+    noted = true;
+    db_.set_busy_timeout_ms(
+        static_cast<int>(std::min<int64_t>(remaining_ms, lock_wait_.busy_timeout_ms)));
+  }
+}
+
+int64_t Store::WriteRunRows(const ResourceRecord& resource, const ModelRecord& model,
+                            const std::vector<BlockRecord>& blocks, const RunRecord& run) {
   int64_t resource_id = UpsertResource(resource);
   int64_t model_id = UpsertModel(model);
   ReplaceBlocks(model_id, blocks);
@@ -221,13 +406,38 @@ int64_t Store::SaveRun(const ResourceRecord& resource, const ModelRecord& model,
     m.Run();
     m.Reset();
   }
-  tx.Commit();
   return run_id;
+}
+
+std::string Store::KeepUnsavedRun(const RunDocument& document) {
+  std::string json =
+      RunDocumentToJson(document).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  fs::path db(path());
+  std::string name =
+      fmt::format("{}.unsaved-run-{}-{}", db.filename().string(), CompactTimestamp(), ::getpid());
+  std::error_code ec;
+  std::vector<fs::path> dirs = {db.has_parent_path() ? db.parent_path() : fs::path(".")};
+  if (auto tmp = fs::temp_directory_path(ec); !ec) dirs.push_back(tmp);
+  std::string last_error;
+  for (const auto& dir : dirs) {
+    fs::path file = dir / (name + ".json");
+    for (int i = 2; fs::exists(file, ec) && i < 100; ++i)
+      file = dir / fmt::format("{}-{}.json", name, i);
+    try {
+      WriteFileAtomic(file.string(), json);
+      return file.string();
+    } catch (const Error& e) {
+      last_error = e.what();
+    }
+  }
+  throw BadInput("{}", last_error);
 }
 
 void Store::UpsertLink(const LinkRecord& link) { UpsertLinks({link}); }
 
 void Store::UpsertLinks(const std::vector<LinkRecord>& links) {
+  for (const auto& l : links) ValidateLink(l, "link");
+  RequireWritable("store links");
   Transaction tx(db_);
   auto s = db_.Prepare(
       "INSERT INTO links(source, destination, rtt_ms, mbps, origin, updated_at) "

@@ -1,11 +1,13 @@
 // Scission's SQLite store: resources, models (by SHA-256), blocks, benchmark runs with provenance,
 // per-block measurements with raw samples, and links. Schema versioned by PRAGMA user_version with
-// forward-only migrations; WAL journal. Every benchmark run is written in one transaction, so a
-// process killed mid-write leaves earlier data intact.
+// forward-only migrations; PRAGMA application_id marks the file as Scission's; WAL journal. Every
+// benchmark run is written in one transaction, so a process killed mid-write leaves earlier data
+// intact. Every record is validated (store/validate.h) before it is written.
 // Units: milliseconds, bytes, Mbit/s.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +18,8 @@
 namespace scission::store {
 
 inline constexpr int kSchemaVersion = 1;
+// PRAGMA application_id of a Scission database: "Scis" in ASCII.
+inline constexpr int32_t kApplicationId = 0x53636973;
 
 struct ResourceRecord {
   std::string name;
@@ -71,6 +75,14 @@ struct LinkRecord {
   std::string updated_at;
 };
 
+// One benchmark run with everything needed to store it later (`scission import-run`).
+struct RunDocument {
+  ResourceRecord resource;
+  ModelRecord model;
+  std::vector<BlockRecord> blocks;
+  RunRecord run;
+};
+
 // The latest measured profile of one model on one resource (what the planner consumes).
 struct ProfileView {
   std::string resource, tier, model_key, model_name;
@@ -81,21 +93,50 @@ struct ProfileView {
   std::optional<MeasurementRecord> whole;
 };
 
+enum class OpenMode {
+  // Reading verbs: read-write when the file and its directory are writable (so migrations can
+  // run), else read-only; the write methods then fail with a clear BadInput.
+  kRead,
+  // Writing verbs: BadInput at once when the database cannot be written.
+  kWrite,
+};
+
+// How long writes wait for another process's lock.
+struct LockWait {
+  int busy_timeout_ms = 10'000;  // any statement
+  int save_run_ms = 120'000;     // SaveRun in total, before keeping the run aside
+};
+
 class Store {
  public:
   // Opens or creates the database and applies migrations. BadInput when the file is not a
-  // Scission database or was written by a newer schema.
-  explicit Store(const std::string& path);
+  // Scission database (nothing in it is changed then), has a schema version this Scission cannot
+  // read, or cannot be opened as `mode` needs.
+  explicit Store(const std::string& path, OpenMode mode = OpenMode::kRead);
   const std::string& path() const { return db_.path(); }
+  bool read_only() const { return db_.read_only(); }
   int schema_version();
 
+  // Notes for the user (e.g. "waiting for a lock"); the store never prints.
+  void set_note_callback(std::function<void(const std::string&)> note) { note_ = std::move(note); }
+  void set_lock_wait(const LockWait& wait);
+  // When SaveRun cannot store a validated run (locked past LockWait::save_run_ms, read-only, disk
+  // full), it writes the run as JSON next to the database (else in the temporary directory) and
+  // names that file in its error, so a finished measurement is never lost. `import-run` turns this
+  // off: its run is already in a file.
+  void set_keep_unsaved_runs(bool keep) { keep_unsaved_runs_ = keep; }
+
   // Saves a complete benchmark (resource, model, blocks, run, measurements) in one transaction.
-  // Returns the run id.
+  // Returns the run id. BadInput for records that break the rules of store/validate.h.
   int64_t SaveRun(const ResourceRecord& resource, const ModelRecord& model,
                   const std::vector<BlockRecord>& blocks, const RunRecord& run);
+  int64_t SaveRun(const RunDocument& document) {
+    return SaveRun(document.resource, document.model, document.blocks, document.run);
+  }
   // Test hook: called inside SaveRun's transaction after the run row is written.
   void set_mid_transaction_hook(void (*hook)()) { mid_transaction_hook_ = hook; }
 
+  // Every link is validated (ValidateLink) before any is written.
   void UpsertLink(const LinkRecord& link);
   void UpsertLinks(const std::vector<LinkRecord>& links);  // one transaction
   std::vector<LinkRecord> Links();
@@ -111,12 +152,22 @@ class Store {
   Connection& connection() { return db_; }
 
  private:
+  void CheckIdentity();
   void Migrate();
+  void RequireWritable(const char* what);
+  int64_t WriteRun(const ResourceRecord& resource, const ModelRecord& model,
+                   const std::vector<BlockRecord>& blocks, const RunRecord& run);
+  int64_t WriteRunRows(const ResourceRecord& resource, const ModelRecord& model,
+                       const std::vector<BlockRecord>& blocks, const RunRecord& run);
+  std::string KeepUnsavedRun(const RunDocument& document);
   int64_t UpsertResource(const ResourceRecord& resource);
   int64_t UpsertModel(const ModelRecord& model);
   void ReplaceBlocks(int64_t model_id, const std::vector<BlockRecord>& blocks);
 
   Connection db_;
+  LockWait lock_wait_;
+  std::function<void(const std::string&)> note_;
+  bool keep_unsaved_runs_ = true;
   void (*mid_transaction_hook_)() = nullptr;
 };
 

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -132,6 +133,20 @@ TEST(ScissionPredict, CriteriaErrorsAreBadInput) {
   auto r = testing::RunScission({"predict", SCISSION_DATA_DIR, "network_stats.csv", "nosuchmodel"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("model 'nosuchmodel' is not in"));
+}
+
+TEST(ScissionPredict, InputSizeMustBeFiniteAndSane) {
+  auto systems = store::LoadScissionDirectory(SCISSION_DATA_DIR);
+  auto links = store::LoadNetworkCsv(std::string(SCISSION_DATA_DIR) + "/network_stats.csv");
+  for (double bad : {std::nan(""), HUGE_VAL, 1e308, -0.5}) {
+    CompatQuery query;
+    query.model = "vgg19";
+    query.input_mb = bad;
+    // inf and 1e308 used to rank plans with an infinite transfer time instead of refusing.
+    EXPECT_THAT([&] { PredictCompat(systems, links, query); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("-i: ")))
+        << bad;
+  }
 }
 
 TEST(ScissionPredict, NoResultsLine) {

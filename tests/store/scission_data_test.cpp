@@ -1,6 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 #include "store/scission_data.h"
 
@@ -77,10 +79,95 @@ TEST(NetworkCsv, ParsesSpacesAndReportsLineNumbers) {
   const std::string header = "source,destination,ping(ms),bandwidth(mbps)\n";
   EXPECT_THAT(error(header + "a,b,x,5\n"), HasSubstr("net.csv:2: ping 'x' is not a number"));
   EXPECT_THAT(error(header + "a,b,1\n"), HasSubstr("net.csv:2: expected 4 columns"));
-  EXPECT_THAT(error(header + "a,b,1,0\n"), HasSubstr("bandwidth must be positive"));
-  EXPECT_THAT(error(header + "a,b,-1,3\n"), HasSubstr("ping must not be negative"));
+  EXPECT_THAT(error(header + "a,b,1,0\n"),
+              HasSubstr("net.csv:2: bandwidth 0 Mbit/s is not within 0.001..1e+07 Mbit/s"));
+  EXPECT_THAT(error(header + "a,b,-1,3\n"),
+              HasSubstr("net.csv:2: RTT -1 ms is not within 0..60000 ms"));
   EXPECT_THAT(error("src,dst\n"), HasSubstr("net.csv:1: header"));
   EXPECT_THAT(error(""), HasSubstr("empty"));
+}
+
+TEST(NetworkCsv, RefusesUnusableLinksWithFileAndLine) {
+  auto error = [](const std::string& rows) {
+    try {
+      ParseNetworkCsv("source,destination,ping(ms),bandwidth(mbps)\na,b,1,2\n" + rows, "net.csv");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(error("a,b,1,1e-320\n"), HasSubstr("net.csv:3: bandwidth 1e-320 Mbit/s"));
+  EXPECT_THAT(error("a,b,1,2e7\n"), HasSubstr("net.csv:3: bandwidth"));
+  EXPECT_THAT(error("a,b,60001,2\n"), HasSubstr("net.csv:3: RTT 60001 ms"));
+  EXPECT_THAT(error("a,a,1,2\n"), HasSubstr("net.csv:3: link from 'a' to itself"));
+  EXPECT_THAT(error("a\0b,c,1,2\n"s),
+              HasSubstr("net.csv:3: source: name 'a\\x00b' contains a control character"));
+  EXPECT_THAT(error("a,c\x01,1,2\n"), HasSubstr("net.csv:3: destination: name"));
+  EXPECT_THAT(error("\xff\xfe,c,1,2\n"), HasSubstr("net.csv:3: source: name '\\xff\\xfe' is not "
+                                                   "valid UTF-8"));
+  EXPECT_THAT(error(std::string(200, 'x') + ",c,1,2\n"), HasSubstr("longer than 128 bytes"));
+  EXPECT_THAT(error(",c,1,2\n"), HasSubstr("net.csv:3: source: name is empty"));
+}
+
+// A pickle {'m': [LayerBenchmark(input_layer=<in>, output_layer=<out>, second_prediction=<s>,
+// output_size=<size>)]} with each value given as raw opcodes.
+std::string OneEntryPickle(const std::string& in, const std::string& out, const std::string& s,
+                           const std::string& size, const std::string& model = "m") {
+  auto text = [](const std::string& t) {
+    return "\x8c"s + static_cast<char>(t.size()) + t;  // SHORT_BINUNICODE
+  };
+  return "\x80\x03}"s + text(model) + "]c__main__\nLayerBenchmark\n)\x81}(" + text("input_layer") +
+         in + text("output_layer") + out + text("second_prediction") + s + text("output_size") +
+         size + "ubas."s;
+}
+
+TEST(ScissionData, AcceptsAWellFormedEntry) {
+  auto system = ParseScissionBenchmark(
+      OneEntryPickle("K\x00"s, "K\x02"s, "G?\xf8\x00\x00\x00\x00\x00\x00"s, "M\x00\x01"s),
+      "edge-a.dat", "edge-a.dat");
+  const auto& block = system.models.at("m").at(0);
+  EXPECT_EQ(block.output_layer, 2);
+  EXPECT_DOUBLE_EQ(block.seconds, 1.5);
+  EXPECT_EQ(block.output_size, 256);
+}
+
+TEST(ScissionData, RefusesNumbersThatDoNotFitWithFileAndOffset) {
+  auto error = [](const std::string& bytes, const std::string& file = "edge-a.dat") {
+    try {
+      ParseScissionBenchmark(bytes, file, file);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string zero = "K\x00"s, one_s = "G?\xf0\x00\x00\x00\x00\x00\x00"s, size = "K\x10";
+  // 2**40 as LONG1: used to become layer 0 after a silent cast to int.
+  const std::string big = "\x8a\x06\x00\x00\x00\x00\x00\x01"s;
+  std::string bytes = OneEntryPickle(zero, big, one_s, size);
+  size_t offset = bytes.find(big);
+  EXPECT_THAT(error(bytes), HasSubstr(fmt::format("edge-a.dat: offset {}: model 'm' entry 0: field "
+                                                  "'output_layer' is 1099511627776, not within "
+                                                  "0..2147483647",
+                                                  offset)));
+  EXPECT_THAT(error(OneEntryPickle(big, big, one_s, size)), HasSubstr("'input_layer'"));
+  EXPECT_THAT(error(OneEntryPickle("J\xff\xff\xff\xff"s, zero, one_s, size)),
+              HasSubstr("'input_layer' is -1"));
+  EXPECT_THAT(error(OneEntryPickle(zero, zero, one_s, "\x8a\x06\x00\x00\x00\x00\x00\x01"s)),
+              HasSubstr("'output_size' is 1099511627776, not within 0..1000000000000"));
+  // second_prediction: NaN, +inf, negative, and so large that milliseconds overflow the store.
+  for (const std::string& seconds :
+       {"G\x7f\xf8\x00\x00\x00\x00\x00\x00"s, "G\x7f\xf0\x00\x00\x00\x00\x00\x00"s,
+        "G\xbf\xf0\x00\x00\x00\x00\x00\x00"s, "G\x7f\xe0\x00\x00\x00\x00\x00\x00"s})
+    EXPECT_THAT(error(OneEntryPickle(zero, zero, seconds, size)),
+                HasSubstr("field 'second_prediction' is"));
+  EXPECT_THAT(error(OneEntryPickle(zero, zero, one_s, size, "bad\x01")),
+              HasSubstr("edge-a.dat: offset 3: model name: name 'bad\\x01' contains a control"));
+  EXPECT_THAT(error(OneEntryPickle(zero, zero, one_s, size), "edge-a\x02.dat"),
+              HasSubstr("system name from the file name: name 'a\\x02'"));
+  EXPECT_THAT(error(OneEntryPickle(zero, zero, one_s, size), "edge-\xff.dat"),
+              HasSubstr("not valid UTF-8"));
 }
 
 }  // namespace
