@@ -34,7 +34,7 @@ bench: build
 
 fuzz:
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCISSION_FUZZ=ON
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_pickle fuzz_onnx
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_pickle fuzz_onnx fuzz_wire fuzz_plan
 
 format:
 	find src tests bench fuzz \( -name '*.cpp' -o -name '*.h' \) | xargs clang-format -i

@@ -56,7 +56,57 @@ def onnx_seeds(out):
         f.write(helper.make_model(dangling, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
 
 
+def _varint(n):
+    out = bytearray()
+    n &= (1 << 64) - 1
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number, value):
+    """One protobuf field: ints as varints, bytes/str as length-delimited."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _header(name, dtype, shape, data_bytes):
+    packed = b"".join(_varint(d) for d in shape)
+    return _field(1, name) + _field(2, dtype) + _field(3, packed) + _field(4, data_bytes)
+
+
+def _frames(*messages):
+    return b"".join(len(m).to_bytes(2, "little") + m for m in messages)
+
+
+def wire_seeds(out):
+    """Infer streams as the worker reads them (see fuzz/fuzz_wire.cpp for the framing)."""
+    os.makedirs(out, exist_ok=True)
+    data = bytes(range(64))
+    first = _field(1, "0" * 32) + _field(2, 7) + _field(3, _header("x", 1, [1, 4, 4], 64))
+    seeds = {
+        "one_message.bin": _frames(first + _field(4, data)),
+        "split.bin": _frames(first + _field(4, data[:10]), _field(4, data[10:40]), _field(4, data[40:])),
+        "two_tensors.bin": _frames(_field(3, _header("a", 7, [2], 16)) + _field(3, _header("b", 9, [3], 3))
+                                   + _field(4, bytes(19))),
+        "too_much.bin": _frames(first + _field(4, data + b"extra")),
+        "negative_dim.bin": _frames(_field(3, _header("x", 1, [1, -4], 16)) + _field(4, bytes(16))),
+        "huge_dims.bin": _frames(_field(3, _header("x", 1, [1 << 40, 1 << 40], 0))),
+        "benchmark_event.bin": _frames(_field(3, _field(1, 0) + _field(4, 3))),
+    }
+    for name, bytes_ in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(bytes_)
+
+
 if __name__ == "__main__":
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus")
     pickles(os.path.join(root, "pickle"))
     onnx_seeds(os.path.join(root, "onnx"))
+    wire_seeds(os.path.join(root, "wire"))

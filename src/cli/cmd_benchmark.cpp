@@ -7,6 +7,7 @@
 #include "profile/shapes.h"
 #include "store/records.h"
 #include "store/store.h"
+#include "store/validate.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -64,14 +65,17 @@ void RegisterBenchmark(CLI::App& app, GlobalOptions& global) {
 void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& global) {
   const BenchmarkCommand* c = &command;
   {
-    if (c->resource.empty()) throw BadInput("--resource must not be empty");
-    if (c->tier.empty()) throw BadInput("--tier must not be empty");
+    store::ValidateName(c->resource, "--resource");
+    store::ValidateName(c->tier, "--tier");
+    if (!c->name.empty()) store::ValidateName(c->name, "--name");
     c->options.Validate();
     std::string path = zoo::ResolveModel(c->model, [](const std::string& m) { Note(m); });
     auto model = graph::LoadModel(path);
     auto analysis = graph::Analyze(model.proto);
     profile::ResolveBlockShapes(model, analysis, c->options.backend);
-    store::Store db(global.DbPath());  // open before measuring: a bad --db fails fast
+    // Open for writing before measuring: a bad or read-only --db fails fast.
+    store::Store db(global.DbPath(), store::OpenMode::kWrite);
+    db.set_note_callback([](const std::string& m) { Note("note: " + m); });
 
     std::string started = store::NowIso8601();
     ProgressBar bar;

@@ -1,6 +1,9 @@
+#include <filesystem>
+
 #include "cli/common.h"
 #include "common/files.h"
 #include "deploy/client.h"
+#include "store/validate.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -30,7 +33,8 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     auto connect = o->connect.Resolve();
     std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
     std::string sha = Sha256Hex(ReadFileBytes(path));
-    store::Store db(global.DbPath());
+    store::Store db(global.DbPath(), store::OpenMode::kWrite);
+    db.set_note_callback([](const std::string& m) { Note("note: " + m); });
     nlohmann::ordered_json doc = nlohmann::ordered_json::array();
     for (const auto& [name, address] : workers) {
       deploy::WorkerClient client(address, connect);
@@ -42,7 +46,11 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
         Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
       auto remote = client.Benchmark(sha, o->warmup, o->repeats, o->threads);
       remote.model.path = path;
-      if (zoo::Find(o->model)) remote.model.name = o->model;
+      // The name is ours to choose, as for a local benchmark: the zoo name or the file stem.
+      remote.model.name =
+          zoo::Find(o->model)
+              ? o->model
+              : store::NameFromFileStem(std::filesystem::path(path).stem().string());
       if (remote.model.key != sha) throw BadInput("worker {} benchmarked a different model", name);
       int64_t id = db.SaveRun({info.resource, info.tier}, remote.model, remote.blocks, remote.run);
       double sum = 0, whole = 0;

@@ -1,6 +1,7 @@
 #include "cli/common.h"
 #include "common/text.h"
 #include "deploy/client.h"
+#include "store/validate.h"
 
 namespace scission::cli {
 
@@ -55,7 +56,8 @@ void RegisterProbe(CLI::App& app, GlobalOptions& global) {
   AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {
     o->probe.Validate();
-    store::Store db(global.DbPath());
+    store::ValidateName(o->from, "--from");
+    store::Store db(global.DbPath(), store::OpenMode::kWrite);
     deploy::WorkerClient client(o->address, o->connect.Resolve());
     auto info = client.Hello();
     if (info.resource == o->from)

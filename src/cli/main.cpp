@@ -1,11 +1,22 @@
 // scission: which layers where. Each verb lives in cmd_<verb>.cpp and calls one library function.
+#include <grpc/support/log.h>
+
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/common.h"
 #include "common/error.h"
 
+namespace {
+// gRPC's own log lines (a refused TLS handshake, a port it could not bind) would break the
+// one-line `error:` contract; the errors that matter reach the user through statuses instead.
+// GRPC_VERBOSITY set by the user brings them back for debugging.
+void DropGrpcLog(gpr_log_func_args*) {}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace scission::cli;
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function(DropGrpcLog);
   CLI::App app{"Scission: split a DNN across device, edge and cloud, measured not guessed"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "scission 0.1.0");

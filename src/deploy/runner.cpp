@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -194,17 +195,24 @@ class Runner {
   // no plan satisfies them over what is left.
   bool Replan() {
     if (o_.db_path.empty()) return false;
-    std::vector<std::string> dead;
+    // While no plan is possible, look at the workers again at most once a second.
+    if (!hopeless_.empty() && Ms(hopeless_since_) < 1000) return false;
+    std::set<std::string> dead;
     for (const auto& [name, address] : o_.workers) {
       try {
         ConnectOptions quick = o_.connect;
         quick.timeout_ms = 3000;
         WorkerClient(address, quick).Hello();
       } catch (const Error&) {
-        dead.push_back(name);
+        dead.insert(name);
       }
     }
-    if (dead.empty()) return false;
+    // Nothing new has died since a re-plan over the same survivors found nothing: fail fast
+    // instead of re-planning for every request.
+    if (dead.empty() || dead == hopeless_) {
+      hopeless_since_ = Clock::now();
+      return false;
+    }
     store::Store db(o_.db_path);
     plan::PlanRequest req = o_.plan_doc.request;
     req.top_k = 1;
@@ -212,21 +220,23 @@ class Runner {
       req.block_weight_bytes = graph::BlockWeightBytes(loaded_.proto, analysis_);
     auto problem = plan::BuildProblem(db, req, nullptr);
     std::erase_if(problem.resources, [&](const plan::ResourceProfile& r) {
-      return std::find(dead.begin(), dead.end(), r.name) != dead.end() ||
-             (r.tier > 0 && !o_.workers.count(r.name));
+      return dead.count(r.name) > 0 || (r.tier > 0 && !o_.workers.count(r.name));
     });
     bool has_source = std::any_of(problem.resources.begin(), problem.resources.end(),
                                   [](const auto& r) { return r.tier == 0; });
-    if (!has_source) return false;
-    auto plans = plan::PlanTopK(problem);
+    auto plans = has_source ? plan::PlanTopK(problem) : std::vector<plan::PlanCandidate>{};
     if (plans.empty()) {
-      note_(fmt::format("no plan without {} satisfies the plan's constraints",
+      note_(fmt::format("no plan without {} satisfies the plan's constraints; requests fail",
                         fmt::join(dead, ", ")));
+      hopeless_ = dead;
+      hopeless_since_ = Clock::now();
       return false;
     }
     note_(fmt::format("re-planned without {}: {:.2f} ms predicted", fmt::join(dead, ", "),
                       plans[0].latency_ms));
-    Setup(plan::ToPlannedRun(problem, plans[0], 1));
+    auto next = plan::ToPlannedRun(problem, plans[0], 1);
+    Setup(next);
+    replanned_.push_back(std::move(next));
     return true;
   }
 
@@ -239,6 +249,9 @@ class Runner {
   std::vector<Tensor> input_;
   std::mutex chain_mutex_;
   std::shared_ptr<Chain> chain_;
+  std::set<std::string> hopeless_;  // dead workers no plan could do without
+  Clock::time_point hopeless_since_;
+  std::vector<plan::PlannedRun> replanned_;
 };
 
 StageSummary Summarize(const std::string& name, double predicted,
@@ -297,6 +310,7 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
   for (int t = 0; t < o.concurrency; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   summary.wall_ms = Ms(start);
+  summary.replanned = runner.replanned_;
 
   // Per-stage/hop statistics over successful requests of the first chain's shape.
   const size_t stages = plan.stages.size();
@@ -340,6 +354,8 @@ nlohmann::ordered_json SummaryJson(const RunSummary& s) {
   doc["ok"] = s.ok;
   doc["failed"] = s.failed;
   doc["replans"] = s.replans;
+  doc["replanned"] = nlohmann::ordered_json::array();
+  for (const auto& p : s.replanned) doc["replanned"].push_back(plan::ToJson(p));
   doc["errors"] = s.errors;
   doc["stages"] = nlohmann::ordered_json::array();
   for (const auto& x : s.stages) doc["stages"].push_back(row(x));

@@ -41,7 +41,8 @@ struct StageSummary {
 struct RunSummary {
   plan::PlannedRun plan;  // the plan that ran first
   int requests = 0, ok = 0, failed = 0, replans = 0;
-  std::map<std::string, int> errors;  // message -> count
+  std::vector<plan::PlannedRun> replanned;  // each plan a re-plan switched to, in order
+  std::map<std::string, int> errors;        // message -> count
   std::vector<StageSummary> stages, hops;
   StageSummary total;
   double wall_ms = 0;

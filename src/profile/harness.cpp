@@ -17,7 +17,11 @@ void HarnessOptions::Validate() const {
   if (min_runs < 1) throw BadInput("--repeats must be at least 1, got {}", min_runs);
   if (max_runs < min_runs)
     throw BadInput("max runs ({}) must not be below --repeats ({})", max_runs, min_runs);
-  if (warmup_min_ms < 0 || min_time_ms < 0) throw BadInput("minimum times must not be negative");
+  // The negated comparisons also catch NaN; and infinity.
+  if (!(warmup_min_ms >= 0 && warmup_min_ms <= 1e9))
+    throw BadInput("minimum warm-up time must be 0..1e9 ms, got {}", warmup_min_ms);
+  if (!(min_time_ms >= 0 && min_time_ms <= 1e9))
+    throw BadInput("--min-time-ms must be 0..1e9, got {}", min_time_ms);
 }
 
 Timing TimeRuns(const std::function<void()>& run, const HarnessOptions& options) {

@@ -2,6 +2,7 @@
 // and killing a worker in the middle of a run.
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -119,21 +120,64 @@ TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
   EXPECT_THAT(dead.err, HasSubstr("unreachable"));
 }
 
-TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequest) {
+// A `run` whose edge worker was killed 1.5 s in: its JSON summary and stderr.
+struct KilledRun {
+  nlohmann::json doc;
+  std::string err;
+};
+
+TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequestAndReplansWithinTheConstraints) {
   auto edge = StartWorker("edge", "edge"), cloud = StartWorker("cloud", "cloud");
   Prepare(edge, cloud);
-  auto plan = Run({"plan", model_, "-e", "!-1", "--top", "1", "--json"});
-  ASSERT_EQ(plan.exit_code, 0) << plan.err;
-  std::ofstream(dir_ + "/plan.json") << plan.out;
-  for (bool fallback : {false, true}) {
-    if (fallback) edge = StartWorker("edge", "edge");  // the first edge worker is dead
+  const int kPrivacy = 3;
+  // Make the device slow (50 ms a block) so that, without constraints, the best plan sends the
+  // raw input away: a re-plan that forgot --privacy would then break it.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/s.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE measurements SET mean_ms = 50, median_ms = 50 WHERE run_id IN "
+                           "(SELECT r.id FROM runs r JOIN resources s ON s.id = r.resource_id "
+                           "WHERE s.name = 'dev')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  // The fastest plan that uses the edge, under the privacy constraint.
+  auto plans =
+      Run({"plan", model_, "--privacy", std::to_string(kPrivacy), "--top", "20", "--json"});
+  ASSERT_EQ(plans.exit_code, 0) << plans.err;
+  std::ofstream(dir_ + "/plan.json") << plans.out;
+  int rank = 0;
+  const auto plans_doc = nlohmann::json::parse(plans.out);
+  for (const auto& p : plans_doc["plans"]) {
+    for (const auto& s : p["stages"]) {
+      if (s["resource"] == "edge" && rank == 0) rank = p["rank"].get<int>();
+    }
+  }
+  ASSERT_GT(rank, 0) << "no plan uses the edge: " << plans.out;
+  auto unconstrained = Run({"plan", model_, "--where", "edge=-1", "--top", "1", "--json"});
+  ASSERT_EQ(unconstrained.exit_code, 0);
+  ASSERT_LT(
+      nlohmann::json::parse(unconstrained.out)["plans"][0]["stages"][0]["last_block"].get<int>(),
+      kPrivacy - 1)
+      << "without --privacy the best plan without the edge must break it, or this test shows "
+         "nothing";
+  // A plan whose request requires the edge (-e !-1): no re-plan may do without it.
+  auto pinned = Run({"plan", model_, "-e", "!-1", "--top", "1", "--json"});
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.err;
+  std::ofstream(dir_ + "/pinned.json") << pinned.out;
+
+  auto killed_run = [&](const std::string& plan, int plan_rank, bool fallback) {
     std::vector<std::string> args = {"run",
                                      "--plan",
-                                     dir_ + "/plan.json",
+                                     plan,
+                                     "--rank",
+                                     std::to_string(plan_rank),
                                      "--workers",
                                      "edge=" + edge + ",cloud=" + cloud,
                                      "--requests",
-                                     "60000",
+                                     "20000",
                                      "--timeout-ms",
                                      "5000",
                                      "--json"};
@@ -141,30 +185,64 @@ TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequest) {
       args.push_back("--fallback");
       args.push_back("replan");
     }
-    std::string out = dir_ + (fallback ? "/run_fallback.json" : "/run.json");
-    std::vector<std::string> with_db = args;
-    pid_t runner = Spawn(with_db, out);
+    std::string out = dir_ + "/run" + std::to_string(workers_.size()) + ".json";
+    std::string err = out + ".err";
+    pid_t runner = SpawnScission(args, env_, out, err);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    pid_t& victim = workers_[fallback ? workers_.size() - 1 : 0];  // the current edge worker
+    pid_t& victim = workers_[workers_.size() - 1];  // the newest edge worker
     ::kill(victim, SIGKILL);
     ::waitpid(victim, nullptr, 0);
     victim = -1;
     int status = 0;
     ::waitpid(runner, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status)) << Slurp(out);
-    ASSERT_EQ(WEXITSTATUS(status), 0) << Slurp(out);
+    KilledRun r;
+    r.err = Slurp(err);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << r.err;
     std::string text = Slurp(out);
-    auto doc = nlohmann::json::parse(text.substr(text.find('{')));
-    EXPECT_EQ(doc["ok"].get<int>() + doc["failed"].get<int>(), 60000)
-        << "every request ends with a result or an error";
-    if (fallback) {
-      EXPECT_GE(doc["replans"].get<int>(), 1);
-      EXPECT_GT(doc["ok"].get<int>(), 0);
-      EXPECT_LE(doc["failed"].get<int>(), 1);  // at most the request in flight when it died
-    } else {
-      EXPECT_GT(doc["failed"].get<int>(), 0) << text;
-      EXPECT_FALSE(doc["errors"].empty());
+    r.doc =
+        nlohmann::json::parse(text.substr(std::min(text.find('{'), text.size())), nullptr, false);
+    EXPECT_FALSE(r.doc.is_discarded()) << text << r.err;
+    if (!r.doc.is_discarded()) {
+      EXPECT_EQ(r.doc["ok"].get<int>() + r.doc["failed"].get<int>(), 20000)
+          << "every request ends with a result or an error";
     }
+    return r;
+  };
+  auto restart_edge = [&] {
+    workers_.pop_back();  // the dead edge worker (cloud stays at the front)
+    edge = StartWorker("edge", "edge");
+  };
+  std::swap(workers_[0], workers_[1]);  // [cloud, edge]: the edge is always the newest
+
+  // Without a fallback: requests fail explicitly, none is lost.
+  auto plain = killed_run(dir_ + "/plan.json", rank, false);
+  if (!plain.doc.is_discarded()) {
+    EXPECT_GT(plain.doc["failed"].get<int>(), 0);
+    EXPECT_FALSE(plain.doc["errors"].empty());
+  }
+
+  // With a fallback: one re-plan over device and cloud that still keeps the raw input and the
+  // first kPrivacy blocks on the device.
+  restart_edge();
+  auto replanned = killed_run(dir_ + "/plan.json", rank, true);
+  if (!replanned.doc.is_discarded()) {
+    EXPECT_GE(replanned.doc["replans"].get<int>(), 1) << replanned.err;
+    EXPECT_LE(replanned.doc["failed"].get<int>(), 1);  // at most the request in flight
+    ASSERT_FALSE(replanned.doc["replanned"].empty());
+    for (const auto& p : replanned.doc["replanned"]) {
+      EXPECT_GE(p["stages"][0]["last_block"].get<int>(), kPrivacy - 1) << p.dump();
+      for (const auto& s : p["stages"]) EXPECT_NE(s["resource"], "edge");
+    }
+  }
+
+  // The request requires the edge: without it no plan is allowed, so requests fail rather than
+  // run somewhere the user excluded.
+  restart_edge();
+  auto pinned_run = killed_run(dir_ + "/pinned.json", 1, true);  // edge required
+  if (!pinned_run.doc.is_discarded()) {
+    EXPECT_EQ(pinned_run.doc["replans"].get<int>(), 0);
+    EXPECT_GT(pinned_run.doc["failed"].get<int>(), 0);
+    EXPECT_THAT(pinned_run.err, HasSubstr("no plan without edge satisfies the plan's constraints"));
   }
 }
 
