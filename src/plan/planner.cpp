@@ -24,10 +24,10 @@ constexpr double kMaxMs = 1e12;  // ~32 years: sums of times over kMaxBlocks sta
 // 4 TiB: weight sums over kMaxBlocks blocks stay far inside int64.
 constexpr int64_t kMaxBytes = int64_t{1} << 42;
 constexpr double kMinMbps = 1e-6;  // 1 bit/s; slower links would turn transfer times into inf
-// Search bounds (DESIGN.md "Native planner"): k-best entries (16 bytes each) held by one round
-// of a latency search (memory), and entries computed by one PlanTopK or ParetoLatencyUplink call
-// over all its rounds, uplink groups and throughput thresholds (time).
-constexpr int64_t kMaxRoundEntries = int64_t{1} << 24;
+// Search bounds (DESIGN.md "Native planner"): k-best entries (16 bytes each) held by one DP
+// (memory), and entries computed by one PlanTopK or ParetoLatencyUplink call over all its
+// rounds, uplink groups and throughput thresholds (time).
+constexpr int64_t kMaxDpEntries = int64_t{1} << 24;
 constexpr int64_t kMaxSearchEntries = int64_t{1} << 28;
 // Plan counts (throughput thresholds) saturate here; sums of kMaxBlocks of them fit in int64.
 constexpr int64_t kCountCap = int64_t{1} << 40;
@@ -418,21 +418,27 @@ double SearchSpace::ReturnMs(int r, int source) const {
 
 // ---- Search bound ------------------------------------------------------------------------------
 
-// Counts the entries of one PlanTopK / ParetoLatencyUplink call against kMaxRoundEntries and
-// kMaxSearchEntries and says, when a bound is reached, what could not be proven and why.
+// Holds one PlanTopK / ParetoLatencyUplink call to kMaxDpEntries per DP and kMaxSearchEntries
+// computed in all, and says, when a bound is reached, what could not be proven and why.
 class SearchBudget {
  public:
-  SearchBudget(const PlanProblem& p, std::string what) : p_(p), what_(std::move(what)) {}
-  // One round of a latency search holding `entries` at k = `k` (0: a plan count).
-  void Charge(int64_t entries, int k) {
-    if (entries > kMaxRoundEntries || entries > kMaxSearchEntries - spent_) Exceeded(k);
+  // what: "the top-5 plans"; advice: what the user can change besides the caps.
+  SearchBudget(const PlanProblem& p, std::string what, std::string advice)
+      : p_(p), what_(std::move(what)), advice_(std::move(advice)) {}
+  // Before a DP that holds `entries` at k = `k`.
+  void Reserve(int64_t entries, int k) const {
+    if (entries > kMaxDpEntries) Exceeded(k);
+  }
+  // After a DP (k = 0: a plan count) that computed `entries`.
+  void Spend(int64_t entries, int k) {
     spent_ += entries;
+    if (spent_ > kMaxSearchEntries) Exceeded(k);
   }
   [[noreturn]] void Exceeded(int k) const;
 
  private:
   const PlanProblem& p_;
-  std::string what_;
+  std::string what_, advice_;
   int64_t spent_ = 0;
 };
 
@@ -442,17 +448,16 @@ void SearchBudget::Exceeded(int k) const {
     if (limit.percent && limit.value < 100)
       caps.push_back(
           fmt::format("--max-time {}={}%", p_.tiers[static_cast<size_t>(tier)], limit.value));
-  std::string reached = k > 0 ? fmt::format("k would reach {}; ", k) : "";
+  std::string reached = k > 0 ? fmt::format("at k = {}; ", k) : "";
   if (!caps.empty())
     throw BadInput(
-        "cannot prove {} under {} within the search bound ({}at most {} DP entries per round, "
-        "{} per search); relax the caps or lower --top",
-        what_, fmt::join(caps, ", "), reached, kMaxRoundEntries, kMaxSearchEntries);
+        "cannot prove {} under {} within the search bound ({}at most {} DP entries per DP, {} "
+        "per search); relax the caps or {}",
+        what_, fmt::join(caps, ", "), reached, kMaxDpEntries, kMaxSearchEntries, advice_);
   throw BadInput(
-      "cannot prove {} within the search bound ({}at most {} DP entries per round, {} per "
-      "search): {} blocks x {} resources are too many for that --top, or many plans tie; lower "
-      "--top",
-      what_, reached, kMaxRoundEntries, kMaxSearchEntries, p_.blocks, p_.resources.size());
+      "cannot prove {} within the search bound ({}at most {} DP entries per DP, {} per search): "
+      "{} blocks x {} resources are too many for it, or many plans tie; {}",
+      what_, reached, kMaxDpEntries, kMaxSearchEntries, p_.blocks, p_.resources.size(), advice_);
 }
 
 // ---- Latency DP --------------------------------------------------------------------------------
@@ -491,6 +496,7 @@ struct DpResult {
   std::vector<std::vector<Stage>> layouts;  // in ascending DP cost
   std::vector<double> costs;
   bool exhausted = false;  // fewer than k complete plans exist
+  int64_t entries = 0;     // entries the DP computed (its work)
 };
 
 // k-best forward DP over (boundary b, resource r) states: list (b, r) holds the k cheapest plan
@@ -746,6 +752,8 @@ DpResult LatencyDp::Collect() {
     result.costs.push_back(t.cost);
   }
   result.exhausted = static_cast<int>(result.layouts.size()) < k_;
+  for (const std::vector<int>* counts : {&counts_, &arrival_counts_})
+    for (int c : *counts) result.entries += c;
   return result;
 }
 
@@ -800,12 +808,14 @@ double WeightedCost(const PlanCandidate& c, const std::vector<double>* weight) {
   return cost;
 }
 
-Round RunRound(const SearchSpace& space, DpOptions options) {
+Round RunRound(const SearchSpace& space, DpOptions options, SearchBudget& budget) {
   const PlanProblem& p = space.problem();
   Round round;
   for (int source : DpSources(space)) {
     options.only_source = source;
+    budget.Reserve(space.EntriesPerK() * options.k, options.k);
     DpResult dp = LatencyDp(space, options).Run();
+    budget.Spend(dp.entries, options.k);
     round.exhausted = round.exhausted && dp.exhausted;
     if (!dp.exhausted) round.last_cost = std::min(round.last_cost, dp.costs.back());
     for (size_t i = 0; i < dp.layouts.size(); ++i) {
@@ -867,8 +877,9 @@ std::vector<double> LagrangeWeights(const SearchSpace& space, SearchBudget& budg
       for (int step = 0; step < 20; ++step) {
         lambda[i] = (lo + hi) / 2;
         const auto weight = CapWeights(space, caps, lambda);
-        budget.Charge(space.EntriesPerK(), 1);
+        budget.Reserve(space.EntriesPerK(), 1);
         DpResult dp = LatencyDp(space, {.weight = &weight}).Run();
+        budget.Spend(dp.entries, 1);
         if (dp.layouts.empty()) return CapWeights(space, caps, {});
         PlanCandidate cheapest = Evaluate(p, std::move(dp.layouts.front()));
         double on_tier = 0;
@@ -900,18 +911,16 @@ Round Union(Round a, Round b) {
 // weighted one when the best plans all do). Plans costing cost_limit or more may be left out.
 std::vector<PlanCandidate> LatencyTopK(const SearchSpace& space, int want, SearchBudget& budget,
                                        double cost_limit = kInf) {
-  const int64_t runs = static_cast<int64_t>(DpSources(space).size());
   const bool percent_caps = !PercentCaps(space.problem()).empty();
   std::vector<double> weight;
   for (int k = want + 2;; k *= 2) {  // slack: usually one round
     if (percent_caps && weight.empty() && k >= 8 * (want + 2))
       weight = LagrangeWeights(space, budget);
-    budget.Charge(space.EntriesPerK() * k * runs * (weight.empty() ? 1 : 2), k);
     DpOptions options{.k = k, .cost_limit = cost_limit};
-    Round round = RunRound(space, options);
+    Round round = RunRound(space, options, budget);
     if (!weight.empty()) {
       options.weight = &weight;
-      round = Union(std::move(round), RunRound(space, options));
+      round = Union(std::move(round), RunRound(space, options, budget));
     }
     bool final_answer = round.exhausted;
     if (!final_answer && static_cast<int>(round.valid.size()) >= want) {
@@ -998,12 +1007,12 @@ int64_t CountPlansBelow(const PlanProblem& p, double max_stage_ms, SearchBudget&
   SearchSpace space(p, max_stage_ms);
   int64_t total = 0;
   if (!p.return_result) {
-    budget.Charge(int64_t{p.blocks + 1} * space.resources(), 0);
+    budget.Spend(int64_t{p.blocks + 1} * space.resources(), 0);
     return CountPlans(space, -1);
   }
   for (int r = 0; r < space.resources(); ++r)
     if (space.Tier(r) == 0) {
-      budget.Charge(int64_t{p.blocks + 1} * space.resources(), 0);
+      budget.Spend(int64_t{p.blocks + 1} * space.resources(), 0);
       total = std::min(kCountCap, total + CountPlans(space, r));
     }
   return total;
@@ -1180,7 +1189,7 @@ bool PlanLess(const PlanProblem& p, const PlanCandidate& a, const PlanCandidate&
 
 std::vector<PlanCandidate> PlanTopK(const PlanProblem& p) {
   p.Validate();
-  SearchBudget budget(p, Wanted(p));
+  SearchBudget budget(p, Wanted(p), "lower --top");
   switch (p.objective) {
     case Objective::kThroughput:
       return ThroughputTopK(p, budget);
@@ -1213,7 +1222,7 @@ std::vector<PlanCandidate> ParetoLatencyUplink(const PlanProblem& problem) {
   problem.Validate();
   PlanProblem p = problem;
   p.objective = Objective::kLatency;
-  SearchBudget budget(p, "the latency/uplink Pareto front");
+  SearchBudget budget(p, "the latency/uplink Pareto front", "plan fewer blocks or resources");
   SearchSpace space(p);
   // The fastest plan of every uplink group, then the non-dominated ones in ascending uplink.
   // Groups come in ascending uplink, so a group matters only below the fastest plan so far.

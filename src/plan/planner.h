@@ -6,23 +6,28 @@
 // Plan values are always recomputed by Evaluate() in one canonical summation order.
 //
 // Search. Latency: a forward dynamic program over (block boundary, resource) states keeping the k
-// best plan prefixes per state, O(n · R² · k log R). Every constraint but the percentage time
-// caps is local and pruned inside the DP, exactly: criteria, privacy, upload caps and tier
-// skipping restrict hops and blocks; an absolute time cap or a memory cap limits one stage, whose
-// allowed first blocks for a given last block form a suffix (compute and memory only grow with
-// the stage), so such a stage takes the k best over that window of starts (a two-stack sliding
-// window, O(n · k) per resource). Percentage caps depend on the whole plan's compute: complete
-// plans failing them are skipped and k doubles until the k-th valid plan is provably final (ties
-// at the cut do the same). Uplink: the same DP per group of equal first-hop size, groups in
-// ascending order. Throughput (max over stages and hops): "bottleneck <= θ" is local, so the
-// smallest bottlenecks θ1 < θ2 < ... are found by binary search over plan counts (at most 64 count
-// DPs each) and the plans at each are the latency top-k under that threshold.
+// best plan prefixes per state, O(n · R² · k log R). Exact for every local constraint, pruned
+// inside the DP: criteria, privacy, upload caps and tier skipping restrict blocks and hops; an
+// absolute time cap or a memory cap limits one stage, and for a given last block the allowed
+// first blocks of a stage form a suffix (compute and memory only grow with the stage), so such a
+// stage takes the k best over that window of starts (a two-stack sliding window, O(n · k) per
+// resource) with no k-doubling. Percentage caps depend on the whole plan's compute: plans failing
+// them are skipped and k doubles until the k-th valid plan is provably final; from the fourth
+// round a second DP ranks by Lagrangian block weights (valid plans cost at least their weighted
+// cost, so the proof stays exact) and the better of both bounds decides. Caps on every tier
+// summing to under 100% allow no compute at all and become a local 0 ms cap. Uplink: the same DP
+// per group of equal first-hop size, groups in ascending order. Throughput (max over stages and
+// hops): "bottleneck <= θ" is local, so the smallest bottlenecks θ1 < θ2 < ... come from binary
+// searches over plan counts (at most 64 count DPs each) and the plans at each from the latency
+// DP under that threshold. Pareto: one latency search per uplink group, pruned by the fastest
+// plan of the smaller uplinks.
 //
-// Bounds. --top is 1..kMaxTopK. One doubling round holds at most 2^22 DP entries (64 MiB) and one
-// PlanTopK or ParetoLatencyUplink call computes at most 2^28 in all (rounds, uplink groups,
+// Bounds. top_k is 1..kMaxTopK. One DP holds at most 2^24 entries (16 bytes each, 256 MiB) and
+// one PlanTopK or ParetoLatencyUplink call computes at most 2^28 in all (rounds, uplink groups,
 // throughput thresholds); reaching either throws BadInput ("cannot prove the top-5 plans under
-// --max-time edge=40% within the search bound ...") rather than answering inexactly. Without
-// percentage caps or mass ties the first round is the only one.
+// --max-time edge=40% within the search bound ...; relax the caps or lower --top") instead of
+// answering inexactly. Only percentage caps, mass ties (many plans of equal latency at the cut)
+// or a top_k too large for the problem's size reach them in practice.
 #pragma once
 
 #include <vector>
