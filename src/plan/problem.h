@@ -43,6 +43,8 @@ struct TimeLimit {
 
 enum class Objective { kLatency, kThroughput, kUplink };
 
+constexpr int kMaxTopK = 1000;  // largest PlanProblem::top_k (--top)
+
 struct PlanProblem {
   std::vector<std::string> tiers;  // ordered; the input starts on tiers[0]
   std::vector<ResourceProfile> resources;
@@ -60,9 +62,11 @@ struct PlanProblem {
   bool return_result = false;  // add the transfer of the final output back to the source
 
   Objective objective = Objective::kLatency;
-  int top_k = 5;
+  int top_k = 5;  // 1..kMaxTopK
 
-  // BadInput describing the first inconsistency (sizes, tiers, negative values, ranges).
+  // BadInput describing the first inconsistency: sizes, tiers, criteria and cap keys; --top in
+  // 1..kMaxTopK; block times in 0..1e12 ms; byte counts in 0..2^42; links with a finite bandwidth
+  // of at least 1e-6 Mbit/s (1 bit/s) and an RTT in 0..1e12 ms; caps >= 0; at most 2^20 blocks.
   void Validate() const;
   int64_t BytesAtBoundary(int b) const { return b == 0 ? input_bytes : output_bytes[b - 1]; }
 };

@@ -1,3 +1,6 @@
+#include <chrono>
+#include <climits>
+#include <cmath>
 #include <random>
 
 #include <gmock/gmock.h>
@@ -16,8 +19,9 @@ std::string Describe(const PlanCandidate& c) {
   return s;
 }
 
-// Random instance: integer times and sizes so that ties are common.
-PlanProblem RandomProblem(std::mt19937& rng) {
+// Random instance: integer times and sizes so that ties are common. With `caps_often`, absolute,
+// percentage and memory caps come in most instances, many of them binding or infeasible.
+PlanProblem RandomProblem(std::mt19937& rng, bool caps_often = false) {
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   PlanProblem p;
   int tiers = pick(1, 4);
@@ -65,13 +69,17 @@ PlanProblem RandomProblem(std::mt19937& rng) {
   }
   if (pick(0, 4) == 0) p.privacy_blocks = pick(0, p.blocks);
   if (pick(0, 4) == 0) p.max_upload_bytes[pick(0, tiers - 1)] = pick(0, 4) * 1000;
-  if (pick(0, 5) == 0) p.max_time[pick(0, tiers - 1)] = {static_cast<double>(pick(0, 12)), false};
-  if (pick(0, 7) == 0) p.max_time[pick(0, tiers - 1)] = {static_cast<double>(pick(10, 90)), true};
-  if (pick(0, 6) == 0) {
+  auto some_resource = [&] {
+    return p.resources[static_cast<size_t>(pick(0, static_cast<int>(p.resources.size()) - 1))].name;
+  };
+  for (int i = 0, n = caps_often ? pick(0, 3) : pick(0, 5) == 0; i < n; ++i)
+    p.max_time[pick(0, tiers - 1)] = {static_cast<double>(pick(0, 12)), false};
+  for (int i = 0, n = caps_often ? pick(0, 2) : pick(0, 7) == 0; i < n; ++i)
+    p.max_time[pick(0, tiers - 1)] = {static_cast<double>(pick(10, 100)), true};
+  if (caps_often ? pick(0, 1) == 0 : pick(0, 6) == 0) {
     for (int b = 0; b < p.blocks; ++b) p.block_weight_bytes.push_back(pick(0, 3) * 1000);
-    p.max_memory_bytes
-        [p.resources[static_cast<size_t>(pick(0, static_cast<int>(p.resources.size()) - 1))].name] =
-        pick(2, 12) * 1000;
+    for (int i = 0, n = caps_often ? pick(1, 3) : 1; i < n; ++i)
+      p.max_memory_bytes[some_resource()] = pick(2, 12) * 1000;
   }
   p.return_result = pick(0, 4) == 0;
   p.top_k = pick(1, 8);
@@ -97,14 +105,143 @@ TEST(Planner, TopKEqualsBruteForceOnThousandsOfRandomInstances) {
   EXPECT_GT(nonempty, 1500);  // the generator must produce mostly feasible instances
 }
 
+// The bench's synthetic problem (bench/bench_plan.cpp): later tiers faster, random sizes,
+// privacy on 5 blocks and an upload cap on the first tier.
+PlanProblem SyntheticProblem(int blocks, int tiers, int per_tier) {
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<double> time(0.1, 5.0);
+  std::uniform_int_distribution<int> size(1000, 4000000);
+  PlanProblem p;
+  for (int t = 0; t < tiers; ++t) p.tiers.push_back(fmt::format("t{}", t));
+  p.blocks = blocks;
+  p.input_bytes = 150528 * 4;
+  for (int b = 0; b < blocks; ++b) p.output_bytes.push_back(size(rng));
+  for (int t = 0; t < tiers; ++t)
+    for (int i = 0; i < per_tier; ++i) {
+      ResourceProfile r{fmt::format("t{}r{}", t, i), t, {}};
+      for (int b = 0; b < blocks; ++b) r.block_ms.push_back(time(rng) / (1 + t));
+      p.resources.push_back(std::move(r));
+    }
+  for (const auto& a : p.resources)
+    for (const auto& b : p.resources)
+      if (a.tier < b.tier)
+        p.links[{a.name, b.name}] = {5.0 * (b.tier - a.tier), 20.0 * (1 + a.tier)};
+  p.privacy_blocks = 5;
+  p.max_upload_bytes[0] = 2000000;
+  for (int b = 0; b < blocks; ++b) p.block_weight_bytes.push_back(size(rng));
+  return p;
+}
+
+// How many plans both found.
+size_t ExpectSamePlans(const PlanProblem& p, const std::string& what) {
+  auto expected = PlanBruteForce(p);
+  auto actual = PlanTopK(p);
+  EXPECT_EQ(actual.size(), expected.size()) << what;
+  for (size_t k = 0; k < std::min(expected.size(), actual.size()); ++k)
+    EXPECT_EQ(Describe(actual[k]), Describe(expected[k])) << what << " rank " << k;
+  return expected.size();
+}
+
+// Caps in most instances: absolute and memory caps are pruned inside the DP, percentages by
+// k-doubling; both must match brute force, binding and infeasible ones included.
+TEST(Planner, CapsEqualBruteForceOnThousandsOfRandomInstances) {
+  std::mt19937 rng(4242);
+  int binding = 0, infeasible = 0;
+  for (int i = 0; i < 3000; ++i) {
+    PlanProblem p = RandomProblem(rng, true);
+    ExpectSamePlans(p, fmt::format("instance {}", i));
+    if (testing::Test::HasFailure()) return;
+    PlanProblem free = p;
+    free.max_time.clear();
+    free.max_memory_bytes.clear();
+    auto capped = PlanBruteForce(p), uncapped = PlanBruteForce(free);
+    infeasible += capped.empty() && !uncapped.empty();
+    binding += !capped.empty() && Describe(capped[0]) != Describe(uncapped[0]);
+  }
+  EXPECT_GT(binding, 300);
+  EXPECT_GT(infeasible, 300);
+}
+
+// Tens of blocks with real-valued times, every objective, caps binding: windows longer than a
+// few blocks, and the throughput thresholds over non-integer bottlenecks.
+TEST(Planner, MediumInstancesWithCapsEqualBruteForce) {
+  std::mt19937 rng(99);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int nonempty = 0;
+  for (int i = 0; i < 36; ++i) {
+    PlanProblem p = SyntheticProblem(pick(20, 36), 3, 2);
+    p.max_upload_bytes.clear();
+    p.privacy_blocks = pick(0, 3);
+    p.objective = static_cast<Objective>(i % 3);
+    // Throughput needs several thresholds to fill a long list.
+    p.top_k = p.objective == Objective::kThroughput ? pick(10, 60) : pick(1, 8);
+    p.return_result = i % 4 == 3;
+    for (const auto& a : p.resources)
+      for (const auto& b : p.resources)
+        if (a.tier > b.tier) p.links[{a.name, b.name}] = {1.0, 40.0};
+    if (i % 2 == 0) p.max_time[2] = {static_cast<double>(pick(5, 25)), false};
+    if (i % 3 == 0) p.max_time[1] = {static_cast<double>(pick(30, 70)), true};
+    if (i % 4 < 2)
+      p.max_memory_bytes[p.resources[static_cast<size_t>(pick(2, 5))].name] = pick(4, 30) * 1000000;
+    nonempty += ExpectSamePlans(p, fmt::format("instance {}", i)) > 0;
+    if (testing::Test::HasFailure()) return;
+  }
+  EXPECT_GT(nonempty, 24);
+}
+
+// Percentage caps that the fastest plans all break, on tens of blocks: past the third round the
+// search ranks by Lagrangian weights beside the plain order; the answer must stay exact.
+TEST(Planner, BindingPercentageCapsEqualBruteForce) {
+  std::mt19937 rng(5);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int nonempty = 0;
+  for (int i = 0; i < 200; ++i) {
+    PlanProblem p = SyntheticProblem(pick(10, 18), 3, pick(2, 3));
+    p.max_upload_bytes.clear();
+    p.privacy_blocks = 0;
+    p.objective = i % 5 == 4   ? Objective::kThroughput
+                  : i % 5 == 3 ? Objective::kUplink
+                               : Objective::kLatency;
+    p.top_k = pick(1, 30);
+    p.return_result = i % 4 == 1;
+    for (const auto& a : p.resources)
+      for (const auto& b : p.resources)
+        if (a.tier > b.tier) p.links[{a.name, b.name}] = {1.0, 40.0};
+    // The input's transfer makes the first tier's plans the fastest: capping it binds.
+    p.max_time[0] = {static_cast<double>(pick(25, 70)), true};
+    if (i % 3 == 0) p.max_time[2] = {static_cast<double>(pick(30, 60)), true};
+    nonempty += ExpectSamePlans(p, fmt::format("instance {}", i)) > 0;
+    if (testing::Test::HasFailure()) return;
+  }
+  EXPECT_GT(nonempty, 150);
+}
+
+// The front by definition, from every plan: per uplink value the first plan in the total order,
+// kept when it is faster than every plan with a smaller uplink.
+std::vector<PlanCandidate> BruteForceFront(const PlanProblem& p) {
+  auto all = AllPlans(p);
+  std::stable_sort(all.begin(), all.end(), [](const PlanCandidate& a, const PlanCandidate& b) {
+    return a.uplink_bytes < b.uplink_bytes;
+  });
+  std::vector<PlanCandidate> front;
+  for (auto& plan : all)
+    if (front.empty() || (plan.uplink_bytes != front.back().uplink_bytes &&
+                          plan.latency_ms < front.back().latency_ms))
+      front.push_back(plan);
+  return front;
+}
+
 TEST(Planner, ParetoFrontIsNonDominatedAndComplete) {
   std::mt19937 rng(7);
   for (int i = 0; i < 300; ++i) {
-    PlanProblem p = RandomProblem(rng);
+    PlanProblem p = RandomProblem(rng, i % 2 == 1);
     p.objective = Objective::kLatency;
-    p.top_k = 1000000;
-    auto all = PlanBruteForce(p);
+    auto all = AllPlans(p);
     auto front = ParetoLatencyUplink(p);
+    auto expected = BruteForceFront(p);
+    ASSERT_EQ(front.size(), expected.size()) << "instance " << i;
+    for (size_t k = 0; k < front.size(); ++k)
+      ASSERT_EQ(Describe(front[k]), Describe(expected[k])) << "instance " << i;
     for (const auto& plan : all) {
       // Every plan is weakly dominated by some front member.
       bool dominated = std::any_of(front.begin(), front.end(), [&](const PlanCandidate& f) {
@@ -145,6 +282,170 @@ TEST(Planner, HandComputedThreeTierExample) {
   EXPECT_DOUBLE_EQ(plans[2].latency_ms, 19.0);
   EXPECT_EQ(plans[2].uplink_bytes, 4000);
   EXPECT_EQ(Describe(plans[0]), Describe(PlanBruteForce(p)[0]));
+}
+
+// What used to run into std::bad_alloc: infeasible caps at 150 x 3 x 3. Absolute and memory caps
+// are local, so infeasibility is proven at once; so is 3 x 30% (< 100%: only plans without
+// compute could pass).
+TEST(Planner, InfeasibleCapsEndWithNoPlan) {
+  PlanProblem p = SyntheticProblem(150, 3, 3);
+  for (int t = 0; t < 3; ++t) p.max_time[t] = {1.0, false};
+  for (auto objective : {Objective::kLatency, Objective::kThroughput, Objective::kUplink}) {
+    p.objective = objective;
+    EXPECT_TRUE(PlanTopK(p).empty());
+  }
+  EXPECT_TRUE(ParetoLatencyUplink(p).empty());
+  p.max_time.clear();
+  // Below any block's weights plus activations.
+  for (const auto& r : p.resources) p.max_memory_bytes[r.name] = 1000;
+  EXPECT_TRUE(PlanTopK(p).empty());
+  p.max_memory_bytes.clear();
+  for (int t = 0; t < 3; ++t) p.max_time[t] = {30.0, true};
+  for (auto objective : {Objective::kLatency, Objective::kThroughput, Objective::kUplink}) {
+    p.objective = objective;
+    EXPECT_TRUE(PlanTopK(p).empty());
+  }
+}
+
+// Percentage caps that leave next to nothing (34% + 33% + 34%): no proof within the bound, and
+// an error that says which caps and what to do, in bounded time and memory.
+TEST(Planner, PercentageCapsBeyondTheBoundSaySo) {
+  PlanProblem p = SyntheticProblem(150, 3, 3);
+  p.max_time = {{0, {34.0, true}}, {1, {33.0, true}}, {2, {34.0, true}}};
+  auto start = std::chrono::steady_clock::now();
+  try {
+    PlanTopK(p);
+    FAIL() << "expected the search bound";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+    EXPECT_THAT(e.what(), testing::StartsWith(
+                              "cannot prove the top-5 plans under --max-time t0=34%, --max-time "
+                              "t1=33%, --max-time t2=34% within the search bound"));
+    EXPECT_THAT(e.what(), testing::HasSubstr("relax the caps or lower --top"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// A binding 50% cap on the fastest tier at 1000 x 4 x 10: the best plans all break it, so plain
+// k-doubling would need astronomically many rounds; the Lagrangian-weighted search proves it.
+TEST(Planner, BindingPercentageCapOnAThousandBlocks) {
+  PlanProblem p = SyntheticProblem(1000, 4, 10);
+  p.top_k = 5;
+  const double free_ms = PlanTopK(p).front().latency_ms;
+  p.max_time[3] = {50.0, true};
+  auto plans = PlanTopK(p);
+  ASSERT_EQ(plans.size(), 5u);
+  EXPECT_GT(plans[0].latency_ms, free_ms);
+  for (size_t k = 0; k < plans.size(); ++k) {
+    EXPECT_TRUE(Satisfies(p, plans[k]));
+    if (k > 0) {
+      EXPECT_FALSE(PlanLess(p, plans[k], plans[k - 1]));
+    }
+  }
+}
+
+// Binding absolute and memory caps on 1000 blocks x 4 tiers x 10 resources: exact, no doubling.
+TEST(Planner, BindingLocalCapsOnAThousandBlocks) {
+  PlanProblem p = SyntheticProblem(1000, 4, 10);
+  p.top_k = 5;
+  auto free = PlanTopK(p);
+  ASSERT_EQ(free.size(), 5u);
+  p.max_time[3] = {100.0, false};
+  for (int i = 0; i < 10; ++i) p.max_memory_bytes[fmt::format("t2r{}", i)] = 600000000;
+  auto capped = PlanTopK(p);
+  ASSERT_EQ(capped.size(), 5u);
+  EXPECT_GT(capped[0].latency_ms, free[0].latency_ms);  // the caps bind
+  for (size_t k = 0; k < capped.size(); ++k) {
+    EXPECT_TRUE(Satisfies(p, capped[k]));
+    if (k > 0) {
+      EXPECT_FALSE(PlanLess(p, capped[k], capped[k - 1]));
+    }
+  }
+}
+
+// Throughput used to enumerate every layout (never finishing at 1000 blocks); the threshold
+// search answers at that size, and its first plan has the smallest bottleneck of all.
+TEST(Planner, ThroughputAnswersAThousandBlocks) {
+  PlanProblem p = SyntheticProblem(1000, 4, 10);
+  p.objective = Objective::kThroughput;
+  p.top_k = 5;
+  auto plans = PlanTopK(p);
+  ASSERT_EQ(plans.size(), 5u);
+  for (size_t k = 1; k < plans.size(); ++k) EXPECT_FALSE(PlanLess(p, plans[k], plans[k - 1]));
+  p.objective = Objective::kLatency;
+  p.top_k = 50;
+  for (const auto& by_latency : PlanTopK(p))
+    EXPECT_LE(plans[0].bottleneck_ms, by_latency.bottleneck_ms);
+}
+
+// Many equal plans (all times and sizes zero) cannot be ordered within the bound: a clear error,
+// not an exhausted machine.
+TEST(Planner, MassTiesReachTheBoundWithAClearError) {
+  PlanProblem p = SyntheticProblem(200, 4, 2);
+  p.input_bytes = 0;
+  for (auto& bytes : p.output_bytes) bytes = 0;
+  for (auto& r : p.resources) std::fill(r.block_ms.begin(), r.block_ms.end(), 0.0);
+  for (auto& [key, link] : p.links) link.rtt_ms = 0;
+  try {
+    PlanTopK(p);
+    FAIL() << "expected the search bound";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(),
+                testing::StartsWith("cannot prove the top-5 plans within the search bound"));
+    EXPECT_THAT(e.what(), testing::HasSubstr("lower --top"));
+  }
+}
+
+TEST(Planner, TopKIsBounded) {
+  PlanProblem p = SyntheticProblem(8, 2, 1);
+  for (int top : {0, -1, kMaxTopK + 1, INT_MAX}) {
+    p.top_k = top;
+    try {
+      PlanTopK(p);
+      FAIL() << "--top " << top;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      EXPECT_EQ(std::string(e.what()), fmt::format("--top {} is outside 1..1000", top));
+    }
+  }
+  p.top_k = kMaxTopK;
+  EXPECT_EQ(PlanTopK(p).size(), AllPlans(p).size());  // fewer plans than --top exist
+}
+
+// Numbers the planner cannot compute with: a clear error naming what is wrong.
+TEST(Planner, RejectsNumbersThatBreakTheArithmetic) {
+  auto expect_bad = [](const std::function<void(PlanProblem&)>& change, const std::string& text) {
+    PlanProblem p = SyntheticProblem(8, 2, 1);
+    change(p);
+    try {
+      PlanTopK(p);
+      FAIL() << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      EXPECT_THAT(e.what(), testing::HasSubstr(text));
+    }
+  };
+  const std::pair<std::string, std::string> link = {"t0r0", "t1r0"};
+  expect_bad([&](PlanProblem& p) { p.links[link].mbps = 1e-320; }, "link t0r0 -> t1r0: bandwidth");
+  expect_bad([&](PlanProblem& p) { p.links[link].mbps = NAN; }, "link t0r0 -> t1r0: bandwidth");
+  expect_bad([&](PlanProblem& p) { p.links[link].rtt_ms = INFINITY; }, "link t0r0 -> t1r0: RTT");
+  expect_bad([&](PlanProblem& p) { p.links[link].rtt_ms = -1; }, "link t0r0 -> t1r0: RTT");
+  expect_bad([](PlanProblem& p) { p.resources[1].block_ms[3] = NAN; }, "resource 't1r0' block 3");
+  expect_bad([](PlanProblem& p) { p.resources[0].block_ms[0] = -1; }, "resource 't0r0' block 0");
+  expect_bad([](PlanProblem& p) { p.resources[0].block_ms[0] = 1e300; }, "resource 't0r0' block 0");
+  expect_bad([](PlanProblem& p) { p.output_bytes[2] = -5; }, "block 2 output size");
+  expect_bad([](PlanProblem& p) { p.input_bytes = INT64_MAX; }, "model input size");
+  expect_bad([](PlanProblem& p) { p.block_weight_bytes[1] = -1; }, "block 1 weight size");
+  expect_bad([](PlanProblem& p) { p.max_time[1] = {-1, false}; }, "--max-time");
+  expect_bad([](PlanProblem& p) { p.max_time[7] = {1, false}; }, "--max-time");
+  expect_bad([](PlanProblem& p) { p.max_upload_bytes[5] = 1; }, "--max-upload");
+  expect_bad([](PlanProblem& p) { p.max_memory_bytes["nobody"] = 1; }, "--max-memory nobody");
+  expect_bad(
+      [](PlanProblem& p) {
+        p.criteria.resize(2);
+        p.criteria[1].blocks_in = {8};
+      },
+      "criteria for tier t1: block 8");
 }
 
 TEST(Planner, ValidationErrors) {
