@@ -99,7 +99,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
                 "add the transfer of the result back to the first tier");
   cmd->add_option("--objective", o->objective, "latency (default), throughput or uplink");
   cmd->add_option("--pareto", o->pareto, "latency,uplink: list the Pareto front instead");
-  cmd->add_option("--top", o->top, "how many plans (default 5)");
+  cmd->add_option("--top", o->top, "how many plans, 1..1000 (default 5)");
   cmd->add_option("--svg", o->svg, "write the best plan as an SVG chart");
   cmd->add_option("--statistic", o->statistic, "per-block time: mean (default) or median");
   cmd->callback([o, &global] {

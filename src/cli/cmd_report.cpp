@@ -22,7 +22,7 @@ void RegisterReport(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--out", o->out, "output file (default report.html)");
   cmd->add_option("--model", o->model, "only this model");
   cmd->add_option("--tiers", o->tiers, "tiers for the plans (default device,edge,cloud)");
-  cmd->add_option("--top", o->top, "plans per model (default 3)");
+  cmd->add_option("--top", o->top, "plans per model, 1..1000 (default 3)");
   cmd->callback([o, &global] {
     // Checked here: the report turns a planning error into a note in the page, not an exit code.
     constexpr int kMaxTop = 100;

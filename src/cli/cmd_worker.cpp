@@ -29,7 +29,7 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
   struct Options {
     deploy::WorkerOptions worker;
     std::string token_file, peers;
-    int64_t max_segment_mb = 0, max_cache_mb = 16384, max_tensor_mb = 256;
+    int64_t max_segment_mb = -1, max_cache_mb = 16384, max_tensor_mb = 256;  // -1: automatic
   };
   auto o = std::make_shared<Options>();
   auto& w = o->worker;
@@ -73,7 +73,7 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
       return value << 20;
     };
     cfg.segments.max_session_bytes =
-        o->max_segment_mb > 0 ? mb(o->max_segment_mb, "--max-segment-mb") : HalfOfMemory();
+        o->max_segment_mb != -1 ? mb(o->max_segment_mb, "--max-segment-mb") : HalfOfMemory();
     cfg.models.max_disk_bytes = mb(o->max_cache_mb, "--max-cache-mb");
     cfg.max_tensor_bytes = mb(o->max_tensor_mb, "--max-tensor-mb");
     cfg.log = [](const std::string& m) { Note("worker: " + m); };

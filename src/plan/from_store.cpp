@@ -165,7 +165,7 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
   }
   p.privacy_blocks = request.privacy_blocks;
   for (const auto& [tier, mb] : request.max_upload_mb) {
-    if (!(mb >= 0)) throw BadInput("--max-upload {}: must not be negative", tier);
+    if (!(mb >= 0 && mb <= 1e6)) throw BadInput("--max-upload {}: must be 0..1e6 MB", tier);
     p.max_upload_bytes[TierIndex(p.tiers, tier, "--max-upload")] =
         static_cast<int64_t>(std::floor(mb * 1e6));
   }
@@ -175,7 +175,7 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
     bool known = std::any_of(p.resources.begin(), p.resources.end(),
                              [&](const auto& r) { return r.name == resource; });
     if (!known) throw BadInput("--max-memory: unknown resource '{}'", resource);
-    if (!(mb >= 0)) throw BadInput("--max-memory {}: must not be negative", resource);
+    if (!(mb >= 0 && mb <= 1e6)) throw BadInput("--max-memory {}: must be 0..1e6 MB", resource);
     p.max_memory_bytes[resource] = static_cast<int64_t>(std::floor(mb * 1e6));
   }
   p.block_weight_bytes = request.block_weight_bytes;
