@@ -33,9 +33,10 @@ int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fa
 }
 
 // Shape/Size of a tensor with a static shape, as an initializer named like the node's output.
-onnx::TensorProto FoldStaticShape(const onnx::NodeProto& node, const TensorSpec& input) {
+onnx::TensorProto FoldStaticShape(const std::string& name, const onnx::NodeProto& node,
+                                  const TensorSpec& input) {
   onnx::TensorProto value;
-  value.set_name(node.output(0));
+  value.set_name(name);
   value.set_data_type(onnx::TensorProto::INT64);
   if (node.op_type() == "Size") {
     value.add_int64_data(ElementCount(input.shape));
@@ -136,7 +137,7 @@ Segment ExtractPositions(const onnx::ModelProto& model, const GraphAnalysis& ana
   for (int index : sparse_read) *g->add_sparse_initializer() = graph.sparse_initializer(index);
   for (const auto& name : folded_shapes) {
     const auto& pnode = graph.node(analysis.producer.at(name));
-    *g->add_initializer() = FoldStaticShape(pnode, SpecOf(analysis, pnode.input(0)));
+    *g->add_initializer() = FoldStaticShape(name, pnode, SpecOf(analysis, pnode.input(0)));
   }
   std::vector<int> nodes(include.begin(), include.end());
   std::sort(nodes.begin(), nodes.end(),
