@@ -43,6 +43,7 @@ demo: build
 bench: build
 	@mkdir -p $(BUILD)/bench
 	./$(BUILD)/bench_plan --benchmark_out=$(BUILD)/bench/bench_plan.json --benchmark_out_format=json
+	./$(BUILD)/bench_analysis --benchmark_out=$(BUILD)/bench/bench_analysis.json --benchmark_out_format=json
 
 fuzz:
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCISSION_FUZZ=ON

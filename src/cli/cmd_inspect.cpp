@@ -15,6 +15,16 @@ std::string OpsSummary(const graph::BlockInfo& block) {
     parts.push_back(count > 1 ? fmt::format("{}x{}", op, count) : op);
   return fmt::format("{}", fmt::join(parts, " "));
 }
+
+// Sizes that overflow int64 (declared shapes such as [2^40, 2^40]) say so instead of wrapping.
+std::string SizeText(int64_t bytes) {
+  return bytes == kSizeTooLarge ? "too large" : FormatBytes(bytes);
+}
+
+nlohmann::ordered_json SizeJson(int64_t bytes) {
+  if (bytes == kSizeTooLarge) return "too large";
+  return bytes;
+}
 }  // namespace
 
 void PrintInspection(const std::string& path, const graph::LoadedModel& model,
@@ -30,13 +40,13 @@ void PrintInspection(const std::string& path, const graph::LoadedModel& model,
       {"block", "nodes", "first node", "last node", "ops", "output", "shape", "dtype", "bytes"});
   for (const auto& b : analysis.blocks) {
     std::string names, shapes;
+    std::string dtype = b.outputs.empty() ? "-" : DTypeName(b.outputs.front().dtype);
     for (const auto& o : b.outputs) {
       names += (names.empty() ? "" : ",") + o.name;
       shapes += (shapes.empty() ? "" : ",") + ShapeString(o.shape);
     }
     table.Add({std::to_string(b.index), std::to_string(b.nodes.size()), b.first_node, b.last_node,
-               OpsSummary(b), names, shapes, DTypeName(b.outputs.front().dtype),
-               FormatBytes(b.output_bytes())});
+               OpsSummary(b), names, shapes, dtype, SizeText(b.output_bytes())});
   }
   table.Print();
 }
@@ -65,19 +75,21 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
       for (const auto& b : analysis.blocks) {
         nlohmann::ordered_json ops = nlohmann::ordered_json::object();
         for (const auto& [op, count] : b.ops) ops[op] = count;
+        // Analyze guarantees every block an output; an empty one would be an internal fault.
+        if (b.outputs.empty()) throw Internal("block {} has no output tensor", b.index);
         nlohmann::ordered_json out;
         const TensorSpec& o = b.outputs.front();
         out = {{"name", o.name},
                {"shape", o.shape},
                {"dtype", DTypeName(o.dtype)},
-               {"bytes", b.output_bytes()}};
+               {"bytes", SizeJson(b.output_bytes())}};
         if (b.outputs.size() > 1) {
           out["tensors"] = nlohmann::ordered_json::array();
           for (const auto& t : b.outputs)
             out["tensors"].push_back({{"name", t.name},
                                       {"shape", t.shape},
                                       {"dtype", DTypeName(t.dtype)},
-                                      {"bytes", t.bytes()}});
+                                      {"bytes", SizeJson(t.bytes())}});
         }
         doc["blocks"].push_back({{"index", b.index},
                                  {"nodes", b.nodes.size()},

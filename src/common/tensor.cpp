@@ -55,11 +55,15 @@ DType DTypeFromName(const std::string& name) {
 }
 
 int64_t ElementCount(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
+  bool empty = false;
   for (int64_t d : shape) {
-    if (d < 0) return -1;
-    n *= d;
+    if (d < 0) return kSizeUnknown;
+    empty |= d == 0;
   }
+  if (empty) return 0;  // [2^40, 2^40, 0] holds nothing, however the product overflows
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return kSizeTooLarge;
   return n;
 }
 
@@ -73,8 +77,11 @@ int64_t TensorSpec::bytes() const {
   if (!rank_known) return -1;
   int64_t n = ElementCount(shape);
   size_t size = DTypeSize(dtype);
-  if (n < 0 || size == 0) return -1;
-  return n * static_cast<int64_t>(size);
+  if (n == kSizeUnknown || size == 0) return kSizeUnknown;
+  int64_t bytes = 0;
+  if (n == kSizeTooLarge || __builtin_mul_overflow(n, static_cast<int64_t>(size), &bytes))
+    return kSizeTooLarge;
+  return bytes;
 }
 
 }  // namespace scission

@@ -32,7 +32,12 @@ std::string DTypeName(DType dtype);
 // Accepts the names DTypeName returns; kUndefined otherwise.
 DType DTypeFromName(const std::string& name);
 
-// Number of elements; -1 if any dimension is unknown (negative).
+// What ElementCount and TensorSpec::bytes() return when they have no number: a dimension is
+// unknown (negative), or the product does not fit in int64 (a shape such as [2^40, 2^40]).
+inline constexpr int64_t kSizeUnknown = -1;
+inline constexpr int64_t kSizeTooLarge = -2;
+
+// Number of elements; kSizeUnknown if any dimension is unknown, kSizeTooLarge on overflow.
 int64_t ElementCount(const std::vector<int64_t>& shape);
 std::string ShapeString(const std::vector<int64_t>& shape);
 
@@ -41,7 +46,8 @@ struct TensorSpec {
   DType dtype = DType::kUndefined;
   std::vector<int64_t> shape;  // -1 marks an unknown dimension
   bool rank_known = true;      // false: nothing is known about the shape
-  // Bytes when every dimension is known, else -1.
+  // Bytes when every dimension is known; kSizeUnknown if not (or the type has no fixed size),
+  // kSizeTooLarge if the count in bytes overflows int64.
   int64_t bytes() const;
 };
 

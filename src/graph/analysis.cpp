@@ -1,6 +1,8 @@
 #include "graph/analysis.h"
 
 #include <algorithm>
+#include <bit>
+#include <climits>
 #include <queue>
 
 #include "common/error.h"
@@ -23,9 +25,18 @@ TensorSpec SpecFromValueInfo(const onnx::ValueInfoProto& info) {
   return spec;
 }
 
+TensorSpec SpecFromTensor(const onnx::TensorProto& tensor) {
+  TensorSpec spec;
+  spec.name = tensor.name();
+  spec.dtype = static_cast<DType>(tensor.data_type());
+  spec.shape.assign(tensor.dims().begin(), tensor.dims().end());
+  return spec;
+}
+
 void CollectSubgraphReads(const onnx::GraphProto& graph, std::unordered_set<std::string>& defined,
                           std::vector<std::string>& reads) {
   for (const auto& init : graph.initializer()) defined.insert(init.name());
+  for (const auto& sparse : graph.sparse_initializer()) defined.insert(sparse.values().name());
   for (const auto& in : graph.input()) defined.insert(in.name());
   for (const auto& node : graph.node()) {
     for (const auto& in : NodeInputs(node))
@@ -38,10 +49,251 @@ bool StaticShape(const TensorSpec& spec) {
   return spec.dtype != DType::kUndefined && ElementCount(spec.shape) >= 0;
 }
 
-bool HasNoSideInputs(const std::string& op) {
-  // Ops with no inputs that still produce run-time values are treated as constants too: their
-  // placement does not change what a segment computes.
-  return op == "Constant" || op == "RandomNormal" || op == "RandomUniform" || op == "EyeLike";
+bool IsRandomOp(const std::string& op) {
+  static const std::unordered_set<std::string> kRandom = {"RandomNormal",     "RandomUniform",
+                                                          "RandomNormalLike", "RandomUniformLike",
+                                                          "Multinomial",      "Bernoulli"};
+  return kRandom.count(op) > 0;
+}
+
+// The node, or any node in its subgraphs, draws random numbers. Iterative: nesting depth comes
+// from the model.
+bool DrawsRandomNumbers(const onnx::NodeProto& node) {
+  std::vector<const onnx::NodeProto*> stack = {&node};
+  while (!stack.empty()) {
+    const onnx::NodeProto* current = stack.back();
+    stack.pop_back();
+    if (IsRandomOp(current->op_type())) return true;
+    for (const auto& attr : current->attribute()) {
+      if (attr.has_g())
+        for (const auto& inner : attr.g().node()) stack.push_back(&inner);
+      for (const auto& g : attr.graphs())
+        for (const auto& inner : g.node()) stack.push_back(&inner);
+    }
+  }
+  return false;
+}
+
+// Specs of initializers, declared values and inputs; fills `inputs` and the initializer indices.
+void CollectSpecs(const onnx::GraphProto& graph, GraphAnalysis& a,
+                  std::unordered_set<std::string>& graph_inputs) {
+  for (int i = 0; i < graph.initializer_size(); ++i) {
+    const auto& init = graph.initializer(i);
+    a.initializer_index[init.name()] = i;
+    a.specs[init.name()] = SpecFromTensor(init);
+  }
+  for (int i = 0; i < graph.sparse_initializer_size(); ++i) {
+    const auto& sparse = graph.sparse_initializer(i);
+    const std::string& name = sparse.values().name();
+    a.sparse_initializer_index[name] = i;
+    TensorSpec spec = SpecFromTensor(sparse.values());
+    spec.shape.assign(sparse.dims().begin(), sparse.dims().end());  // the dense shape
+    a.specs[name] = spec;
+  }
+  for (const auto& vi : graph.value_info()) a.specs[vi.name()] = SpecFromValueInfo(vi);
+  for (const auto& vi : graph.output()) a.specs[vi.name()] = SpecFromValueInfo(vi);
+  for (const auto& vi : graph.input()) {
+    if (a.initializer_index.count(vi.name()) || a.sparse_initializer_index.count(vi.name()))
+      continue;
+    a.specs[vi.name()] = SpecFromValueInfo(vi);
+    a.inputs.push_back(a.specs[vi.name()]);
+    graph_inputs.insert(vi.name());
+  }
+}
+
+bool IsWeight(const GraphAnalysis& a, const std::string& name) {
+  return a.initializer_index.count(name) || a.sparse_initializer_index.count(name);
+}
+
+// Kahn's algorithm, ties broken by file index; fills producer, reads, all_order and topo_rank.
+void TopologicalOrder(const onnx::GraphProto& graph,
+                      const std::unordered_set<std::string>& graph_inputs, GraphAnalysis& a) {
+  const int node_count = graph.node_size();
+  a.reads.resize(node_count);
+  for (int i = 0; i < node_count; ++i) {
+    for (const auto& out : graph.node(i).output())
+      if (!out.empty()) a.producer[out] = i;
+    a.reads[i] = NodeInputs(graph.node(i));
+  }
+  std::vector<int> pending(node_count, 0);
+  std::vector<std::vector<int>> consumers(node_count);
+  for (int i = 0; i < node_count; ++i) {
+    std::unordered_set<int> seen;
+    for (const auto& in : a.reads[i]) {
+      if (in.empty() || IsWeight(a, in) || graph_inputs.count(in)) continue;
+      auto it = a.producer.find(in);
+      if (it == a.producer.end())
+        throw BadInput("node '{}' reads '{}', which no node, input or initializer provides",
+                       NodeLabel(graph.node(i), i), in);
+      if (seen.insert(it->second).second) {
+        ++pending[i];
+        consumers[it->second].push_back(i);
+      }
+    }
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<>> ready;
+  for (int i = 0; i < node_count; ++i)
+    if (pending[i] == 0) ready.push(i);
+  while (!ready.empty()) {
+    int i = ready.top();
+    ready.pop();
+    a.all_order.push_back(i);
+    for (int c : consumers[i])
+      if (--pending[c] == 0) ready.push(c);
+  }
+  if (static_cast<int>(a.all_order.size()) != node_count)
+    throw BadInput("graph has a cycle ({} of {} nodes cannot be ordered)",
+                   node_count - static_cast<int>(a.all_order.size()), node_count);
+  a.topo_rank.assign(node_count, 0);
+  for (int rank = 0; rank < node_count; ++rank) a.topo_rank[a.all_order[rank]] = rank;
+}
+
+// Splits nodes into constants and activation nodes (which get positions, in `order`).
+void ClassifyConstants(const onnx::GraphProto& graph, GraphAnalysis& a) {
+  a.constant_node.assign(graph.node_size(), false);
+  for (const auto& [name, index] : a.initializer_index) a.constant_tensors.insert(name);
+  for (const auto& [name, index] : a.sparse_initializer_index) a.constant_tensors.insert(name);
+  for (int i : a.all_order) {
+    const auto& node = graph.node(i);
+    const auto& reads = a.reads[i];
+    bool constant;
+    if (DrawsRandomNumbers(node)) {
+      constant = false;
+    } else if ((node.op_type() == "Shape" || node.op_type() == "Size") && node.input_size() == 1 &&
+               a.specs.count(node.input(0)) && StaticShape(a.specs[node.input(0)])) {
+      constant = true;
+    } else {
+      // Also true for nodes that read nothing (Constant).
+      constant = std::all_of(reads.begin(), reads.end(), [&](const std::string& in) {
+        return in.empty() || a.constant_tensors.count(in) > 0;
+      });
+    }
+    a.constant_node[i] = constant;
+    if (constant)
+      for (const auto& out : node.output()) a.constant_tensors.insert(out);
+    else
+      a.order.push_back(i);
+  }
+  std::unordered_set<std::string> listed;
+  bool any_activation_output = false;
+  for (const auto& out : graph.output()) {
+    if (!a.constant_tensors.count(out.name()))
+      any_activation_output = true;
+    else if (listed.insert(out.name()).second)
+      a.constant_outputs.push_back(out.name());
+  }
+  if (!any_activation_output)
+    throw BadInput("nothing to split: every output is computed from constants");
+  if (a.order.empty()) throw BadInput("nothing to split: no node computes from the inputs");
+}
+
+// Max of last_use over ranges of `intervals`, as an implicit binary tree (node 1 is the root,
+// leaves start at the first power of two >= the interval count).
+void BuildIntervalSearch(GraphAnalysis& a) {
+  size_t leaves = 1;
+  while (leaves < a.intervals.size()) leaves *= 2;
+  a.interval_search.assign(2 * leaves, INT_MIN);
+  for (size_t i = 0; i < a.intervals.size(); ++i)
+    a.interval_search[leaves + i] = a.intervals[i].last_use;
+  for (size_t node = leaves - 1; node >= 1; --node)
+    a.interval_search[node] =
+        std::max(a.interval_search[2 * node], a.interval_search[2 * node + 1]);
+}
+
+// Live intervals of activation tensors, live counts per position and the single-tensor cuts.
+void ComputeLiveness(const onnx::GraphProto& graph,
+                     const std::unordered_set<std::string>& graph_inputs, GraphAnalysis& a) {
+  const int n = a.positions();
+  std::unordered_map<std::string, int> produced_at, last_use;
+  for (const auto& name : graph_inputs) produced_at[name] = -1;
+  for (int p = 0; p < n; ++p) {
+    int node = a.order[p];
+    for (const auto& in : a.reads[node])
+      if (!in.empty() && !a.constant_tensors.count(in)) last_use[in] = p;
+    for (const auto& out : graph.node(node).output())
+      if (!out.empty()) produced_at[out] = p;
+  }
+  for (const auto& out : graph.output())
+    if (!a.constant_tensors.count(out.name())) last_use[out.name()] = n;
+  for (const auto& [name, at] : produced_at) {
+    auto it = last_use.find(name);
+    if (it != last_use.end() && it->second > at) a.intervals.push_back({name, at, it->second});
+  }
+  std::sort(a.intervals.begin(), a.intervals.end(), [](const auto& x, const auto& y) {
+    return x.produced_at != y.produced_at ? x.produced_at < y.produced_at : x.name < y.name;
+  });
+  std::vector<int> delta(n + 2, 0);
+  for (const auto& interval : a.intervals) {
+    ++delta[interval.produced_at + 1];
+    --delta[interval.last_use + 1];
+  }
+  a.live_count.assign(n + 1, 0);
+  int live = 0;
+  for (int p = 0; p <= n; ++p) a.live_count[p] = live += delta[p];
+  for (int p = 1; p < n; ++p)
+    if (a.live_count[p] == 1) a.single_cuts.push_back(p);
+  BuildIntervalSearch(a);
+}
+
+// Raw boundaries at the single cuts, then trivial blocks merged into a neighbour.
+void MergeBlocks(const onnx::GraphProto& graph, const AnalysisOptions& options, GraphAnalysis& a) {
+  const int n = a.positions();
+  std::vector<int> raw = {0};
+  raw.insert(raw.end(), a.single_cuts.begin(), a.single_cuts.end());
+  raw.push_back(n);
+  auto trivial = [&](int begin, int end) {
+    for (int p = begin; p < end; ++p)
+      if (!IsTrivialOp(graph.node(a.order[p]).op_type())) return false;
+    return true;
+  };
+  a.boundaries = {0};
+  for (size_t b = 0; b + 1 < raw.size(); ++b) {
+    int begin = raw[b], end = raw[b + 1];
+    bool merge = options.merge_trivial_blocks && trivial(begin, end);
+    if (merge && a.boundaries.size() > 1) {
+      a.boundaries.back() = end;  // extend the previous block
+    } else if (merge && b + 2 < raw.size()) {
+      continue;  // first block is trivial: it becomes part of the next one
+    } else {
+      a.boundaries.push_back(end);
+    }
+  }
+}
+
+void DescribeBlocks(const onnx::GraphProto& graph, GraphAnalysis& a) {
+  for (size_t b = 0; b + 1 < a.boundaries.size(); ++b) {
+    BlockInfo block;
+    block.index = static_cast<int>(b);
+    block.begin = a.boundaries[b];
+    block.end = a.boundaries[b + 1];
+    std::unordered_map<std::string, size_t> op_slot;  // op type -> index in block.ops
+    for (int p = block.begin; p < block.end; ++p) {
+      int node = a.order[p];
+      block.nodes.push_back(node);
+      const auto& op = graph.node(node).op_type();
+      auto [it, added] = op_slot.try_emplace(op, block.ops.size());
+      if (added)
+        block.ops.emplace_back(op, 1);
+      else
+        ++block.ops[it->second].second;
+    }
+    block.first_node = NodeLabel(graph.node(block.nodes.front()), block.nodes.front());
+    block.last_node = NodeLabel(graph.node(block.nodes.back()), block.nodes.back());
+    for (const auto& name : LiveAt(a, block.end)) {
+      auto it = a.specs.find(name);
+      TensorSpec spec;
+      if (it != a.specs.end()) spec = it->second;
+      spec.name = name;
+      block.outputs.push_back(spec);
+    }
+    a.blocks.push_back(std::move(block));
+  }
+}
+
+// Bytes a weight occupies in the model.
+int64_t WeightBytes(const onnx::TensorProto& tensor) {
+  if (tensor.has_raw_data()) return static_cast<int64_t>(tensor.raw_data().size());
+  return std::max<int64_t>(SpecFromTensor(tensor).bytes(), 0);
 }
 
 }  // namespace
@@ -75,37 +327,58 @@ bool IsTrivialOp(const std::string& op) {
 std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model,
                                       const GraphAnalysis& analysis) {
   const auto& graph = model.graph();
-  std::unordered_map<std::string, int64_t> init_bytes;
+  // Weights by id: dense initializers first, then sparse ones.
+  std::vector<int64_t> weight_bytes;
+  std::unordered_map<std::string, int> weight_id;
   for (const auto& init : graph.initializer()) {
-    int64_t count = 1;
-    for (int64_t d : init.dims()) count *= d;
-    int64_t size =
-        init.has_raw_data()
-            ? static_cast<int64_t>(init.raw_data().size())
-            : count * static_cast<int64_t>(DTypeSize(static_cast<DType>(init.data_type())));
-    init_bytes[init.name()] = size;
+    weight_id.try_emplace(init.name(), static_cast<int>(weight_bytes.size()));
+    weight_bytes.push_back(WeightBytes(init));
   }
+  for (const auto& sparse : graph.sparse_initializer()) {
+    weight_id.try_emplace(sparse.values().name(), static_cast<int>(weight_bytes.size()));
+    weight_bytes.push_back(WeightBytes(sparse.values()) + WeightBytes(sparse.indices()));
+  }
+
+  // The weights a constant tensor is computed from, found once per tensor that activation nodes
+  // read (a constant chain shared by every block is walked once, not once per block).
+  std::unordered_map<std::string, std::vector<int>> weights_of;
+  std::vector<int> node_seen(graph.node_size(), -1), weight_seen(weight_bytes.size(), -1);
+  int walk = 0;
+  auto weights_behind = [&](const std::string& tensor) -> const std::vector<int>& {
+    auto [slot, added] = weights_of.try_emplace(tensor);
+    if (!added) return slot->second;
+    ++walk;
+    std::vector<std::string> stack = {tensor};
+    while (!stack.empty()) {
+      std::string name = std::move(stack.back());
+      stack.pop_back();
+      if (auto w = weight_id.find(name); w != weight_id.end()) {
+        if (weight_seen[w->second] != walk) slot->second.push_back(w->second);
+        weight_seen[w->second] = walk;
+        continue;
+      }
+      auto producer = analysis.producer.find(name);
+      if (producer == analysis.producer.end() || node_seen[producer->second] == walk) continue;
+      node_seen[producer->second] = walk;
+      for (const auto& in : analysis.reads[producer->second])
+        if (!in.empty() && analysis.constant_tensors.count(in)) stack.push_back(in);
+    }
+    return slot->second;
+  };
+
+  std::vector<int> counted(weight_bytes.size(), -1);  // block that last counted a weight
   std::vector<int64_t> out;
   for (const auto& block : analysis.blocks) {
-    std::unordered_set<std::string> seen;
-    std::unordered_set<int> visited;
-    std::vector<int> stack(block.nodes.begin(), block.nodes.end());
     int64_t total = 0;
-    while (!stack.empty()) {
-      int node = stack.back();
-      stack.pop_back();
-      for (const auto& in : NodeInputs(graph.node(node))) {
-        if (in.empty() || !seen.insert(in).second) continue;
-        auto it = init_bytes.find(in);
-        if (it != init_bytes.end()) {
-          total += it->second;
-        } else if (analysis.constant_tensors.count(in)) {
-          auto producer = analysis.producer.find(in);
-          if (producer != analysis.producer.end() && visited.insert(producer->second).second)
-            stack.push_back(producer->second);
+    for (int node : block.nodes)
+      for (const auto& in : analysis.reads[node]) {
+        if (in.empty() || !analysis.constant_tensors.count(in)) continue;
+        for (int w : weights_behind(in)) {
+          if (counted[w] == block.index) continue;
+          counted[w] = block.index;
+          total += weight_bytes[w];
         }
       }
-    }
     out.push_back(total);
   }
   return out;
@@ -113,181 +386,54 @@ std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model,
 
 int64_t BlockInfo::output_bytes() const {
   int64_t total = 0;
+  bool unknown = false;
   for (const auto& out : outputs) {
-    if (out.bytes() < 0) return -1;
-    total += out.bytes();
+    int64_t bytes = out.bytes();
+    if (bytes == kSizeTooLarge || (bytes >= 0 && __builtin_add_overflow(total, bytes, &total)))
+      return kSizeTooLarge;
+    unknown |= bytes < 0;
   }
-  return total;
+  return unknown ? kSizeUnknown : total;
+}
+
+std::vector<std::string> LiveAt(const GraphAnalysis& analysis, int position) {
+  std::vector<std::string> live;
+  if (position < 0 || position > analysis.positions() || analysis.intervals.empty()) return live;
+  // Candidates were produced before `position`: a prefix of the sorted intervals. Among them,
+  // descend only into subtrees whose latest last_use reaches `position`.
+  const auto& intervals = analysis.intervals;
+  const size_t prefix = static_cast<size_t>(
+      std::partition_point(intervals.begin(), intervals.end(),
+                           [&](const LiveInterval& x) { return x.produced_at < position; }) -
+      intervals.begin());
+  const auto& tree = analysis.interval_search;
+  const size_t leaves = tree.size() / 2;
+  std::vector<std::pair<size_t, size_t>> stack = {{1, 0}};  // (tree node, first leaf under it)
+  while (!stack.empty()) {
+    auto [node, first] = stack.back();
+    stack.pop_back();
+    if (first >= prefix || tree[node] < position) continue;
+    if (node >= leaves) {
+      live.push_back(intervals[first].name);
+      continue;
+    }
+    size_t half = leaves >> (std::bit_width(node) - 1) >> 1;  // leaves under each child
+    stack.emplace_back(2 * node + 1, first + half);           // right after left: left pops first
+    stack.emplace_back(2 * node, first);
+  }
+  return live;
 }
 
 GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& options) {
   const auto& graph = model.graph();
   GraphAnalysis a;
-  const int node_count = graph.node_size();
-
-  std::unordered_set<std::string> initializers;
-  for (const auto& init : graph.initializer()) {
-    initializers.insert(init.name());
-    TensorSpec spec;
-    spec.name = init.name();
-    spec.dtype = static_cast<DType>(init.data_type());
-    spec.shape.assign(init.dims().begin(), init.dims().end());
-    a.specs[init.name()] = spec;
-  }
-  for (const auto& vi : graph.value_info()) a.specs[vi.name()] = SpecFromValueInfo(vi);
-  for (const auto& vi : graph.output()) a.specs[vi.name()] = SpecFromValueInfo(vi);
   std::unordered_set<std::string> graph_inputs;
-  for (const auto& vi : graph.input()) {
-    if (initializers.count(vi.name())) continue;
-    a.specs[vi.name()] = SpecFromValueInfo(vi);
-    a.inputs.push_back(a.specs[vi.name()]);
-    graph_inputs.insert(vi.name());
-  }
-
-  // Topological order, ties broken by file index.
-  std::vector<std::vector<std::string>> reads(node_count);
-  for (int i = 0; i < node_count; ++i) {
-    for (const auto& out : graph.node(i).output())
-      if (!out.empty()) a.producer[out] = i;
-    reads[i] = NodeInputs(graph.node(i));
-  }
-  std::vector<int> pending(node_count, 0);
-  std::vector<std::vector<int>> consumers(node_count);
-  for (int i = 0; i < node_count; ++i) {
-    std::unordered_set<int> seen;
-    for (const auto& in : reads[i]) {
-      if (in.empty() || initializers.count(in) || graph_inputs.count(in)) continue;
-      auto it = a.producer.find(in);
-      if (it == a.producer.end())
-        throw BadInput("node '{}' reads '{}', which no node, input or initializer provides",
-                       NodeLabel(graph.node(i), i), in);
-      if (seen.insert(it->second).second) {
-        ++pending[i];
-        consumers[it->second].push_back(i);
-      }
-    }
-  }
-  std::priority_queue<int, std::vector<int>, std::greater<>> ready;
-  for (int i = 0; i < node_count; ++i)
-    if (pending[i] == 0) ready.push(i);
-  while (!ready.empty()) {
-    int i = ready.top();
-    ready.pop();
-    a.all_order.push_back(i);
-    for (int c : consumers[i])
-      if (--pending[c] == 0) ready.push(c);
-  }
-  if (static_cast<int>(a.all_order.size()) != node_count)
-    throw BadInput("graph has a cycle ({} of {} nodes cannot be ordered)",
-                   node_count - static_cast<int>(a.all_order.size()), node_count);
-
-  // Constants.
-  a.constant_node.assign(node_count, false);
-  for (const auto& name : initializers) a.constant_tensors.insert(name);
-  for (int i : a.all_order) {
-    const auto& node = graph.node(i);
-    bool constant;
-    if (reads[i].empty() || HasNoSideInputs(node.op_type())) {
-      constant = true;
-    } else if ((node.op_type() == "Shape" || node.op_type() == "Size") && node.input_size() == 1 &&
-               a.specs.count(node.input(0)) && StaticShape(a.specs[node.input(0)])) {
-      constant = true;
-    } else {
-      constant = std::all_of(reads[i].begin(), reads[i].end(), [&](const std::string& in) {
-        return in.empty() || a.constant_tensors.count(in) > 0;
-      });
-    }
-    a.constant_node[i] = constant;
-    if (constant)
-      for (const auto& out : node.output()) a.constant_tensors.insert(out);
-    else
-      a.order.push_back(i);
-  }
-
-  // Live sets: tensor live at p iff produced before p and last used at or after p.
-  const int n = a.positions();
-  std::unordered_map<std::string, int> produced_at, last_use;
-  for (const auto& name : graph_inputs) produced_at[name] = -1;
-  for (int p = 0; p < n; ++p) {
-    int node = a.order[p];
-    for (const auto& in : reads[node])
-      if (!in.empty() && !a.constant_tensors.count(in)) last_use[in] = p;
-    for (const auto& out : graph.node(node).output())
-      if (!out.empty()) produced_at[out] = p;
-  }
-  for (const auto& out : graph.output())
-    if (!a.constant_tensors.count(out.name())) last_use[out.name()] = n;
-  std::vector<std::vector<std::string>> starts(n + 2), stops(n + 2);
-  for (const auto& [name, at] : produced_at) {
-    auto it = last_use.find(name);
-    if (it == last_use.end() || it->second <= at) continue;
-    starts[at + 1].push_back(name);         // live from position at+1 ...
-    stops[it->second + 1].push_back(name);  // ... through position last_use
-  }
-  a.live.resize(n + 1);
-  std::vector<std::string> current;
-  for (int p = 0; p <= n; ++p) {
-    for (const auto& name : stops[p]) std::erase(current, name);
-    for (const auto& name : starts[p]) current.push_back(name);
-    std::vector<std::string> sorted = current;
-    std::sort(sorted.begin(), sorted.end(), [&](const std::string& x, const std::string& y) {
-      return produced_at[x] < produced_at[y] || (produced_at[x] == produced_at[y] && x < y);
-    });
-    a.live[p] = std::move(sorted);
-  }
-  for (int p = 1; p < n; ++p)
-    if (a.live[p].size() == 1) a.single_cuts.push_back(p);
-
-  // Raw boundaries, then merge trivial blocks.
-  std::vector<int> raw = {0};
-  raw.insert(raw.end(), a.single_cuts.begin(), a.single_cuts.end());
-  raw.push_back(n);
-  auto trivial = [&](int begin, int end) {
-    for (int p = begin; p < end; ++p)
-      if (!IsTrivialOp(graph.node(a.order[p]).op_type())) return false;
-    return true;
-  };
-  a.boundaries = {0};
-  for (size_t b = 0; b + 1 < raw.size(); ++b) {
-    int begin = raw[b], end = raw[b + 1];
-    bool merge = options.merge_trivial_blocks && trivial(begin, end);
-    if (merge && a.boundaries.size() > 1) {
-      a.boundaries.back() = end;  // extend the previous block
-    } else if (merge && b + 2 < raw.size()) {
-      continue;  // first block is trivial: it becomes part of the next one
-    } else {
-      a.boundaries.push_back(end);
-    }
-  }
-  if (n == 0) a.boundaries = {0};
-
-  for (size_t b = 0; b + 1 < a.boundaries.size(); ++b) {
-    BlockInfo block;
-    block.index = static_cast<int>(b);
-    block.begin = a.boundaries[b];
-    block.end = a.boundaries[b + 1];
-    for (int p = block.begin; p < block.end; ++p) {
-      int node = a.order[p];
-      block.nodes.push_back(node);
-      const auto& op = graph.node(node).op_type();
-      auto it = std::find_if(block.ops.begin(), block.ops.end(),
-                             [&](const auto& entry) { return entry.first == op; });
-      if (it == block.ops.end())
-        block.ops.emplace_back(op, 1);
-      else
-        ++it->second;
-    }
-    block.first_node = NodeLabel(graph.node(block.nodes.front()), block.nodes.front());
-    block.last_node = NodeLabel(graph.node(block.nodes.back()), block.nodes.back());
-    for (const auto& name : a.live[block.end]) {
-      auto it = a.specs.find(name);
-      TensorSpec spec;
-      if (it != a.specs.end()) spec = it->second;
-      spec.name = name;
-      block.outputs.push_back(spec);
-    }
-    a.blocks.push_back(std::move(block));
-  }
+  CollectSpecs(graph, a, graph_inputs);
+  TopologicalOrder(graph, graph_inputs, a);
+  ClassifyConstants(graph, a);
+  ComputeLiveness(graph, graph_inputs, a);
+  MergeBlocks(graph, options, a);
+  DescribeBlocks(graph, a);
   return a;
 }
 

@@ -3,12 +3,14 @@
 // Nodes are put in one fixed topological order (Kahn's algorithm, ties broken by the node's index
 // in the file, so an already sorted graph keeps its order). Constant nodes (Constant, anything
 // computed only from initializers/constants, Shape/Size of a tensor whose shape is static) are set
-// aside; the remaining "activation" nodes define positions 0..n. The live set at position p holds
-// the activation tensors produced before p and consumed at or after p (graph outputs count as
-// consumed at n). A single-tensor cut point is an interior position (0 < p < n) whose live set has
-// exactly one tensor. Blocks lie between consecutive cut points; trivial blocks (only cheap
-// element-wise or shape ops such as a lone Relu after its Conv) are merged into their predecessor
-// because ONNX Runtime fuses them in the whole model, so timing them apart would not be honest.
+// aside; the remaining "activation" nodes define positions 0..n. Nodes that draw random numbers
+// are never constants: a copy in each segment that needs one would draw different numbers. The
+// live set at position p holds the activation tensors produced before p and consumed at or after
+// p (graph outputs count as consumed at n). A single-tensor cut point is an interior position (0 <
+// p < n) whose live set has exactly one tensor. Blocks lie between consecutive cut points; trivial
+// blocks (only cheap element-wise or shape ops such as a lone Relu after its Conv) are merged into
+// their predecessor because ONNX Runtime fuses them in the whole model, so timing them apart would
+// not be honest.
 #pragma once
 
 #include <string>
@@ -35,27 +37,49 @@ struct BlockInfo {
   std::string first_node, last_node;
   std::vector<std::pair<std::string, int>> ops;  // op type -> count, in order of first appearance
   std::vector<TensorSpec> outputs;               // live tensors at `end` (one for interior blocks)
-  int64_t output_bytes() const;                  // sum over outputs, -1 if any is unknown
+  // Sum over outputs; kSizeTooLarge if any is too large or the sum overflows, else kSizeUnknown
+  // if any is unknown.
+  int64_t output_bytes() const;
+};
+
+// An activation tensor's lifetime in positions: live at p iff produced_at < p <= last_use.
+struct LiveInterval {
+  std::string name;
+  int produced_at = -1;  // position of its producer; -1 for graph inputs
+  int last_use = 0;      // last position reading it; positions() for graph outputs
 };
 
 struct GraphAnalysis {
   std::vector<int> all_order;       // every node, topological
+  std::vector<int> topo_rank;       // by node index: its place in all_order
   std::vector<int> order;           // activation nodes only, topological
   std::vector<bool> constant_node;  // by node index
   std::unordered_set<std::string> constant_tensors;
   std::unordered_map<std::string, int> producer;  // tensor name -> node index
+  // Tensor name -> index in graph.initializer() / graph.sparse_initializer().
+  std::unordered_map<std::string, int> initializer_index, sparse_initializer_index;
   std::unordered_map<std::string, TensorSpec> specs;
-  std::vector<TensorSpec> inputs;              // graph inputs that are not initializers
-  std::vector<std::vector<std::string>> live;  // live activation tensors at positions 0..n
-  std::vector<int> single_cuts;                // interior positions with one live tensor
-  std::vector<int> boundaries;                 // block boundaries after merging: 0 .. n
+  std::vector<TensorSpec> inputs;               // graph inputs that are not initializers
+  std::vector<std::vector<std::string>> reads;  // by node index: NodeInputs(node)
+  std::vector<std::string> constant_outputs;    // graph outputs computed from constants only
+  std::vector<LiveInterval> intervals;          // sorted by (produced_at, name)
+  std::vector<int> live_count;                  // live tensors at positions 0..n
+  std::vector<int> interval_search;             // LiveAt's index over `intervals`
+  std::vector<int> single_cuts;                 // interior positions with one live tensor
+  std::vector<int> boundaries;                  // block boundaries after merging: 0 .. n
   std::vector<BlockInfo> blocks;
 
   int positions() const { return static_cast<int>(order.size()); }
 };
 
-// Throws BadInput for graphs with cycles or tensors read but never produced.
+// Throws BadInput for graphs with cycles or tensors read but never produced, and for graphs with
+// nothing to split (no activation node, or every output computed from constants).
+// Near-linear: O(N log N) in nodes and tensors, plus the sizes of the live sets it reports.
 GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& options = {});
+
+// The live activation tensors at `position` (0..positions()), ordered by producer position then
+// name. O(log T + k log T) for k live tensors among T intervals.
+std::vector<std::string> LiveAt(const GraphAnalysis& analysis, int position);
 
 // Bytes of the initializers each block reads (directly or through constant nodes); a weight shared
 // by several blocks counts in each.

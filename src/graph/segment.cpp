@@ -33,9 +33,10 @@ int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fa
 }
 
 // Shape/Size of a tensor with a static shape, as an initializer named like the node's output.
-onnx::TensorProto FoldStaticShape(const onnx::NodeProto& node, const TensorSpec& input) {
+onnx::TensorProto FoldStaticShape(const std::string& name, const onnx::NodeProto& node,
+                                  const TensorSpec& input) {
   onnx::TensorProto value;
-  value.set_name(node.output(0));
+  value.set_name(name);
   value.set_data_type(onnx::TensorProto::INT64);
   if (node.op_type() == "Size") {
     value.add_int64_data(ElementCount(input.shape));
@@ -68,37 +69,47 @@ Segment ExtractPositions(const onnx::ModelProto& model, const GraphAnalysis& ana
   if (begin < 0 || end > analysis.positions() || begin >= end)
     throw BadInput("segment positions [{}, {}) outside 0..{}", begin, end, analysis.positions());
 
+  // Work is proportional to the segment (its nodes, what they read, its live sets), not to the
+  // whole graph: a benchmark extracts every block of a long model.
   std::unordered_set<int> include;
-  std::set<std::string> folded_shapes;  // ordered: segments serialize the same way every time
   std::vector<int> stack;
+  std::set<std::string> folded_shapes;    // ordered: segments serialize the same way every time
+  std::set<int> dense_read, sparse_read;  // indices, so weights keep their order in the file
+  auto need_constant = [&](const std::string& name) {
+    if (auto it = analysis.initializer_index.find(name); it != analysis.initializer_index.end()) {
+      dense_read.insert(it->second);
+      return;
+    }
+    if (auto it = analysis.sparse_initializer_index.find(name);
+        it != analysis.sparse_initializer_index.end()) {
+      sparse_read.insert(it->second);
+      return;
+    }
+    auto producer = analysis.producer.find(name);
+    if (producer == analysis.producer.end() || include.count(producer->second)) return;
+    const auto& pnode = graph.node(producer->second);
+    bool static_shape = (pnode.op_type() == "Shape" || pnode.op_type() == "Size") &&
+                        pnode.input_size() > 0 && !analysis.constant_tensors.count(pnode.input(0));
+    if (static_shape) {
+      folded_shapes.insert(name);
+      return;
+    }
+    include.insert(producer->second);
+    stack.push_back(producer->second);
+  };
   for (int p = begin; p < end; ++p) {
     include.insert(analysis.order[p]);
     stack.push_back(analysis.order[p]);
   }
-  std::unordered_set<std::string> initializers_read;
-  std::unordered_set<std::string> initializer_names;
-  for (const auto& init : graph.initializer()) initializer_names.insert(init.name());
+  // Graph outputs computed from constants are live nowhere; the last segment computes them.
+  const bool last = end == analysis.positions();
+  if (last)
+    for (const auto& name : analysis.constant_outputs) need_constant(name);
   while (!stack.empty()) {
     int node_index = stack.back();
     stack.pop_back();
-    for (const auto& in : NodeInputs(graph.node(node_index))) {
-      if (in.empty() || !analysis.constant_tensors.count(in)) continue;
-      if (initializer_names.count(in)) {
-        initializers_read.insert(in);
-        continue;
-      }
-      int producer = analysis.producer.at(in);
-      if (include.count(producer)) continue;
-      const auto& pnode = graph.node(producer);
-      bool static_shape = (pnode.op_type() == "Shape" || pnode.op_type() == "Size") &&
-                          !analysis.constant_tensors.count(pnode.input(0));
-      if (static_shape) {
-        folded_shapes.insert(in);
-        continue;
-      }
-      include.insert(producer);
-      stack.push_back(producer);
-    }
+    for (const auto& in : analysis.reads[node_index])
+      if (!in.empty() && analysis.constant_tensors.count(in)) need_constant(in);
   }
 
   Segment segment;
@@ -110,22 +121,28 @@ Segment ExtractPositions(const onnx::ModelProto& model, const GraphAnalysis& ana
   auto* g = out.mutable_graph();
   g->set_name(fmt::format("{}_p{}_{}", graph.name().empty() ? "model" : graph.name(), begin, end));
 
-  for (const auto& name : analysis.live[begin]) {
+  for (const auto& name : LiveAt(analysis, begin)) {
     segment.inputs.push_back(SpecOf(analysis, name));
     *g->add_input() = ValueInfoFor(segment.inputs.back());
   }
-  for (const auto& name : analysis.live[end]) {
+  std::vector<std::string> outputs = LiveAt(analysis, end);
+  if (last)
+    outputs.insert(outputs.end(), analysis.constant_outputs.begin(),
+                   analysis.constant_outputs.end());
+  for (const auto& name : outputs) {
     segment.outputs.push_back(SpecOf(analysis, name));
     *g->add_output() = ValueInfoFor(segment.outputs.back());
   }
-  for (const auto& init : graph.initializer())
-    if (initializers_read.count(init.name())) *g->add_initializer() = init;
+  for (int index : dense_read) *g->add_initializer() = graph.initializer(index);
+  for (int index : sparse_read) *g->add_sparse_initializer() = graph.sparse_initializer(index);
   for (const auto& name : folded_shapes) {
     const auto& pnode = graph.node(analysis.producer.at(name));
-    *g->add_initializer() = FoldStaticShape(pnode, SpecOf(analysis, pnode.input(0)));
+    *g->add_initializer() = FoldStaticShape(name, pnode, SpecOf(analysis, pnode.input(0)));
   }
-  for (int node_index : analysis.all_order)
-    if (include.count(node_index)) *g->add_node() = graph.node(node_index);
+  std::vector<int> nodes(include.begin(), include.end());
+  std::sort(nodes.begin(), nodes.end(),
+            [&](int x, int y) { return analysis.topo_rank[x] < analysis.topo_rank[y]; });
+  for (int node_index : nodes) *g->add_node() = graph.node(node_index);
   return segment;
 }
 

@@ -21,11 +21,14 @@ struct Segment {
 
 // Blocks [first_block .. last_block] (inclusive). The segment holds exactly the activation nodes of
 // those blocks, the constant nodes they need (Shape of a static tensor becomes an initializer),
-// and only the initializers it reads. Throws BadInput for an empty or out-of-range block range.
+// and only the initializers it reads. The segment ending at the last block also computes the
+// graph outputs that come from constants alone. Throws BadInput for an empty or out-of-range
+// block range.
 Segment ExtractSegment(const onnx::ModelProto& model, const GraphAnalysis& analysis,
                        int first_block, int last_block);
 
 // The same for positions [begin, end) of analysis.order; inputs/outputs are the live sets there.
+// Costs O(segment size · log), not O(graph size).
 Segment ExtractPositions(const onnx::ModelProto& model, const GraphAnalysis& analysis, int begin,
                          int end);
 

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "common/error.h"
 #include "graph/segment.h"
@@ -16,30 +19,121 @@ void BenchmarkOptions::Validate() const {
   session.Validate();
 }
 
-OutputComparison CompareOutputs(const std::vector<Tensor>& expected,
-                                const std::vector<Tensor>& actual) {
+namespace {
+
+double HalfToDouble(uint16_t bits) {
+  const double sign = (bits & 0x8000) ? -1.0 : 1.0;
+  const int exponent = (bits >> 10) & 0x1f;
+  const int mantissa = bits & 0x3ff;
+  if (exponent == 0x1f)
+    return mantissa ? std::numeric_limits<double>::quiet_NaN()
+                    : sign * std::numeric_limits<double>::infinity();
+  if (exponent == 0) return sign * std::ldexp(mantissa, -24);  // subnormal
+  return sign * std::ldexp(mantissa | 0x400, exponent - 25);
+}
+
+double Bfloat16ToDouble(uint16_t bits) {
+  uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float value;
+  std::memcpy(&value, &wide, sizeof(value));
+  return value;
+}
+
+// Element k of a floating-point tensor as a double; nullopt for non-float types.
+std::optional<double (*)(const uint8_t*)> FloatReader(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat:
+      return [](const uint8_t* p) {
+        float v;
+        std::memcpy(&v, p, sizeof(v));
+        return static_cast<double>(v);
+      };
+    case DType::kDouble:
+      return [](const uint8_t* p) {
+        double v;
+        std::memcpy(&v, p, sizeof(v));
+        return v;
+      };
+    case DType::kFloat16:
+      return [](const uint8_t* p) {
+        uint16_t v;
+        std::memcpy(&v, p, sizeof(v));
+        return HalfToDouble(v);
+      };
+    case DType::kBfloat16:
+      return [](const uint8_t* p) {
+        uint16_t v;
+        std::memcpy(&v, p, sizeof(v));
+        return Bfloat16ToDouble(v);
+      };
+    default:
+      return std::nullopt;
+  }
+}
+
+// One output: floats within rel·max|expected| + abs (NaN equal only to NaN at the same place,
+// infinities only to the same infinity); everything else byte for byte.
+OutputComparison CompareTensor(const Tensor& expected, const Tensor& actual) {
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
   OutputComparison c;
-  if (expected.size() != actual.size()) return c;
+  c.max_abs_diff = kInfinity;
+  const int64_t bytes = expected.spec.bytes();
+  if (expected.spec.dtype != actual.spec.dtype || expected.spec.shape != actual.spec.shape ||
+      bytes < 0 || expected.data.size() != static_cast<size_t>(bytes) ||
+      actual.data.size() != expected.data.size())
+    return c;
+  auto read = FloatReader(expected.spec.dtype);
+  if (!read) {
+    c.max_abs_diff = expected.data == actual.data ? 0 : kInfinity;
+    c.ok = c.max_abs_diff == 0;
+    return c;
+  }
+  const bool half =
+      expected.spec.dtype == DType::kFloat16 || expected.spec.dtype == DType::kBfloat16;
+  const double relative = half ? 1e-2 : 1e-4, absolute = half ? 1e-3 : 1e-5;
+  const size_t width = DTypeSize(expected.spec.dtype);
   double max_abs = 0, max_diff = 0;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const auto& e = expected[i];
-    const auto& a = actual[i];
-    if (e.spec.dtype != a.spec.dtype || e.spec.shape != a.spec.shape) return c;
-    if (e.spec.dtype == DType::kFloat) {
-      const auto* ev = reinterpret_cast<const float*>(e.data.data());
-      const auto* av = reinterpret_cast<const float*>(a.data.data());
-      for (size_t k = 0; k < e.data.size() / 4; ++k) {
-        max_abs = std::max(max_abs, static_cast<double>(std::fabs(ev[k])));
-        max_diff = std::max(max_diff, static_cast<double>(std::fabs(ev[k] - av[k])));
-      }
-    } else if (e.data != a.data) {
-      max_diff = std::numeric_limits<double>::infinity();
+  for (size_t offset = 0; offset < expected.data.size(); offset += width) {
+    double e = (*read)(expected.data.data() + offset), a = (*read)(actual.data.data() + offset);
+    if (std::isnan(e) || std::isnan(a)) {
+      if (!(std::isnan(e) && std::isnan(a))) max_diff = kInfinity;
+    } else if (std::isinf(e) || std::isinf(a)) {
+      if (e != a) max_diff = kInfinity;
+    } else {
+      max_abs = std::max(max_abs, std::fabs(e));
+      max_diff = std::max(max_diff, std::fabs(e - a));
     }
   }
   c.max_abs_diff = max_diff;
-  c.tolerance = 1e-4 * max_abs + 1e-5;
+  c.tolerance = relative * max_abs + absolute;
   c.ok = max_diff <= c.tolerance;
   return c;
+}
+
+}  // namespace
+
+OutputComparison CompareOutputs(const std::vector<Tensor>& expected,
+                                const std::vector<Tensor>& actual) {
+  OutputComparison result;
+  result.max_abs_diff = std::numeric_limits<double>::infinity();
+  if (expected.size() != actual.size()) return result;
+  // Each output against its own scale. The report shows the output furthest outside (or least
+  // inside) its tolerance; a failing one always has the larger ratio.
+  result = {.max_abs_diff = 0, .tolerance = 0, .ok = true};
+  double worst_ratio = -1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    OutputComparison c = CompareTensor(expected[i], actual[i]);
+    double ratio = c.max_abs_diff == 0 ? 0
+                   : c.tolerance > 0   ? c.max_abs_diff / c.tolerance
+                                       : std::numeric_limits<double>::infinity();
+    if (ratio > worst_ratio) {
+      worst_ratio = ratio;
+      result.max_abs_diff = c.max_abs_diff;
+      result.tolerance = c.tolerance;
+    }
+    result.ok = result.ok && c.ok;
+  }
+  return result;
 }
 
 namespace {

@@ -1,21 +1,24 @@
 #include "profile/shapes.h"
 
+#include <map>
 #include <set>
 
 namespace scission::profile {
 
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
                        const std::string& backend_name) {
-  std::set<std::string> unknown;
-  for (const auto& block : analysis.blocks)
-    for (const auto& out : block.outputs)
-      if (out.bytes() < 0) unknown.insert(out.name);
+  // Every block output whose size is unknown, by name (one tensor can end several blocks). Sizes
+  // that are known but too large to count stay as they are: a run could not fill them anyway.
+  std::map<std::string, std::vector<TensorSpec*>> unknown;
+  for (auto& block : analysis.blocks)
+    for (auto& out : block.outputs)
+      if (out.bytes() == kSizeUnknown) unknown[out.name].push_back(&out);
   if (unknown.empty()) return 0;
 
   onnx::ModelProto probe = model.proto;
   std::set<std::string> existing;
   for (const auto& out : probe.graph().output()) existing.insert(out.name());
-  for (const auto& name : unknown) {
+  for (const auto& [name, places] : unknown) {
     if (existing.count(name)) continue;
     auto* out = probe.mutable_graph()->add_output();
     out->set_name(name);
@@ -30,12 +33,10 @@ int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& an
     inputs.push_back(runtime::MakeRandomInput(session->inputs()[i], 1 + i));
   int resolved = 0;
   for (const auto& t : runtime::RunOnce(*session, inputs)) {
-    if (!unknown.count(t.spec.name)) continue;
-    TensorSpec spec = t.spec;
-    analysis.specs[spec.name] = spec;
-    for (auto& block : analysis.blocks)
-      for (auto& out : block.outputs)
-        if (out.name == spec.name) out = spec;
+    auto it = unknown.find(t.spec.name);
+    if (it == unknown.end()) continue;
+    analysis.specs[t.spec.name] = t.spec;
+    for (TensorSpec* out : it->second) *out = t.spec;
     ++resolved;
   }
   return resolved;

@@ -73,6 +73,8 @@ inline constexpr const char* kDefaultBackend = "onnxruntime";
 std::vector<Tensor> RunOnce(Session& session, const std::vector<Tensor>& inputs);
 
 // Deterministic pseudo-random input for a spec (floats in [0, 1), integers 0); unknown dims -> 1.
+// BadInput naming the input, its shape and bytes when it would exceed 2 GiB (or its size
+// overflows int64): the shape comes from the model, so it must not size an allocation unchecked.
 Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed);
 
 // CPU model name from /proc/cpuinfo and this host's name.

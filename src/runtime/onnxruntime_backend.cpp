@@ -119,6 +119,12 @@ class OrtSession final : public Session {
     std::vector<Tensor> out;
     for (size_t i = 0; i < results.size(); ++i) {
       const Ort::Value& value = results[i];
+      // A model may output sequences or maps; asking them for tensor info throws Ort::Exception.
+      if (!value.IsTensor())
+        throw BadInput(
+            "{}: output '{}' is not a tensor (a sequence or map), which Scission cannot "
+            "carry",
+            label_, output_names_[i]);
       auto info = value.GetTensorTypeAndShapeInfo();
       Tensor t;
       t.spec.name = output_names_[i];

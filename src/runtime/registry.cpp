@@ -15,6 +15,10 @@
 namespace scission::runtime {
 
 namespace {
+// The largest input MakeRandomInput builds. A model declares its input shape; without a bound a
+// shape such as [1, 3, 100000, 100000] asks for 120 GB and the process dies in the allocator.
+constexpr int64_t kMaxRandomInputBytes = int64_t{2} << 30;  // 2 GiB
+
 std::map<std::string, BackendFactory>& Registry() {
   static std::map<std::string, BackendFactory> registry;
   return registry;
@@ -60,6 +64,12 @@ Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed) {
   for (auto& d : tensor.spec.shape)
     if (d < 0) d = 1;
   int64_t bytes = tensor.spec.bytes();
+  if (bytes == kSizeTooLarge || bytes > kMaxRandomInputBytes)
+    throw BadInput(
+        "input '{}' ({} {}) needs {} bytes; Scission generates inputs of at most 2 GiB ({} bytes)",
+        spec.name, DTypeName(spec.dtype), ShapeString(tensor.spec.shape),
+        bytes == kSizeTooLarge ? std::string("more than 2^63") : std::to_string(bytes),
+        kMaxRandomInputBytes);
   if (bytes < 0)
     throw BadInput("input '{}' has type {} which Scission cannot feed", spec.name,
                    DTypeName(spec.dtype));

@@ -1,3 +1,5 @@
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include "common/error.h"
@@ -15,6 +17,24 @@ TEST(Tensor, BytesAndNames) {
   EXPECT_EQ(DTypeName(DType::kInt64), "int64");
   EXPECT_EQ(DTypeFromName("float32"), DType::kFloat);
   EXPECT_EQ(ShapeString({1, -1, 7}), "[1,?,7]");
+}
+
+TEST(Tensor, SizesThatOverflowInt64AreReportedNotWrapped) {
+  constexpr int64_t k2p40 = int64_t{1} << 40;
+  // 2^80 elements used to wrap to 0, which printed as "0 B".
+  EXPECT_EQ(ElementCount({k2p40, k2p40}), kSizeTooLarge);
+  EXPECT_EQ((TensorSpec{"x", DType::kFloat, {k2p40, k2p40}}.bytes()), kSizeTooLarge);
+  // The element count fits (2^62) but the bytes (2^64) do not.
+  EXPECT_EQ(ElementCount({int64_t{1} << 31, int64_t{1} << 31}), int64_t{1} << 62);
+  EXPECT_EQ((TensorSpec{"x", DType::kFloat, {int64_t{1} << 31, int64_t{1} << 31}}.bytes()),
+            kSizeTooLarge);
+  // Unknown wins over too large; an empty dimension makes the product 0 whatever else it holds.
+  EXPECT_EQ(ElementCount({k2p40, k2p40, -1}), kSizeUnknown);
+  EXPECT_EQ(ElementCount({k2p40, k2p40, 0}), 0);
+  EXPECT_EQ(ElementCount({std::numeric_limits<int64_t>::max()}),
+            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ((TensorSpec{"x", DType::kInt8, {std::numeric_limits<int64_t>::max()}}.bytes()),
+            std::numeric_limits<int64_t>::max());
 }
 
 TEST(Error, IsOneLineWithExitCode) {

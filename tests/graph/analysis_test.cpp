@@ -1,3 +1,7 @@
+#include <chrono>
+#include <map>
+#include <random>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -38,7 +42,8 @@ TEST(Analyze, ResidualSkipKeepsTwoTensorsLive) {
   auto a = AnalyzeChecked(testing::ResidualModel(2));
   // Inside a residual block the skip input is live next to the main path: no cut there.
   EXPECT_THAT(a.single_cuts, ElementsAre(4, 5, 9));
-  EXPECT_EQ(a.live[2].size(), 2u);
+  EXPECT_EQ(LiveAt(a, 2).size(), 2u);
+  EXPECT_EQ(a.live_count[2], 2);
   EXPECT_THAT(BlockOutputs(a), ElementsAre("out0", "out1"));
 }
 
@@ -46,7 +51,7 @@ TEST(Analyze, ConcatBranchesAndMultipleConsumers) {
   auto a = AnalyzeChecked(testing::ConcatModel());
   EXPECT_THAT(a.single_cuts, ElementsAre(1, 6, 7, 9));
   EXPECT_THAT(BlockOutputs(a), ElementsAre("stem", "cat", "mix", "gated", "pool"));
-  EXPECT_EQ(a.live[4].size(), 3u);  // stem, br1, br2 while the max-pool branch waits
+  EXPECT_THAT(LiveAt(a, 4), ElementsAre("stem", "br1", "br2"));  // the max-pool branch waits
 }
 
 TEST(Analyze, ConstantsAndShapeArithmeticAreNotActivations) {
@@ -79,6 +84,155 @@ TEST(Analyze, CycleIsBadInput) {
   b.Output("b", {1, 4});
   auto proto = b.Build();
   EXPECT_THROW(Analyze(proto), Error);
+}
+
+TEST(Analyze, RandomOpsAreActivationsAndEyeLikeFollowsItsInput) {
+  testing::GraphBuilder b;
+  b.Input("x", {4, 4}).Weight("w", {4, 4});
+  b.Node("RandomNormal", {}, {"noise"}).IntsAttr("shape", {4, 4});
+  b.Node("RandomUniformLike", {"w"}, {"noise_like"});
+  b.Node("EyeLike", {"w"}, {"eye_of_weight"});  // a constant: its input is one
+  b.Node("Relu", {"x"}, {"r"});
+  b.Node("EyeLike", {"r"}, {"eye_of_activation"});
+  b.Node("Sum", {"r", "noise", "noise_like", "eye_of_weight", "eye_of_activation"}, {"y"});
+  b.Output("y", {4, 4});
+  auto a = AnalyzeChecked(b.Build());
+  EXPECT_FALSE(a.constant_tensors.count("noise"));
+  EXPECT_FALSE(a.constant_tensors.count("noise_like"));
+  EXPECT_FALSE(a.constant_tensors.count("eye_of_activation"));
+  EXPECT_TRUE(a.constant_tensors.count("eye_of_weight"));
+  EXPECT_EQ(a.positions(), 5);  // both random nodes, Relu, EyeLike(r), Sum
+}
+
+TEST(Analyze, NodeWithRandomOpsInsideASubgraphIsNoConstant) {
+  testing::GraphBuilder branch;
+  branch.Node("RandomUniform", {}, {"u"}).IntsAttr("shape", {1, 4}).Output("u", {1, 4});
+  testing::GraphBuilder other;
+  other.Node("Constant", {}, {"c"}).TensorAttr("value", [] {
+    onnx::TensorProto t;
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    t.add_dims(1);
+    t.add_dims(4);
+    for (int i = 0; i < 4; ++i) t.add_float_data(0.5f);
+    return t;
+  }());
+  other.Output("c", {1, 4});
+  testing::GraphBuilder b;
+  b.Input("x", {1, 4});
+  b.graph().add_initializer()->CopyFrom([] {
+    onnx::TensorProto t;
+    t.set_name("flag");
+    t.set_data_type(onnx::TensorProto::BOOL);
+    t.add_int32_data(1);
+    return t;
+  }());
+  b.Node("If", {"flag"}, {"maybe_noise"})
+      .GraphAttr("then_branch", branch.graph())
+      .GraphAttr("else_branch", other.graph());
+  b.Node("Add", {"x", "maybe_noise"}, {"y"}).Output("y", {1, 4});
+  auto a = AnalyzeChecked(b.Build());
+  EXPECT_FALSE(a.constant_tensors.count("maybe_noise"));
+}
+
+TEST(Analyze, NothingToSplit) {
+  testing::GraphBuilder b;
+  b.Input("x", {1, 4}).Weight("w", {1, 4});
+  b.Node("Relu", {"w"}, {"k"}).Output("k", {1, 4});
+  auto proto = b.Build();
+  try {
+    Analyze(proto);
+    ADD_FAILURE() << "analyzed a model with nothing to split";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "nothing to split: every output is computed from constants");
+  }
+}
+
+TEST(Analyze, ConstantOutputsAreListedApart) {
+  testing::GraphBuilder b;
+  b.Input("x", {1, 4}).Weight("w", {1, 4});
+  b.Node("Relu", {"x"}, {"a"}).Node("Sigmoid", {"a"}, {"y"});
+  b.Node("Relu", {"w"}, {"k"});
+  b.Output("y", {1, 4}).Output("k", {1, 4});
+  auto a = AnalyzeChecked(b.Build());
+  EXPECT_THAT(a.constant_outputs, ElementsAre("k"));
+  EXPECT_THAT(LiveAt(a, a.positions()), ElementsAre("y"));
+}
+
+// Random DAGs: LiveAt and live_count against the definition (produced before p, read at or
+// after p), computed the slow way.
+TEST(Analyze, LiveSetsMatchTheDefinitionOnRandomGraphs) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 40; ++round) {
+    const int nodes = 2 + static_cast<int>(rng() % 40);
+    testing::GraphBuilder b;
+    b.Input("x", {1, 4}).Input("z", {1, 4});
+    std::vector<std::string> names = {"x", "z"};
+    for (int i = 0; i < nodes; ++i) {
+      std::string u = names[rng() % names.size()], v = names[rng() % names.size()];
+      names.push_back("t" + std::to_string(i));
+      b.Node("Add", {u, v}, {names.back()});
+    }
+    b.Output(names.back(), {1, 4});
+    if (rng() % 2) b.Output(names[2 + rng() % nodes], {1, 4});
+    auto proto = b.Build();
+    auto a = Analyze(proto);
+    const int n = a.positions();
+    std::map<std::string, int> produced = {{"x", -1}, {"z", -1}}, last;
+    for (int p = 0; p < n; ++p) {
+      const auto& node = proto.graph().node(a.order[p]);
+      for (const auto& in : node.input()) last[in] = p;
+      produced[node.output(0)] = p;
+    }
+    for (const auto& out : proto.graph().output()) last[out.name()] = n;
+    for (int p = 0; p <= n; ++p) {
+      std::vector<std::pair<int, std::string>> expected;
+      for (const auto& [name, at] : produced)
+        if (last.count(name) && at < p && p <= last[name]) expected.emplace_back(at, name);
+      std::sort(expected.begin(), expected.end());
+      std::vector<std::string> names_expected;
+      for (const auto& [at, name] : expected) names_expected.push_back(name);
+      EXPECT_EQ(LiveAt(a, p), names_expected) << "round " << round << " position " << p;
+      EXPECT_EQ(a.live_count[p], static_cast<int>(names_expected.size()));
+    }
+  }
+}
+
+// Thousands of branches live at once: the old analysis copied and sorted the live set at every
+// position (16000 branches: 98 s and 4 GB). Generous bound; it takes milliseconds now.
+TEST(Analyze, WideFanOutIsNearLinear) {
+  constexpr int kBranches = 20000;
+  testing::GraphBuilder b;
+  b.Input("x", {1, 4});
+  std::vector<std::string> branches;
+  for (int i = 0; i < kBranches; ++i) {
+    branches.push_back("b" + std::to_string(i));
+    b.Node("Relu", {"x"}, {branches.back()});
+  }
+  b.Node("Sum", branches, {"y"}).Output("y", {1, 4});
+  auto proto = b.Build();
+  auto start = std::chrono::steady_clock::now();
+  auto a = Analyze(proto);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 10.0);
+  EXPECT_EQ(a.live_count[kBranches], kBranches);
+  EXPECT_TRUE(a.single_cuts.empty());
+  ASSERT_EQ(a.blocks.size(), 1u);
+  EXPECT_THAT(a.blocks[0].ops, ElementsAre(std::pair<std::string, int>("Relu", kBranches),
+                                           std::pair<std::string, int>("Sum", 1)));
+}
+
+TEST(BlockWeightBytes, CountsEachWeightOncePerBlockThroughConstantChains) {
+  testing::GraphBuilder b;
+  b.Input("x", {1, 4}).Weight("w", {1, 4}).Weight("v", {1, 4});
+  b.Node("Identity", {"w"}, {"w1"}).Node("Identity", {"w1"}, {"w2"});      // constant chain
+  b.Node("Add", {"w2", "w"}, {"w3"});                                      // w again
+  b.Node("Add", {"x", "w3"}, {"a"}).Node("Mul", {"a", "w2"}, {"m"});       // blocks 0, 1
+  b.Node("Add", {"m", "w3"}, {"c"}).Node("Sum", {"c", "v", "w2"}, {"y"});  // blocks 2, 3
+  b.Output("y", {1, 4});
+  auto model = ParseModel(b.Bytes(), "w.onnx");
+  auto a = Analyze(model.proto, {.merge_trivial_blocks = false});
+  ASSERT_EQ(a.boundaries, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_THAT(BlockWeightBytes(model.proto, a), ElementsAre(16, 16, 16, 32));
 }
 
 }  // namespace

@@ -10,11 +10,13 @@ GraphBuilder::GraphBuilder(int opset) {
   model_.mutable_graph()->set_name("test");
 }
 
-GraphBuilder& GraphBuilder::Input(const std::string& name, std::vector<int64_t> shape) {
+GraphBuilder& GraphBuilder::Input(const std::string& name, std::vector<int64_t> shape,
+                                  int elem_type) {
   auto* in = model_.mutable_graph()->add_input();
   in->set_name(name);
   auto* t = in->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
+  t->set_elem_type(elem_type);
+  t->mutable_shape();
   for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
   return *this;
 }
@@ -71,11 +73,40 @@ GraphBuilder& GraphBuilder::IntsAttr(const std::string& name, std::vector<int64_
   return *this;
 }
 
-GraphBuilder& GraphBuilder::Output(const std::string& name, std::vector<int64_t> shape) {
+GraphBuilder& GraphBuilder::FloatAttr(const std::string& name, float value) {
+  auto* node = model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1);
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::FLOAT);
+  attr->set_f(value);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::TensorAttr(const std::string& name, const onnx::TensorProto& value) {
+  auto* node = model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1);
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::TENSOR);
+  *attr->mutable_t() = value;
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::GraphAttr(const std::string& name, const onnx::GraphProto& value) {
+  auto* node = model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1);
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::GRAPH);
+  *attr->mutable_g() = value;
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Output(const std::string& name, std::vector<int64_t> shape,
+                                   int elem_type) {
   auto* out = model_.mutable_graph()->add_output();
   out->set_name(name);
   auto* t = out->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
+  t->set_elem_type(elem_type);
+  t->mutable_shape();
   for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
   return *this;
 }
@@ -158,6 +189,128 @@ onnx::ModelProto ShapeArithmeticModel() {
   b.Weight("fc", {256, 10});
   b.Node("MatMul", {"flat", "fc"}, {"logits"});
   b.Output("logits", {1, 10});
+  return b.Build();
+}
+
+namespace {
+// A branch body: Identity(x) -> out, with a declared [1,4] float output.
+onnx::GraphProto IdentityBranch(const std::string& name, const std::string& out) {
+  GraphBuilder b;
+  b.Node("Identity", {"x"}, {out}).Output(out, {1, 4});
+  onnx::GraphProto g = b.graph();
+  g.set_name(name);
+  return g;
+}
+}  // namespace
+
+onnx::ModelProto NestedIfModel(int depth) {
+  // Built from the inside out: level d's then-branch holds the If of level d + 1.
+  onnx::GraphProto inner =
+      IdentityBranch("then" + std::to_string(depth), "o" + std::to_string(depth));
+  for (int level = depth - 1; level >= 1; --level) {
+    std::string s = std::to_string(level);
+    GraphBuilder b;
+    b.Node("If", {"cond"}, {"o" + s})
+        .GraphAttr("then_branch", inner)
+        .GraphAttr("else_branch", IdentityBranch("else" + s, "e" + s))
+        .Output("o" + s, {1, 4});
+    inner = b.graph();
+    inner.set_name("then" + s);
+  }
+  GraphBuilder b;
+  b.Input("x", {1, 4}).Input("cond", {}, onnx::TensorProto::BOOL);
+  b.Node("Relu", {"x"}, {"r"});
+  if (depth == 0) {
+    b.Node("Identity", {"r"}, {"y"});
+  } else {
+    b.Node("If", {"cond"}, {"branch"})
+        .GraphAttr("then_branch", inner)
+        .GraphAttr("else_branch", IdentityBranch("else0", "e0"));
+    b.Node("Add", {"r", "branch"}, {"y"});
+  }
+  b.Output("y", {1, 4});
+  return b.Build();
+}
+
+onnx::TensorProto ExternalTensor(const std::string& name, int64_t count,
+                                 const std::string& location, int64_t offset) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.add_dims(count);
+  t.set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* entry = t.add_external_data();
+  entry->set_key("location");
+  entry->set_value(location);
+  if (offset != 0) {
+    entry = t.add_external_data();
+    entry->set_key("offset");
+    entry->set_value(std::to_string(offset));
+  }
+  return t;
+}
+
+onnx::ModelProto ExternalConstantModel(const std::string& location, bool in_subgraph) {
+  GraphBuilder b;
+  b.Input("x", {1, 4}).Node("Relu", {"x"}, {"r"});
+  if (!in_subgraph) {
+    b.Node("Constant", {}, {"k"}).TensorAttr("value", ExternalTensor("k", 4, location));
+  } else {
+    GraphBuilder then;
+    then.Node("Constant", {}, {"k_then"}).TensorAttr("value", ExternalTensor("", 4, location));
+    then.Output("k_then", {4});
+    GraphBuilder otherwise;
+    otherwise.Node("Constant", {}, {"k_else"}).TensorAttr("value", [] {
+      onnx::TensorProto t;
+      t.set_data_type(onnx::TensorProto::FLOAT);
+      t.add_dims(4);
+      for (int i = 0; i < 4; ++i) t.add_float_data(1.0f);
+      return t;
+    }());
+    otherwise.Output("k_else", {4});
+    b.Input("cond", {}, onnx::TensorProto::BOOL);
+    b.Node("If", {"cond"}, {"k"})
+        .GraphAttr("then_branch", then.graph())
+        .GraphAttr("else_branch", otherwise.graph());
+  }
+  b.Node("Add", {"r", "k"}, {"y"}).Output("y", {1, 4});
+  return b.Build();
+}
+
+onnx::ModelProto EyeLikeModel() {
+  GraphBuilder b;
+  b.Input("x", {4, 4});
+  b.Node("Relu", {"x"}, {"r"});
+  b.Node("EyeLike", {"x"}, {"eye"});
+  b.Node("Exp", {"r"}, {"a"});
+  b.Node("Add", {"a", "eye"}, {"b"});
+  b.Node("Neg", {"b"}, {"y"});
+  b.Output("y", {4, 4});
+  return b.Build();
+}
+
+onnx::ModelProto RandomNoiseModel() {
+  GraphBuilder b;
+  b.Input("x", {4, 4});
+  b.Node("Relu", {"x"}, {"r"});
+  b.Node("RandomNormal", {}, {"noise"}).IntsAttr("shape", {4, 4});
+  b.Node("Add", {"r", "noise"}, {"a"});
+  b.Node("Exp", {"a"}, {"e"});
+  b.Node("Mul", {"e", "noise"}, {"m"});
+  b.Node("Neg", {"m"}, {"y"});
+  b.Output("y", {4, 4});
+  return b.Build();
+}
+
+onnx::ModelProto ConstantOutputsModel() {
+  GraphBuilder b;
+  b.Input("x", {1, 4}).Weight("w", {1, 4});
+  b.Node("Exp", {"x"}, {"a"});
+  b.Node("Shape", {"a"}, {"shape"});
+  b.Node("Neg", {"a"}, {"n"});
+  b.Node("Softmax", {"n"}, {"y"});
+  b.Node("Relu", {"w"}, {"k"});
+  b.Output("y", {1, 4}).Output("k", {1, 4}).Output("shape", {2}, onnx::TensorProto::INT64);
   return b.Build();
 }
 

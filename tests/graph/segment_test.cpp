@@ -68,5 +68,83 @@ TEST(Segment, RejectsBadRanges) {
   EXPECT_THROW(ExtractSegment(model.proto, a, -1, 0), Error);
 }
 
+std::vector<std::string> OutputNames(const Segment& s) {
+  std::vector<std::string> names;
+  for (const auto& o : s.outputs) names.push_back(o.name);
+  return names;
+}
+
+TEST(Segment, LastSegmentAlsoComputesOutputsThatComeFromConstants) {
+  auto model = ParseModel(testing::ConstantOutputsModel().SerializeAsString(), "two.onnx");
+  auto a = Analyze(model.proto, {.merge_trivial_blocks = false});
+  const int n = static_cast<int>(a.blocks.size());
+  ASSERT_GE(n, 2);
+  for (int first = 0; first < n; ++first) {
+    auto s = ExtractSegment(model.proto, a, first, n - 1);
+    EXPECT_THAT(OutputNames(s), ::testing::ElementsAre("y", "k", "shape")) << first;
+    EXPECT_NO_THROW(CheckModel(s.model, "segment")) << first;
+    if (first < n - 1) {
+      auto earlier = ExtractSegment(model.proto, a, 0, first);
+      EXPECT_THAT(OutputNames(earlier), ::testing::Not(::testing::Contains("k")));
+    }
+  }
+}
+
+TEST(Segment, EyeLikeOfAnActivationBelongsToItsBlock) {
+  auto model = ParseModel(testing::EyeLikeModel().SerializeAsString(), "eye.onnx");
+  for (bool merge : {true, false}) {
+    auto a = Analyze(model.proto, {.merge_trivial_blocks = merge});
+    const int n = static_cast<int>(a.blocks.size());
+    ASSERT_GE(n, 2);
+    for (int first = 0; first < n; ++first)
+      for (int last = first; last < n; ++last)
+        EXPECT_NO_THROW(CheckModel(ExtractSegment(model.proto, a, first, last).model, "segment"))
+            << first << ".." << last << (merge ? " merged" : "");
+  }
+}
+
+TEST(Segment, RandomNodeRunsInExactlyOneSegmentOfAChain) {
+  auto model = ParseModel(testing::RandomNoiseModel().SerializeAsString(), "noise.onnx");
+  auto a = Analyze(model.proto, {.merge_trivial_blocks = false});
+  int copies = 0;
+  for (int b = 0; b < static_cast<int>(a.blocks.size()); ++b) {
+    auto s = ExtractSegment(model.proto, a, b, b);
+    EXPECT_NO_THROW(CheckModel(s.model, "segment")) << b;
+    for (const auto& node : s.model.graph().node()) copies += node.op_type() == "RandomNormal";
+  }
+  EXPECT_EQ(copies, 1);
+}
+
+TEST(Segment, CarriesSparseInitializers) {
+  auto proto = testing::ChainModel(2);
+  auto* sparse = proto.mutable_graph()->add_sparse_initializer();
+  auto* values = sparse->mutable_values();
+  values->set_name("bias");
+  values->set_data_type(onnx::TensorProto::FLOAT);
+  values->add_dims(1);
+  values->add_float_data(2.0f);
+  auto* indices = sparse->mutable_indices();
+  indices->set_data_type(onnx::TensorProto::INT64);
+  indices->add_dims(1);
+  indices->add_int64_data(3);
+  sparse->add_dims(4);
+  // r1 + bias: read in the last block only.
+  auto* add = proto.mutable_graph()->add_node();
+  add->set_op_type("Add");
+  add->add_input("r1");
+  add->add_input("bias");
+  add->add_output("biased");
+  proto.mutable_graph()->mutable_output(0)->set_name("biased");
+  auto model = ParseModel(proto.SerializeAsString(), "sparse.onnx");
+  auto a = Analyze(model.proto);
+  const int n = static_cast<int>(a.blocks.size());
+  auto last = ExtractSegment(model.proto, a, n - 1, n - 1);
+  ASSERT_EQ(last.model.graph().sparse_initializer_size(), 1);
+  EXPECT_EQ(last.model.graph().sparse_initializer(0).values().name(), "bias");
+  EXPECT_NO_THROW(CheckModel(last.model, "segment"));
+  EXPECT_EQ(ExtractSegment(model.proto, a, 0, 0).model.graph().sparse_initializer_size(), 0);
+  EXPECT_THAT(BlockWeightBytes(model.proto, a).back(), ::testing::Gt(0));
+}
+
 }  // namespace
 }  // namespace scission::graph
