@@ -46,6 +46,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // A first word that is no verb: say so, rather than CLI11's "A subcommand is required".
+    if (argc > 1 && argv[1][0] != '-') {
+      bool known = false;
+      for (const auto* sub : app.get_subcommands({})) known = known || sub->get_name() == argv[1];
+      if (!known) {
+        std::cerr << "error: unknown verb '" << scission::OneLine(argv[1])
+                  << "' (scission --help lists them)\n";
+        return 2;
+      }
+    }
     std::cerr << "error: " << scission::OneLine(e.what()) << "\n";
     return 2;
   } catch (const scission::Error& e) {

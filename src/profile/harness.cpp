@@ -13,7 +13,8 @@ double ElapsedMs(Clock::time_point start) {
 }
 
 void HarnessOptions::Validate() const {
-  if (warmup_runs < 1) throw BadInput("--warmup must be at least 1 (the first run is a warm-up)");
+  if (warmup_runs < 1 || warmup_runs > 100000)
+    throw BadInput("--warmup must be 1..100000 (the first run is a warm-up), got {}", warmup_runs);
   if (min_runs < 1) throw BadInput("--repeats must be at least 1, got {}", min_runs);
   if (max_runs < min_runs)
     throw BadInput("max runs ({}) must not be below --repeats ({})", max_runs, min_runs);
