@@ -36,7 +36,8 @@ struct ModelBenchmark {
   double sum_block_median_ms = 0;
   double setup_ms = 0;  // all extraction and session creation
   double wall_ms = 0;   // the whole benchmark, setup included
-  // Chained-output check: max |chain - whole| against 1e-4 * max|whole| + 1e-5.
+  // Chained-output check (CompareOutputs: each output within a tolerance for its dtype, see
+  // DESIGN.md "Chain check"); the worst output's difference and tolerance.
   double chain_max_abs_diff = 0;
   double chain_tolerance = 0;
   bool chain_ok = false;

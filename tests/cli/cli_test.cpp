@@ -22,7 +22,7 @@ using ::testing::StartsWith;
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/cli_" +
+    dir_ = ::testing::TempDir() + "/cli_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);

@@ -16,7 +16,7 @@ using ::testing::HasSubstr;
 class PlanCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/plancli_" +
+    dir_ = ::testing::TempDir() + "/plancli_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);

@@ -24,7 +24,7 @@ using ::testing::StartsWith;
 class StoreCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/store_cli_" +
+    dir_ = ::testing::TempDir() + "/store_cli_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::error_code ec;
     std::filesystem::permissions(dir_, std::filesystem::perms::all, ec);
