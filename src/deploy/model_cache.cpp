@@ -156,7 +156,8 @@ void ModelCache::EvictFiles(int64_t incoming_bytes) {
                    limits_.max_disk_bytes);
 }
 
-std::shared_ptr<const CachedModel> ModelCache::Load(const std::string& sha256) const {
+std::shared_ptr<const CachedModel> ModelCache::Load(const std::string& sha256,
+                                                    CancelToken* cancel) const {
   std::string bytes;
   try {
     bytes = ReadFileBytes(PathOf(sha256));
@@ -169,12 +170,12 @@ std::shared_ptr<const CachedModel> ModelCache::Load(const std::string& sha256) c
     throw BadInput("{}: the cached file is damaged (hash differs); send it again",
                    ShortName(sha256));
   entry->analysis = graph::Analyze(entry->model.proto);
-  profile::ResolveBlockShapes(entry->model, entry->analysis);
+  profile::ResolveBlockShapes(entry->model, entry->analysis, runtime::kDefaultBackend, cancel);
   entry->partition = PartitionFingerprint(entry->analysis);
   return entry;
 }
 
-std::shared_ptr<const CachedModel> ModelCache::Get(const std::string& sha256) {
+std::shared_ptr<const CachedModel> ModelCache::Get(const std::string& sha256, CancelToken* cancel) {
   if (!IsSha256Hex(sha256)) throw BadInput("sha256 must be 64 lowercase hex digits");
   std::shared_future<std::shared_ptr<const CachedModel>> future;
   std::promise<std::shared_ptr<const CachedModel>> promise;
@@ -194,7 +195,7 @@ std::shared_ptr<const CachedModel> ModelCache::Get(const std::string& sha256) {
   }
   if (load) {
     try {
-      promise.set_value(Load(sha256));
+      promise.set_value(Load(sha256, cancel));
     } catch (...) {
       promise.set_exception(std::current_exception());
       std::lock_guard<std::mutex> lock(mutex_);

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/cancel.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
 
@@ -66,13 +67,15 @@ class ModelCache {
   // BadInput for a bad hash or a size outside 1..max_model_bytes or above the disk budget.
   std::unique_ptr<Upload> BeginUpload(const std::string& sha256, int64_t total_bytes);
 
-  // The loaded model; loads it at most once at a time. BadInput when it is not cached.
-  std::shared_ptr<const CachedModel> Get(const std::string& sha256);
+  // The loaded model; loads it at most once at a time. BadInput when it is not cached. Loading
+  // may run the model once (the shape probe); a cancelled `cancel` stops that run, and callers
+  // waiting on the same load then get the same error (a later call loads again).
+  std::shared_ptr<const CachedModel> Get(const std::string& sha256, CancelToken* cancel = nullptr);
 
  private:
   std::string PathOf(const std::string& sha256) const;
   void EvictFiles(int64_t incoming_bytes);
-  std::shared_ptr<const CachedModel> Load(const std::string& sha256) const;
+  std::shared_ptr<const CachedModel> Load(const std::string& sha256, CancelToken* cancel) const;
 
   std::string dir_;
   ModelCacheLimits limits_;

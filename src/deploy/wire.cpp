@@ -79,15 +79,16 @@ TensorAssembler::TensorAssembler(std::vector<TensorSpec> specs, std::string what
   for (auto& spec : specs) {
     Tensor t;
     t.spec = std::move(spec);
-    // Sizes were checked by CheckHeaders against the receiver's limits.
-    t.data.resize(static_cast<size_t>(std::max<int64_t>(t.spec.bytes(), 0)));
+    // Sizes were checked by CheckHeaders against the receiver's limits, but memory is taken only
+    // as bytes arrive: a caller that declares a large tensor and sends little costs little.
+    expected_.push_back(static_cast<size_t>(std::max<int64_t>(t.spec.bytes(), 0)));
     tensors_.push_back(std::move(t));
   }
   SkipEmpty();
 }
 
 void TensorAssembler::SkipEmpty() {
-  while (tensor_ < tensors_.size() && offset_ == tensors_[tensor_].data.size()) {
+  while (tensor_ < tensors_.size() && offset_ == expected_[tensor_]) {
     ++tensor_;
     offset_ = 0;
   }
@@ -100,8 +101,14 @@ void TensorAssembler::Add(const std::string& data) {
       throw BadInput("{}: {} bytes beyond what the tensor headers declare", what_,
                      data.size() - used);
     auto& target = tensors_[tensor_].data;
-    size_t take = std::min(data.size() - used, target.size() - offset_);
-    std::memcpy(target.data() + offset_, data.data() + used, take);
+    size_t take = std::min(data.size() - used, expected_[tensor_] - offset_);
+    // Grows geometrically (at most twice what arrived), exactly at the last slice.
+    if (offset_ + take == expected_[tensor_])
+      target.reserve(expected_[tensor_]);
+    else if (target.capacity() < offset_ + take)
+      target.reserve(std::min(expected_[tensor_], std::max(2 * target.capacity(), offset_ + take)));
+    const auto* from = reinterpret_cast<const uint8_t*>(data.data()) + used;
+    target.insert(target.end(), from, from + take);
     offset_ += take;
     used += take;
     SkipEmpty();
@@ -111,7 +118,7 @@ void TensorAssembler::Add(const std::string& data) {
 std::vector<Tensor> TensorAssembler::Take() {
   if (!Complete())
     throw BadInput("{}: stream ended inside tensor '{}' ({} of {} bytes)", what_,
-                   tensors_[tensor_].spec.name, offset_, tensors_[tensor_].data.size());
+                   tensors_[tensor_].spec.name, offset_, expected_[tensor_]);
   return std::move(tensors_);
 }
 

@@ -21,6 +21,9 @@ namespace v2 = ::scission::v2;
 
 inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr const char* kProtocolHeader = "scission-protocol";
+// Hello's peer challenge as metadata (binary): how a stranger's challenge reaches a worker with a
+// token, which never reads a stranger's message body.
+inline constexpr const char* kChallengeHeader = "scission-challenge-bin";
 // No single message may be larger: gRPC buffers a unary body before any handler (and so before
 // the token check) runs, so this bounds what an unauthenticated caller can make a worker hold.
 inline constexpr int kMaxMessageBytes = 1 << 20;
@@ -57,6 +60,7 @@ class TensorAssembler {
  private:
   void SkipEmpty();
   std::vector<Tensor> tensors_;
+  std::vector<size_t> expected_;  // bytes each tensor's header declared
   std::string what_;
   size_t tensor_ = 0;  // the tensor being filled
   size_t offset_ = 0;  // bytes of it filled so far

@@ -201,6 +201,9 @@ class PeerPolicy {
     ConnectOptions no_token = forward_;
     no_token.token.clear();  // never sent before the peer has proved it holds it
     PrepareContext(&ctx, no_token, kHandshakeMs);
+    // A worker with a token reads no stranger's Hello body; the challenge goes as metadata (and in
+    // the body for workers that read it there).
+    ctx.AddMetadata(kChallengeHeader, challenge);
     v2::HelloRequest req;
     req.set_protocol_version(kProtocolVersion);
     req.set_client("scission-worker");
@@ -259,7 +262,24 @@ std::vector<size_t> MatchHeaders(const std::vector<TensorSpec>& received,
   return order;
 }
 
-class Service final : public v2::Worker::Service {
+// gRPC reads a unary or server-streaming request's whole body before a plain handler runs, and
+// gRPC 1.51 applies the message size limit only once the body is buffered: a caller without the
+// token could make the worker hold a message of any size (4 x 400 MiB Pings: +1 GiB RSS). These
+// methods are registered "streamed" instead: the handler runs on the request's metadata and reads
+// the body only after the token and version passed (AdmitThenRead). Hello answers strangers
+// without reading their body at all (StreamedHello); gRPC's streamed-unary handler refuses to
+// reply before a read, so Hello is registered as a plain bidi handler (wire-compatible with a
+// unary client: one reply message, then the status).
+using StreamedWorker = v2::Worker::WithStreamedUnaryMethod_Health<
+    v2::Worker::WithStreamedUnaryMethod_Ping<v2::Worker::WithSplitStreamingMethod_Download<
+        v2::Worker::WithStreamedUnaryMethod_HasModel<v2::Worker::WithSplitStreamingMethod_Benchmark<
+            v2::Worker::WithStreamedUnaryMethod_LoadSegment<
+                v2::Worker::WithStreamedUnaryMethod_UnloadSegment<v2::Worker::Service>>>>>>>;
+
+template <typename Message>
+using Writer = grpc::internal::WriterInterface<Message>;
+
+class Service final : public StreamedWorker {
  public:
   explicit Service(const WorkerOptions& o)
       : options_(o),
@@ -268,10 +288,46 @@ class Service final : public v2::Worker::Service {
         segments_(o.segments),
         peers_(o),
         uploads_(o.max_uploads),
-        bulk_(o.max_bulk_transfers) {}
+        bulk_(o.max_bulk_transfers) {
+    constexpr int kHelloMethod = 0;  // index in proto/scission.proto's service
+    MarkMethodStreamed(
+        kHelloMethod,
+        new grpc::internal::BidiStreamingHandler<Service, v2::HelloRequest, v2::HelloReply>(
+            [](Service* service, grpc::ServerContext* ctx,
+               grpc::ServerReaderWriter<v2::HelloReply, v2::HelloRequest>* stream) {
+              return service->StreamedHello(ctx, stream);
+            },
+            this));
+  }
 
-  grpc::Status Hello(grpc::ServerContext* ctx, const v2::HelloRequest* req,
-                     v2::HelloReply* reply) override {
+  // A worker with a token reads no stranger's body: a stranger's protocol version and peer
+  // challenge come from its metadata (kProtocolHeader, kChallengeHeader), whose size gRPC bounds
+  // before buffering. Callers with the token, and everyone on a worker without one, send a body.
+  grpc::Status StreamedHello(grpc::ServerContext* ctx,
+                             grpc::ServerReaderWriter<v2::HelloReply, v2::HelloRequest>* stream) {
+    v2::HelloRequest request;
+    if (TokenOk(ctx)) {
+      if (!stream->Read(&request))
+        return {grpc::StatusCode::INVALID_ARGUMENT, "no request message"};
+    } else {
+      const auto& metadata = ctx->client_metadata();
+      request.set_protocol_version(kProtocolVersion);
+      if (auto it = metadata.find(kProtocolHeader); it != metadata.end()) {
+        const std::string version(it->second.data(), it->second.size());
+        request.set_protocol_version(version == std::to_string(kProtocolVersion) ? kProtocolVersion
+                                                                                 : 0);
+      }
+      if (auto it = metadata.find(kChallengeHeader); it != metadata.end())
+        request.set_challenge(std::string(it->second.data(), it->second.size()));
+    }
+    v2::HelloReply reply;
+    grpc::Status status = HandleHello(ctx, &request, &reply);
+    if (status.ok()) stream->Write(reply);
+    return status;
+  }
+
+  grpc::Status HandleHello(grpc::ServerContext* ctx, const v2::HelloRequest* req,
+                           v2::HelloReply* reply) {
     return Guarded(ctx, "Hello", /*needs_token=*/false, nullptr, [&] {
       reply->set_protocol_version(kProtocolVersion);
       reply->set_token_required(!options_.token.empty());
@@ -297,12 +353,47 @@ class Service final : public v2::Worker::Service {
     });
   }
 
-  grpc::Status Health(grpc::ServerContext* ctx, const v2::Empty*, v2::Empty*) override {
+  grpc::Status StreamedHealth(grpc::ServerContext* ctx,
+                              grpc::ServerUnaryStreamer<v2::Empty, v2::Empty>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandleHealth);
+  }
+  grpc::Status StreamedPing(
+      grpc::ServerContext* ctx,
+      grpc::ServerUnaryStreamer<v2::PingRequest, v2::PingReply>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandlePing);
+  }
+  grpc::Status StreamedDownload(
+      grpc::ServerContext* ctx,
+      grpc::ServerSplitStreamer<v2::BulkRequest, v2::BulkChunk>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandleDownload);
+  }
+  grpc::Status StreamedHasModel(
+      grpc::ServerContext* ctx,
+      grpc::ServerUnaryStreamer<v2::ModelRef, v2::HasModelReply>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandleHasModel);
+  }
+  grpc::Status StreamedBenchmark(
+      grpc::ServerContext* ctx,
+      grpc::ServerSplitStreamer<v2::BenchmarkRequest, v2::BenchmarkEvent>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandleBenchmark);
+  }
+  grpc::Status StreamedLoadSegment(
+      grpc::ServerContext* ctx,
+      grpc::ServerUnaryStreamer<v2::LoadSegmentRequest, v2::LoadSegmentReply>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandleLoadSegment);
+  }
+  grpc::Status StreamedUnloadSegment(
+      grpc::ServerContext* ctx,
+      grpc::ServerUnaryStreamer<v2::SegmentRef, v2::Empty>* stream) override {
+    return AdmitThenRead(ctx, stream, &Service::HandleUnloadSegment);
+  }
+
+  grpc::Status HandleHealth(grpc::ServerContext* ctx, const v2::Empty*, v2::Empty*) {
     return Guarded(ctx, "Health", true, nullptr, [] { return grpc::Status::OK; });
   }
 
-  grpc::Status Ping(grpc::ServerContext* ctx, const v2::PingRequest* req,
-                    v2::PingReply* reply) override {
+  grpc::Status HandlePing(grpc::ServerContext* ctx, const v2::PingRequest* req,
+                          v2::PingReply* reply) {
     return Guarded(ctx, "Ping", true, nullptr, [&] {
       if (req->payload().size() > 65536)
         Refuse(grpc::StatusCode::INVALID_ARGUMENT, "ping payload over 64 KiB");
@@ -335,8 +426,8 @@ class Service final : public v2::Worker::Service {
     });
   }
 
-  grpc::Status Download(grpc::ServerContext* ctx, const v2::BulkRequest* req,
-                        grpc::ServerWriter<v2::BulkChunk>* writer) override {
+  grpc::Status HandleDownload(grpc::ServerContext* ctx, const v2::BulkRequest* req,
+                              Writer<v2::BulkChunk>* writer) {
     return Guarded(ctx, "Download", true, nullptr, [&] {
       auto slot = bulk_.Acquire("probe transfers");
       if (req->bytes() > static_cast<uint64_t>(options_.max_bulk_bytes))
@@ -355,8 +446,8 @@ class Service final : public v2::Worker::Service {
     });
   }
 
-  grpc::Status HasModel(grpc::ServerContext* ctx, const v2::ModelRef* req,
-                        v2::HasModelReply* reply) override {
+  grpc::Status HandleHasModel(grpc::ServerContext* ctx, const v2::ModelRef* req,
+                              v2::HasModelReply* reply) {
     return Guarded(ctx, "HasModel", true, nullptr, [&] {
       if (!IsSha256Hex(req->sha256()))
         Refuse(grpc::StatusCode::INVALID_ARGUMENT, "sha256 must be 64 lowercase hex digits");
@@ -383,8 +474,8 @@ class Service final : public v2::Worker::Service {
     });
   }
 
-  grpc::Status Benchmark(grpc::ServerContext* ctx, const v2::BenchmarkRequest* req,
-                         grpc::ServerWriter<v2::BenchmarkEvent>* writer) override {
+  grpc::Status HandleBenchmark(grpc::ServerContext* ctx, const v2::BenchmarkRequest* req,
+                               Writer<v2::BenchmarkEvent>* writer) {
     CancelToken token;
     return Guarded(ctx, "Benchmark", true, &token, [&] {
       if (req->warmup() < 0 || req->warmup() > options_.max_warmup)
@@ -394,10 +485,10 @@ class Service final : public v2::Worker::Service {
         Refuse(grpc::StatusCode::INVALID_ARGUMENT, "repeats must be 0..{} (0 = 20)",
                options_.max_repeats);
       const int threads = SegmentThreads(req->threads());
-      auto entry = models_.Get(req->sha256());
       auto watch =
           watchdog_.Add(ctx, &token, options_.max_benchmark_s,
                         fmt::format("benchmarks stop after {} s", options_.max_benchmark_s));
+      auto entry = models_.Get(req->sha256(), &token);
       // One benchmark at a time keeps timings clean; a waiting caller may give up.
       std::unique_lock<std::timed_mutex> lock(benchmark_mutex_, std::defer_lock);
       while (!lock.try_lock_for(std::chrono::milliseconds(100)))
@@ -426,16 +517,21 @@ class Service final : public v2::Worker::Service {
     });
   }
 
-  grpc::Status LoadSegment(grpc::ServerContext* ctx, const v2::LoadSegmentRequest* req,
-                           v2::LoadSegmentReply* reply) override {
-    return Guarded(ctx, "LoadSegment", true, nullptr, [&] {
+  grpc::Status HandleLoadSegment(grpc::ServerContext* ctx, const v2::LoadSegmentRequest* req,
+                                 v2::LoadSegmentReply* reply) {
+    CancelToken token;
+    return Guarded(ctx, "LoadSegment", true, &token, [&] {
       const int threads = SegmentThreads(req->threads());
       if (req->next_address().empty() != req->next_segment_id().empty())
         Refuse(grpc::StatusCode::INVALID_ARGUMENT, "next_address and next_segment_id go together");
       if (!req->next_segment_id().empty() && !IsSegmentId(req->next_segment_id()))
         Refuse(grpc::StatusCode::INVALID_ARGUMENT,
                "next_segment_id must be an id a worker returned (32 hex digits)");
-      auto model = models_.Get(req->sha256());
+      // Loading a model with dynamic shapes runs it once: the caller's deadline (or the worker's
+      // request limit) stops a runaway one.
+      auto watch = watchdog_.Add(ctx, &token, options_.max_request_s,
+                                 fmt::format("requests stop after {} s", options_.max_request_s));
+      auto model = models_.Get(req->sha256(), &token);
       const int blocks = static_cast<int>(model->analysis.blocks.size());
       if (req->first_block() < 0 || req->last_block() < req->first_block() ||
           req->last_block() >= blocks)
@@ -467,8 +563,8 @@ class Service final : public v2::Worker::Service {
     });
   }
 
-  grpc::Status UnloadSegment(grpc::ServerContext* ctx, const v2::SegmentRef* req,
-                             v2::Empty*) override {
+  grpc::Status HandleUnloadSegment(grpc::ServerContext* ctx, const v2::SegmentRef* req,
+                                   v2::Empty*) {
     return Guarded(ctx, "UnloadSegment", true, nullptr, [&] {
       if (!segments_.Remove(req->segment_id()))
         Refuse(grpc::StatusCode::NOT_FOUND, "no segment '{}' is loaded here",
@@ -540,7 +636,7 @@ class Service final : public v2::Worker::Service {
  private:
   class StreamingListener final : public profile::BenchmarkListener {
    public:
-    StreamingListener(grpc::ServerWriter<v2::BenchmarkEvent>* writer, CancelToken* token)
+    StreamingListener(Writer<v2::BenchmarkEvent>* writer, CancelToken* token)
         : writer_(writer), token_(token) {}
     void OnWholeModelDone(const profile::Timing& timing) override {
       Send(store::MeasurementFor(-1, 0, timing, 0));
@@ -555,7 +651,7 @@ class Service final : public v2::Worker::Service {
       ToWire(m, event.mutable_measurement());
       if (!writer_->Write(event)) token_->Cancel("the caller went away");
     }
-    grpc::ServerWriter<v2::BenchmarkEvent>* writer_;
+    Writer<v2::BenchmarkEvent>* writer_;
     CancelToken* token_;
   };
 
@@ -598,23 +694,54 @@ class Service final : public v2::Worker::Service {
     return false;
   }
 
+  // The caller's token and protocol version; OK when both are right.
+  grpc::Status Admit(grpc::ServerContext* ctx) const {
+    if (!TokenOk(ctx)) return {grpc::StatusCode::UNAUTHENTICATED, "missing or wrong token"};
+    auto it = ctx->client_metadata().find(kProtocolHeader);
+    std::string version =
+        it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+    if (version != std::to_string(kProtocolVersion))
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              fmt::format("protocol version '{}' is not supported; this worker speaks {}",
+                          Printable(version), kProtocolVersion)};
+    return grpc::Status::OK;
+  }
+
+  // A streamed unary method: admit the caller, read its one request, run the handler, send the
+  // one reply.
+  template <typename Request, typename Reply>
+  grpc::Status AdmitThenRead(grpc::ServerContext* ctx,
+                             grpc::ServerUnaryStreamer<Request, Reply>* stream,
+                             grpc::Status (Service::*handle)(grpc::ServerContext*, const Request*,
+                                                             Reply*)) {
+    if (auto refused = Admit(ctx); !refused.ok()) return refused;
+    Request request;
+    if (!stream->Read(&request)) return {grpc::StatusCode::INVALID_ARGUMENT, "no request message"};
+    Reply reply;
+    grpc::Status status = (this->*handle)(ctx, &request, &reply);
+    if (status.ok()) stream->Write(reply);
+    return status;
+  }
+  // A streamed server-streaming method: admit, read the one request, let the handler write.
+  template <typename Request, typename Event>
+  grpc::Status AdmitThenRead(grpc::ServerContext* ctx,
+                             grpc::ServerSplitStreamer<Request, Event>* stream,
+                             grpc::Status (Service::*handle)(grpc::ServerContext*, const Request*,
+                                                             Writer<Event>*)) {
+    if (auto refused = Admit(ctx); !refused.ok()) return refused;
+    Request request;
+    if (!stream->Read(&request)) return {grpc::StatusCode::INVALID_ARGUMENT, "no request message"};
+    return (this->*handle)(ctx, &request, stream);
+  }
+
   // Every handler runs inside this: token and protocol version first (before a streaming call
   // reads its first message), then the body, whose every exception becomes a proper status.
   // Messages of internal faults go to the log, not to the caller.
   template <typename Body>
   grpc::Status Guarded(grpc::ServerContext* ctx, const char* rpc, bool needs_token,
                        CancelToken* token, Body&& body) {
-    if (needs_token) {
-      if (!TokenOk(ctx)) return {grpc::StatusCode::UNAUTHENTICATED, "missing or wrong token"};
-      auto it = ctx->client_metadata().find(kProtocolHeader);
-      std::string version = it == ctx->client_metadata().end()
-                                ? ""
-                                : std::string(it->second.data(), it->second.size());
-      if (version != std::to_string(kProtocolVersion))
-        return {grpc::StatusCode::FAILED_PRECONDITION,
-                fmt::format("protocol version '{}' is not supported; this worker speaks {}",
-                            Printable(version), kProtocolVersion)};
-    }
+    if (needs_token)
+      if (auto refused = Admit(ctx); !refused.ok()) return refused;
     try {
       return body();
     } catch (const Refusal& r) {
@@ -655,8 +782,15 @@ class Service final : public v2::Worker::Service {
 // PEM certificate and key that parse and belong together; BadInput naming the file otherwise.
 void CheckTlsFiles(const std::string& cert_path, const std::string& key_path, std::string* cert_pem,
                    std::string* key_pem) {
-  *cert_pem = ReadFileBytes(cert_path);
-  *key_pem = ReadFileBytes(key_path);
+  auto read = [](const std::string& flag, const std::string& path) {
+    try {
+      return ReadFileBytes(path);
+    } catch (const Error& e) {
+      throw BadInput("{} {}", flag, e.what());
+    }
+  };
+  *cert_pem = read("--tls-cert", cert_path);
+  *key_pem = read("--tls-key", key_path);
   BIO* cert_bio = BIO_new_mem_buf(cert_pem->data(), static_cast<int>(cert_pem->size()));
   X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
   BIO_free(cert_bio);
@@ -713,6 +847,8 @@ void WorkerOptions::Validate() {
   if (models.max_disk_bytes < (1 << 20)) throw BadInput("--max-cache-mb must be at least 1");
   if (max_tensor_bytes < 1 || max_tensor_bytes > (4LL << 30))
     throw BadInput("--max-tensor-mb must be 1..4096");
+  if (max_transport_bytes < (4 << 20))
+    throw BadInput("the worker's transport memory must be at least 4 MiB");
   if (max_uploads < 1 || max_bulk_transfers < 1 || max_rpc_threads < 4)
     throw BadInput("worker concurrency limits must be positive");
   if (!(max_benchmark_s > 0) || !(max_request_s > 0))
@@ -756,6 +892,10 @@ int WorkerServer::Start() {
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   grpc::ResourceQuota quota("scission-worker");
   quota.SetMaxThreads(o.max_rpc_threads);
+  // What gRPC may buffer for all connections together: streams of callers with the token, every
+  // caller of a worker without one, and the data each refused stream may still send within its
+  // flow-control window (which BDP probing grows to several MiB). Past it gRPC resets streams.
+  quota.Resize(static_cast<size_t>(o.max_transport_bytes));
   builder.SetResourceQuota(quota);
   builder.RegisterService(impl_->service.get());
   impl_->server = builder.BuildAndStart();

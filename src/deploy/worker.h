@@ -43,6 +43,11 @@ struct WorkerOptions {
   int max_warmup = 1000, max_repeats = 10000;
   double max_request_s = 600;  // Infer/LoadSegment calls without a shorter deadline stop here
   int max_rpc_threads = 64;    // gRPC handler threads; beyond, calls get RESOURCE_EXHAUSTED
+  // Bytes gRPC may buffer for all connections together (read buffers, messages being received);
+  // past it gRPC resets streams (RESOURCE_EXHAUSTED), honest ones included. Honest traffic holds
+  // a few flow-control windows per stream: 4 concurrent 32 MiB tensors over loopback reached
+  // 128 MiB, so keep it well above that.
+  int64_t max_transport_bytes = 256LL << 20;
   std::function<void(const std::string&)> log;  // internal faults (stderr in the CLI)
 
   // Fills defaults that depend on the machine, then checks every field (BadInput naming it).

@@ -6,7 +6,7 @@
 namespace scission::profile {
 
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
-                       const std::string& backend_name) {
+                       const std::string& backend_name, CancelToken* cancel) {
   // Every block output whose size is unknown, by name (one tensor can end several blocks). Sizes
   // that are known but too large to count stay as they are: a run could not fill them anyway.
   std::map<std::string, std::vector<TensorSpec*>> unknown;
@@ -32,7 +32,7 @@ int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& an
   for (size_t i = 0; i < session->inputs().size(); ++i)
     inputs.push_back(runtime::MakeRandomInput(session->inputs()[i], 1 + i));
   int resolved = 0;
-  for (const auto& t : runtime::RunOnce(*session, inputs)) {
+  for (const auto& t : session->Infer(inputs, cancel)) {
     auto it = unknown.find(t.spec.name);
     if (it == unknown.end()) continue;
     analysis.specs[t.spec.name] = t.spec;

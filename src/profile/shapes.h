@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/cancel.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "runtime/backend.h"
@@ -13,7 +14,9 @@ namespace scission::profile {
 // Runs the model once on a random input with every block output whose shape is not fully known
 // exposed as an extra graph output, and writes the observed shapes into `analysis` (specs and
 // block outputs). Does nothing when all shapes are already static. Returns how many it resolved.
+// A cancelled `cancel` stops the run (a worker's caller went away or its deadline passed).
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
-                       const std::string& backend = runtime::kDefaultBackend);
+                       const std::string& backend = runtime::kDefaultBackend,
+                       CancelToken* cancel = nullptr);
 
 }  // namespace scission::profile
