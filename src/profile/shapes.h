@@ -15,5 +15,10 @@ namespace scission::profile {
 // block outputs). Does nothing when all shapes are already static. Returns how many it resolved.
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
                        const std::string& backend = runtime::kDefaultBackend);
+// The same run on the given inputs (the model's input order), for models whose shapes depend on
+// them: sizes at the user's --shape, not at a guessed 1.
+int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
+                       const std::vector<Tensor>& inputs,
+                       const std::string& backend = runtime::kDefaultBackend);
 
 }  // namespace scission::profile
