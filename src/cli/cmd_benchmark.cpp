@@ -4,7 +4,7 @@
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "profile/benchmark.h"
-#include "profile/shapes.h"
+#include "profile/prepared.h"
 #include "store/records.h"
 #include "store/store.h"
 #include "store/validate.h"
@@ -59,6 +59,7 @@ void RegisterBenchmark(CLI::App& app, GlobalOptions& global) {
                   "intra-op threads (0 = ONNX Runtime default)");
   cmd->add_option("--backend", c->options.backend, "execution backend (default onnxruntime)");
   cmd->add_option("--name", c->name, "model name to store (default: file stem)");
+  AddInputFlags(cmd, c->inputs);
   cmd->callback([c, &global] { RunBenchmarkCommand(*c, global); });
 }
 
@@ -70,9 +71,13 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     if (!c->name.empty()) store::ValidateName(c->name, "--name");
     c->options.Validate();
     std::string path = zoo::ResolveModel(c->model, [](const std::string& m) { Note(m); });
-    auto model = graph::LoadModel(path);
-    auto analysis = graph::Analyze(model.proto);
-    profile::ResolveBlockShapes(model, analysis, c->options.backend);
+    auto prepared = profile::PrepareModel(path, c->inputs.Options());
+    const auto& model = prepared.model;
+    const auto& analysis = prepared.analysis;
+    if (!global.json)
+      for (const auto& n : prepared.inputs.notes) Note("note: " + n);
+    profile::BenchmarkOptions options = c->options;
+    options.inputs = prepared.inputs.tensors;
     // Open for writing before measuring: a bad or read-only --db fails fast.
     store::Store db(global.DbPath(), store::OpenMode::kWrite);
     db.set_note_callback([](const std::string& m) { Note("note: " + m); });
@@ -80,11 +85,14 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     std::string started = store::NowIso8601();
     ProgressBar bar;
     bool show_bar = !global.json && StderrIsTerminal();
-    auto result = profile::BenchmarkModel(model, analysis, c->options, show_bar ? &bar : nullptr);
+    auto result = profile::BenchmarkModel(model, analysis, options, show_bar ? &bar : nullptr);
     std::string name = c->name;
     if (name.empty() && zoo::Find(c->model)) name = c->model;
     auto model_record = store::ModelRecordFor(model, analysis, name);
-    auto run = store::RunRecordFor(result, c->options, started);
+    auto run = store::RunRecordFor(result, options, started);
+    run.partition = prepared.partition;
+    for (const auto& n : prepared.inputs.notes) run.inputs += (run.inputs.empty() ? "" : "; ") + n;
+    model_record.input_bytes = prepared.inputs.bytes;
     int64_t run_id =
         db.SaveRun({c->resource, c->tier}, model_record, store::BlockRecordsFor(analysis), run);
 
@@ -97,6 +105,9 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
       doc["run_id"] = run_id;
       doc["model"] = path;
       doc["sha256"] = model.sha256;
+      doc["input_shapes"] = prepared.inputs.shape_key;
+      doc["inputs"] = prepared.inputs.notes;
+      doc["partition"] = prepared.partition;
       doc["resource"] = c->resource;
       doc["tier"] = c->tier;
       const auto& p = result.provenance;

@@ -25,7 +25,8 @@ void RegisterExport(CLI::App& app, GlobalOptions& global) {
         "SELECT r.id, r.kind, r.started_at, res.name, res.tier, m.name, m.key, ms.block_idx, "
         "ms.n, ms.median_ms, ms.mean_ms, ms.p90_ms, ms.p95_ms, ms.stddev_ms, ms.min_ms, ms.max_ms, "
         "ms.first_run_ms, ms.setup_ms, ms.output_bytes, r.backend, r.runtime_version, "
-        "r.execution_provider, r.threads, r.cpu_model, r.host, r.build_type "
+        "r.execution_provider, r.threads, r.cpu_model, r.host, r.build_type, r.input_shapes, "
+        "r.partition, r.inputs, r.chain_check, ms.output_shapes "
         "FROM measurements ms JOIN runs r ON r.id = ms.run_id "
         "JOIN resources res ON res.id = r.resource_id JOIN models m ON m.id = r.model_id "
         "ORDER BY r.id, ms.block_idx");
@@ -60,7 +61,12 @@ void RegisterExport(CLI::App& app, GlobalOptions& global) {
                                       {"threads", kInt},
                                       {"cpu_model", kText},
                                       {"host", kText},
-                                      {"build_type", kText}};
+                                      {"build_type", kText},
+                                      {"input_shapes", kText},
+                                      {"partition", kText},
+                                      {"inputs", kText},
+                                      {"chain_check", kText},
+                                      {"output_shapes", kText}};
     constexpr int kCount = sizeof(kColumns) / sizeof(kColumns[0]);
     bool json = *format == "json" || global.json;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();

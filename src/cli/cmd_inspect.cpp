@@ -3,7 +3,7 @@
 #include "cli/common.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
-#include "profile/shapes.h"
+#include "profile/prepared.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -55,12 +55,16 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("inspect", "cut points, blocks, tensor sizes");
   AddGlobalFlags(cmd, global);
   auto model_arg = std::make_shared<std::string>();
+  auto flags = std::make_shared<InputFlags>();
   cmd->add_option("MODEL", *model_arg, ".onnx path or zoo name")->required();
-  cmd->callback([model_arg, &global] {
+  AddInputFlags(cmd, *flags);
+  cmd->callback([model_arg, flags, &global] {
     std::string path = zoo::ResolveModel(*model_arg, [](const std::string& m) { Note(m); });
-    auto model = graph::LoadModel(path);
-    auto analysis = graph::Analyze(model.proto);
-    profile::ResolveBlockShapes(model, analysis);
+    auto prepared = profile::PrepareModel(path, flags->Options());
+    const auto& model = prepared.model;
+    const auto& analysis = prepared.analysis;
+    if (!global.json)
+      for (const auto& n : prepared.inputs.notes) Note("note: " + n);
     if (global.json) {
       nlohmann::ordered_json doc;
       doc["model"] = path;

@@ -80,6 +80,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
     std::vector<std::string> where, max_upload, max_time, max_memory;
     std::string d, e, c;
     int privacy = 0, top = 5;
+    InputFlags inputs;
     bool return_result = false;
   };
   auto o = std::make_shared<Options>();
@@ -102,6 +103,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--top", o->top, "how many plans, 1..1000 (default 5)");
   cmd->add_option("--svg", o->svg, "write the best plan as an SVG chart");
   cmd->add_option("--statistic", o->statistic, "per-block time: mean (default) or median");
+  AddInputFlags(cmd, o->inputs, /*with_values=*/false);
   cmd->callback([o, &global] {
     store::Store db(global.DbPath());
     auto model = ResolveStoredModel(db, o->model);
@@ -135,11 +137,13 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
       req.block_weight_bytes = graph::BlockWeightBytes(loaded.proto, graph::Analyze(loaded.proto));
     }
     req.return_result = o->return_result;
+    req.shapes = o->inputs.Options().shapes;
     req.statistic = o->statistic;
     req.objective = plan::ParseObjective(o->objective);
     req.top_k = o->top;
     std::vector<std::string> notes;
-    auto problem = plan::BuildProblem(db, req, &notes);
+    store::ProfileKey profile;
+    auto problem = plan::BuildProblem(db, req, &notes, &profile);
     std::vector<plan::PlanCandidate> plans;
     if (!o->pareto.empty()) {
       if (o->pareto != "latency,uplink" && o->pareto != "uplink,latency")
@@ -156,6 +160,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
       plan::PlanDocument doc;
       doc.model = {model.key, model.name, model.path, model.origin};
       doc.request = req;
+      doc.profile = profile;
       doc.tiers = problem.tiers;
       doc.objective =
           o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";

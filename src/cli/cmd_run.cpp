@@ -34,6 +34,7 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
   struct Options {
     std::string plan, workers, fallback;
     ConnectFlags connect;
+    InputFlags inputs;
     deploy::RunOptions run;
   };
   auto o = std::make_shared<Options>();
@@ -50,12 +51,14 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--timeout-ms", o->run.request_timeout_ms,
                   "per-request deadline (default 60000)");
   AddConnectFlags(cmd, o->connect);
+  AddInputFlags(cmd, o->inputs);
   cmd->callback([o, &global] {
     if (!o->fallback.empty() && o->fallback != "replan")
       throw BadInput("--fallback supports only 'replan'");
     o->run.fallback_replan = o->fallback == "replan";
     o->run.db_path = global.DbPath();
     o->run.connect = o->connect.Resolve();
+    o->run.inputs = o->inputs.Options();
     auto text = ReadFileBytes(o->plan);
     auto json = nlohmann::json::parse(text, nullptr, false);
     if (json.is_discarded())

@@ -19,6 +19,15 @@ void AddGlobalFlags(CLI::App* command, GlobalOptions& global) {
                       "database (default $SCISSION_DB or ~/.local/share/scission/scission.db)");
 }
 
+void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values) {
+  cmd->add_option("--shape", flags.shapes,
+                  "NAME=1x3x640x640: an input's shape (repeatable; fixes dynamic dimensions)");
+  if (with_values)
+    cmd->add_option("--input", flags.files,
+                    "NAME=FILE.npy: an input's values (repeatable; NumPy .npy, C order; "
+                    "otherwise floats uniform in [0, 1), integers 0, bools false)");
+}
+
 void Table::Print() const {
   std::vector<size_t> width(header_.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {

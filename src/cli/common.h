@@ -14,6 +14,7 @@
 #include "graph/model.h"
 #include "plan/problem.h"
 #include "profile/benchmark.h"
+#include "profile/inputs.h"
 #include "store/store.h"
 
 namespace scission::cli {
@@ -45,11 +46,20 @@ void Note(const std::string& message);
 bool StderrIsTerminal();
 std::string FormatBytes(int64_t bytes);
 
+// --shape NAME=1x3x640x640 and --input NAME=FILE.npy (both repeatable), for every verb that runs
+// a model or picks its profile.
+struct InputFlags {
+  std::vector<std::string> shapes, files;
+  profile::InputOptions Options() const { return profile::InputOptions::Parse(shapes, files); }
+};
+void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values = true);
+
 struct BenchmarkCommand {
   std::string model;
   std::string resource;
   std::string tier;
   std::string name;
+  InputFlags inputs;
   profile::BenchmarkOptions options;
 };
 // Benchmarks, stores and prints (table or JSON); shared by `benchmark` and `demo`.

@@ -18,7 +18,7 @@
 #include "graph/segment.h"
 #include "plan/from_store.h"
 #include "plan/planner.h"
-#include "profile/shapes.h"
+#include "profile/prepared.h"
 #include "profile/stats.h"
 #include "runtime/backend.h"
 
@@ -82,18 +82,38 @@ class Runner {
                      model_key_);
     if (!std::filesystem::exists(model_path_))
       throw BadInput("{}: model file of the plan is missing here", model_path_);
-    loaded_ = graph::LoadModel(model_path_);
+    // The plan's profile fixes the input shapes; the user may give values (--input) and may
+    // restate shapes, which must then agree.
+    profile::InputOptions inputs = o.inputs;
+    const auto& key = o.plan_doc.profile;
+    if (!key.input_shapes.empty()) {
+      for (const auto& [name, dims] : profile::ParseShapeKey(key.input_shapes)) {
+        auto given = std::find_if(inputs.shapes.begin(), inputs.shapes.end(),
+                                  [&](const auto& s) { return s.first == name; });
+        if (given == inputs.shapes.end())
+          inputs.shapes.emplace_back(name, dims);
+        else if (given->second != dims)
+          throw BadInput("--shape {}: the plan was made for {}={}", name, name,
+                         profile::DimsText(dims));
+      }
+    }
+    auto prepared = profile::PrepareModel(model_path_, inputs);
+    loaded_ = std::move(prepared.model);
     if (loaded_.sha256 != model_key_)
       throw BadInput("{}: file differs from the planned model (hash)", model_path_);
-    analysis_ = graph::Analyze(loaded_.proto);
-    profile::ResolveBlockShapes(loaded_, analysis_);
-    partition_ = PartitionFingerprint(analysis_);
+    analysis_ = std::move(prepared.analysis);
+    partition_ = prepared.partition;
+    if (!key.partition.empty() && key.partition != partition_)
+      throw BadInput(
+          "{}: this machine cuts the model into other blocks than the plan's profile (another "
+          "Scission version or --max-cut-tensors?); benchmark again",
+          model_path_);
     if (static_cast<int>(analysis_.blocks.size()) != o.plan_doc.blocks)
       throw BadInput("{}: the plan has {} blocks, this model cuts into {}", model_path_,
                      o.plan_doc.blocks, analysis_.blocks.size());
+    for (const auto& n : prepared.inputs.notes) note_("note: " + n);
     backend_ = runtime::CreateBackend(runtime::kDefaultBackend);
-    for (size_t i = 0; i < analysis_.inputs.size(); ++i)
-      input_.push_back(runtime::MakeRandomInput(analysis_.inputs[i], 7 + i));
+    input_ = std::move(prepared.inputs.tensors);
   }
 
   void Setup(const plan::PlannedRun& plan) {
@@ -216,6 +236,7 @@ class Runner {
     store::Store db(o_.db_path);
     plan::PlanRequest req = o_.plan_doc.request;
     req.top_k = 1;
+    req.profile = o_.plan_doc.profile;  // the same profile: same shapes, same blocks
     if (!req.max_memory_mb.empty())
       req.block_weight_bytes = graph::BlockWeightBytes(loaded_.proto, analysis_);
     auto problem = plan::BuildProblem(db, req, nullptr);

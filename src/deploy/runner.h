@@ -12,6 +12,7 @@
 
 #include "deploy/wire.h"
 #include "plan/document.h"
+#include "profile/inputs.h"
 
 namespace scission::deploy {
 
@@ -23,6 +24,8 @@ struct RunOptions {
   int warmup = 2;
   int concurrency = 1;
   int threads = 0;  // intra-op threads of the local (first-tier) segment; workers use their own
+  // Input values (--input); the shapes are the plan's profile's (a --shape must agree with them).
+  profile::InputOptions inputs;
   // On a dead worker, re-plan over the remaining resources with the plan document's own request
   // (every constraint the user gave), from the profiles and links in db_path.
   bool fallback_replan = false;

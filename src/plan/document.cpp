@@ -124,7 +124,10 @@ nlohmann::ordered_json ToJson(const PlanRequest& r) {
     for (const auto& [k, v] : items) out.push_back({k, v});
     return out;
   };
+  nlohmann::ordered_json shapes = nlohmann::ordered_json::array();
+  for (const auto& [name, dims] : r.shapes) shapes.push_back({name, dims});
   return {{"model_key", r.model_key},
+          {"shapes", shapes},
           {"tiers", r.tiers},
           {"where", pairs(r.where)},
           {"privacy_blocks", r.privacy_blocks},
@@ -144,6 +147,7 @@ nlohmann::ordered_json ToJson(const PlanDocument& d) {
                   {"path", d.model.path},
                   {"origin", d.model.origin}};
   doc["request"] = ToJson(d.request);
+  doc["profile"] = {{"input_shapes", d.profile.input_shapes}, {"partition", d.profile.partition}};
   doc["tiers"] = d.tiers;
   doc["objective"] = d.objective;
   doc["statistic"] = d.request.statistic;
@@ -160,6 +164,21 @@ PlanRequest PlanRequestFromJson(const Json& doc, const std::string& what) {
   const std::string w = what + ": request";
   PlanRequest r;
   r.model_key = Text(doc, "model_key", w);
+  if (doc.contains("shapes")) {
+    const Json& shapes = doc.at("shapes");
+    if (!shapes.is_array()) throw BadInput("{}: 'shapes' must be an array", w);
+    for (const auto& item : shapes) {
+      bool ok = item.is_array() && item.size() == 2 && item[0].is_string() && item[1].is_array() &&
+                item[1].size() <= 16;
+      std::vector<int64_t> dims;
+      for (size_t i = 0; ok && i < item[1].size(); ++i) {
+        ok = item[1][i].is_number_integer() && item[1][i].get<int64_t>() >= 1;
+        if (ok) dims.push_back(item[1][i].get<int64_t>());
+      }
+      if (!ok) throw BadInput("{}: 'shapes' must hold [name, [dims...]] pairs", w);
+      r.shapes.emplace_back(item[0].get<std::string>(), dims);
+    }
+  }
   r.tiers = Texts(doc, "tiers", w);
   r.where = Pairs<std::string>(doc, "where", w);
   r.privacy_blocks = static_cast<int>(Integer(doc, "privacy_blocks", w, 0, 1 << 30));
@@ -225,6 +244,10 @@ PlanDocument PlanDocumentFromJson(const Json& doc, const std::string& what) {
   d.model = {Text(model, "key", what), Text(model, "name", what), Text(model, "path", what),
              Text(model, "origin", what)};
   d.request = PlanRequestFromJson(Field(doc, "request", what), what);
+  if (doc.contains("profile")) {
+    const Json& profile = doc.at("profile");
+    d.profile = {Text(profile, "input_shapes", what), Text(profile, "partition", what)};
+  }
   d.tiers = Texts(doc, "tiers", what);
   d.objective = Text(doc, "objective", what);
   d.blocks = static_cast<int>(Integer(doc, "blocks", what, 1, 1 << 30));

@@ -39,6 +39,7 @@ struct PlanDocument {
     std::string key, name, path, origin;
   } model;
   PlanRequest request;
+  store::ProfileKey profile;  // the profile the plans were made from (input shapes, partition)
   std::vector<std::string> tiers;
   std::string objective;  // "latency", "throughput", "uplink" or "pareto:latency,uplink"
   int blocks = 0;

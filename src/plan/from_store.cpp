@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "profile/inputs.h"
 
 namespace scission::plan {
 
@@ -96,8 +97,63 @@ std::string ObjectiveName(Objective objective) {
   }
 }
 
+namespace {
+
+std::string ProfileText(const store::ProfileKey& key) {
+  std::string shapes = key.input_shapes.empty() ? "shapes not recorded" : key.input_shapes;
+  return key.partition.empty() ? shapes
+                               : fmt::format("{} (partition {})", shapes, key.partition.substr(0, 8));
+}
+
+}  // namespace
+
+store::ProfileKey SelectProfile(store::Store& store, const PlanRequest& request,
+                                std::vector<std::string>* notes) {
+  auto profiles = store.Profiles(request.model_key);
+  if (profiles.empty())
+    throw BadInput("no benchmark of model {} in {}; run `scission benchmark` first",
+                   request.model_key, store.path());
+  if (request.profile) {
+    for (const auto& p : profiles)
+      if (p.key == *request.profile) return p.key;
+    throw BadInput("the store has no profile {} of model {} any more", ProfileText(*request.profile),
+                   request.model_key.substr(0, 16));
+  }
+  // One profile per set of input shapes: the newest partition at those shapes (Profiles() lists
+  // the newest first); older partitions are benchmarks to repeat.
+  std::vector<store::ProfileSummary> candidates;
+  for (const auto& p : profiles) {
+    bool seen = std::any_of(candidates.begin(), candidates.end(), [&](const auto& c) {
+      return c.key.input_shapes == p.key.input_shapes;
+    });
+    if (seen) continue;
+    if (!request.shapes.empty() &&
+        (p.key.input_shapes.empty() ||
+         !profile::ShapeKeyMatches(p.key.input_shapes, request.shapes)))
+      continue;
+    candidates.push_back(p);
+  }
+  // Profiles stored before shapes were recorded count only when nothing newer exists.
+  if (candidates.size() > 1)
+    std::erase_if(candidates, [](const auto& c) { return c.key.input_shapes.empty(); });
+  auto listing = [&] {
+    std::vector<std::string> items;
+    for (const auto& p : profiles)
+      items.push_back(fmt::format("{} [{}]", ProfileText(p.key), fmt::join(p.resources, ", ")));
+    return fmt::format("{}", fmt::join(items, "; "));
+  };
+  if (candidates.empty())
+    throw BadInput("no benchmark of model {} at the given --shape; stored profiles: {}",
+                   request.model_key.substr(0, 16), listing());
+  if (candidates.size() > 1)
+    throw BadInput("model {} has profiles at several input shapes; choose one with --shape: {}",
+                   request.model_key.substr(0, 16), listing());
+  if (notes) notes->push_back("profile: " + ProfileText(candidates.front().key));
+  return candidates.front().key;
+}
+
 PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
-                         std::vector<std::string>* notes) {
+                         std::vector<std::string>* notes, store::ProfileKey* chosen) {
   PlanProblem p;
   p.tiers = request.tiers;
   if (request.statistic != "mean" && request.statistic != "median")
@@ -105,13 +161,33 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
   if (p.tiers.empty()) throw BadInput("--tiers must name at least one tier");
   std::set<std::string> unique(p.tiers.begin(), p.tiers.end());
   if (unique.size() != p.tiers.size()) throw BadInput("--tiers lists a tier twice");
-  auto views = store.LatestProfiles(request.model_key);
+  const store::ProfileKey key = SelectProfile(store, request, notes);
+  if (chosen) *chosen = key;
+  auto views = store.LatestProfiles(request.model_key, key);
   if (views.empty())
-    throw BadInput("no benchmark of model {} in {}; run `scission benchmark` first",
-                   request.model_key, store.path());
+    throw BadInput("no resource's latest benchmark of model {} is in profile {}; benchmark again",
+                   request.model_key.substr(0, 16), ProfileText(key));
+  if (notes) {
+    // Resources with a benchmark of this model, but not in the chosen profile.
+    std::set<std::string> named;
+    for (const auto& other : store.Profiles(request.model_key))
+      for (const auto& r : other.resources)
+        if (std::none_of(views.begin(), views.end(), [&](const auto& v) { return v.resource == r; }) &&
+            named.insert(r).second)
+          notes->push_back(fmt::format(
+              "resource {} has no benchmark of this model in profile {} (it has {}); benchmark it "
+              "again to use it",
+              r, ProfileText(key), ProfileText(other.key)));
+  }
   p.blocks = static_cast<int>(views.front().blocks.size());
   p.input_bytes = views.front().input_bytes;
-  for (const auto& b : views.front().blocks) p.output_bytes.push_back(b.output_bytes);
+  // Bytes at each boundary as measured at these input shapes; imported data has no measurement
+  // of its own sizes beyond the block records.
+  for (size_t b = 0; b < views.front().blocks.size(); ++b) {
+    const auto& m = views.front().block_measurements;
+    p.output_bytes.push_back(b < m.size() && m[b].output_bytes > 0 ? m[b].output_bytes
+                                                                   : views.front().blocks[b].output_bytes);
+  }
   for (const auto& v : views) {
     auto it = std::find(p.tiers.begin(), p.tiers.end(), v.tier);
     if (it == p.tiers.end()) {
@@ -133,6 +209,17 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
   std::sort(p.resources.begin(), p.resources.end(), [](const auto& a, const auto& b) {
     return a.tier < b.tier || (a.tier == b.tier && a.name < b.name);
   });
+  if (p.resources.empty() || p.resources.front().tier != 0) {
+    // The input starts on the first tier; say where the benchmarks are instead.
+    std::vector<std::string> have;
+    for (const auto& v : views)
+      if (std::find(have.begin(), have.end(), v.tier) == have.end()) have.push_back(v.tier);
+    throw BadInput(
+        "no resource of tier '{}' (the first of --tiers, where the input starts) has a benchmark "
+        "in this profile; benchmarked tiers: {} — pass --tiers starting with one of them, e.g. "
+        "--tiers {}",
+        p.tiers.front(), fmt::join(have, ", "), fmt::join(have, ","));
+  }
   for (const auto& l : store.Links()) p.links[{l.source, l.destination}] = {l.rtt_ms, l.mbps};
   if (notes)
     for (const auto& a : p.resources)

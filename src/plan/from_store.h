@@ -1,6 +1,7 @@
 // Builds a PlanProblem from stored profiles and links, and parses the CLI's constraint language.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,10 @@ namespace scission::plan {
 
 struct PlanRequest {
   std::string model_key;
+  // Which profile: input shapes the user named (--shape; a subset is enough when it picks one
+  // profile), or an exact profile (a plan document's, when re-planning). Empty: the only one.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  std::optional<store::ProfileKey> profile;
   std::vector<std::string> tiers = {"device", "edge", "cloud"};
   std::vector<std::pair<std::string, std::string>> where;  // tier -> criteria text
   int privacy_blocks = 0;
@@ -36,7 +41,12 @@ std::string ObjectiveName(Objective objective);
 
 // Reads the latest profile of every resource on the requested tiers and every stored link.
 // BadInput when the model has no profiles, tiers have none, or names are unknown.
+// `chosen` (may be null) receives the profile used.
 PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
-                         std::vector<std::string>* notes);
+                         std::vector<std::string>* notes, store::ProfileKey* chosen = nullptr);
+// The profile a request selects among the model's stored ones; BadInput listing them when none or
+// several match.
+store::ProfileKey SelectProfile(store::Store& store, const PlanRequest& request,
+                                std::vector<std::string>* notes);
 
 }  // namespace scission::plan

@@ -200,8 +200,12 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
     stop_whole = options.harness.cancel->OnCancel([s = whole.get()] { s->Terminate(); });
   result.whole_setup_ms = ElapsedMs(setup_start);
   std::vector<Tensor> inputs;
-  for (size_t i = 0; i < whole->inputs().size(); ++i)
-    inputs.push_back(runtime::MakeRandomInput(whole->inputs()[i], options.seed + i));
+  if (!options.inputs.empty()) {
+    inputs = MatchInputs(*whole, options.inputs, -1);
+  } else {
+    for (size_t i = 0; i < whole->inputs().size(); ++i)
+      inputs.push_back(runtime::MakeRandomInput(whole->inputs()[i], options.seed + i));
+  }
   whole->BindInputs(inputs);
   result.whole = TimeRuns([&] { whole->Run(); }, options.harness);
   if (options.harness.cancel) options.harness.cancel->ThrowIfCancelled(model.label);
@@ -230,7 +234,10 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
       stop = options.harness.cancel->OnCancel([s = session.get()] { s->Terminate(); });
     profile.timing = TimeRuns([&] { session->Run(); }, options.harness);
     carried = session->FetchOutputs();
-    for (const auto& t : carried) profile.output_bytes += static_cast<int64_t>(t.data.size());
+    for (const auto& t : carried) {
+      profile.output_bytes += static_cast<int64_t>(t.data.size());
+      profile.output_shapes += (profile.output_shapes.empty() ? "" : ";") + ShapeString(t.spec.shape);
+    }
     result.sum_block_median_ms += profile.timing.stats.median;
     result.setup_ms += profile.setup_ms;
     if (listener) listener->OnBlockDone(profile, blocks);

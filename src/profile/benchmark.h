@@ -16,7 +16,8 @@ struct BenchmarkOptions {
   HarnessOptions harness;
   runtime::SessionOptions session;
   std::string backend = runtime::kDefaultBackend;
-  uint64_t seed = 1;  // for the random model input
+  uint64_t seed = 1;           // for the random model input when `inputs` is empty
+  std::vector<Tensor> inputs;  // the model's inputs (ResolveInputs), in its input order
   void Validate() const;
 };
 
@@ -24,7 +25,8 @@ struct BlockProfile {
   int index = 0;
   double setup_ms = 0;  // segment extraction + session creation
   Timing timing;
-  int64_t output_bytes = 0;  // actual bytes of the block's output tensors
+  int64_t output_bytes = 0;   // actual bytes of the block's output tensors
+  std::string output_shapes;  // their actual shapes, "[1,64,56,56];[1,32,8,8]"
 };
 
 struct ModelBenchmark {

@@ -5,14 +5,28 @@
 
 namespace scission::profile {
 
-int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
-                       const std::string& backend_name, CancelToken* cancel) {
-  // Every block output whose size is unknown, by name (one tensor can end several blocks). Sizes
-  // that are known but too large to count stay as they are: a run could not fill them anyway.
+namespace {
+
+bool AnyDynamicInput(const graph::GraphAnalysis& analysis) {
+  for (const auto& in : analysis.inputs) {
+    if (!in.rank_known) return true;
+    for (int64_t d : in.shape)
+      if (d < 0) return true;
+  }
+  return false;
+}
+
+int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
+          const std::vector<Tensor>* given, const std::string& backend_name, CancelToken* cancel) {
+  // Block outputs to measure, by name (one tensor can end several blocks): those whose size is
+  // unknown, and with given inputs to a model with dynamic inputs every one, since sizes then
+  // depend on the inputs. Sizes known but too large to count stay: a run could not fill them.
+  const bool all = given && AnyDynamicInput(analysis);
   std::map<std::string, std::vector<TensorSpec*>> unknown;
   for (auto& block : analysis.blocks)
     for (auto& out : block.outputs)
-      if (out.bytes() == kSizeUnknown) unknown[out.name].push_back(&out);
+      if (out.bytes() == kSizeUnknown || (all && out.bytes() >= 0))
+        unknown[out.name].push_back(&out);
   if (unknown.empty()) return 0;
 
   onnx::ModelProto probe = model.proto;
@@ -29,8 +43,15 @@ int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& an
   auto backend = runtime::CreateBackend(backend_name);
   auto session = backend->Prepare(probe.SerializeAsString(), {}, model.label + " (shape probe)");
   std::vector<Tensor> inputs;
-  for (size_t i = 0; i < session->inputs().size(); ++i)
-    inputs.push_back(runtime::MakeRandomInput(session->inputs()[i], 1 + i));
+  if (given) {
+    // Ordered like the session's inputs, by name.
+    for (const auto& spec : session->inputs())
+      for (const auto& t : *given)
+        if (t.spec.name == spec.name) inputs.push_back(t);
+  } else {
+    for (size_t i = 0; i < session->inputs().size(); ++i)
+      inputs.push_back(runtime::MakeRandomInput(session->inputs()[i], 1 + i));
+  }
   int resolved = 0;
   for (const auto& t : session->Infer(inputs, cancel)) {
     auto it = unknown.find(t.spec.name);
@@ -40,6 +61,19 @@ int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& an
     ++resolved;
   }
   return resolved;
+}
+
+}  // namespace
+
+int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
+                       const std::string& backend_name, CancelToken* cancel) {
+  return Probe(model, analysis, nullptr, backend_name, cancel);
+}
+
+int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
+                       const std::vector<Tensor>& inputs, const std::string& backend_name,
+                       CancelToken* cancel) {
+  return Probe(model, analysis, &inputs, backend_name, cancel);
 }
 
 }  // namespace scission::profile

@@ -18,5 +18,11 @@ namespace scission::profile {
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
                        const std::string& backend = runtime::kDefaultBackend,
                        CancelToken* cancel = nullptr);
+// The same run on the given inputs (the model's input order), for models whose shapes depend on
+// them: sizes at the user's --shape, not at a guessed 1.
+int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
+                       const std::vector<Tensor>& inputs,
+                       const std::string& backend = runtime::kDefaultBackend,
+                       CancelToken* cancel = nullptr);
 
 }  // namespace scission::profile

@@ -72,10 +72,14 @@ inline constexpr const char* kDefaultBackend = "onnxruntime";
 // Runs a session once and returns its outputs (convenience for checks and the worker).
 std::vector<Tensor> RunOnce(Session& session, const std::vector<Tensor>& inputs);
 
-// Deterministic pseudo-random input for a spec (floats in [0, 1), integers 0); unknown dims -> 1.
+// Deterministic pseudo-random input for a spec (floats of every width uniform in [0, 1), integers
+// 0, bools false); unknown dims -> 1.
 // BadInput naming the input, its shape and bytes when it would exceed 2 GiB (or its size
 // overflows int64): the shape comes from the model, so it must not size an allocation unchecked.
 Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed);
+// IEEE half and bfloat16 from float, rounding to nearest even.
+uint16_t FloatToHalf(float value);
+uint16_t FloatToBfloat16(float value);
 
 // CPU model name from /proc/cpuinfo and this host's name.
 std::string CpuModel();

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <bit>
 #include <map>
 #include <mutex>
 #include <random>
@@ -58,6 +60,35 @@ std::vector<Tensor> RunOnce(Session& session, const std::vector<Tensor>& inputs)
   return session.FetchOutputs();
 }
 
+uint16_t FloatToHalf(float value) {
+  uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint32_t sign = (bits >> 16) & 0x8000u;
+  const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+  uint32_t mantissa = bits & 0x7fffffu;
+  if (((bits >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));
+  if (exponent >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow: infinity
+  if (exponent <= 0) {                                                // subnormal or zero
+    if (exponent < -10) return static_cast<uint16_t>(sign);
+    mantissa |= 0x800000u;
+    const int shift = 14 - exponent;
+    uint32_t half = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1))) ++half;  // round to nearest even
+  return static_cast<uint16_t>(sign | half);
+}
+
+uint16_t FloatToBfloat16(float value) {
+  uint32_t bits = std::bit_cast<uint32_t>(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);  // NaN
+  bits += 0x7fffu + ((bits >> 16) & 1);  // round to nearest even
+  return static_cast<uint16_t>(bits >> 16);
+}
+
 Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed) {
   Tensor tensor;
   tensor.spec = spec;
@@ -74,11 +105,28 @@ Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed) {
     throw BadInput("input '{}' has type {} which Scission cannot feed", spec.name,
                    DTypeName(spec.dtype));
   tensor.data.assign(static_cast<size_t>(bytes), 0);
-  if (spec.dtype == DType::kFloat) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> dist(0.0f, 1.0f);
-    auto* values = reinterpret_cast<float*>(tensor.data.data());
-    for (int64_t i = 0; i < bytes / 4; ++i) values[i] = dist(rng);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(0.0f, 1.0f);
+  const int64_t count = bytes / static_cast<int64_t>(std::max<size_t>(DTypeSize(spec.dtype), 1));
+  auto fill = [&](auto* values, auto convert) {
+    for (int64_t i = 0; i < count; ++i) values[i] = convert(dist(rng));
+  };
+  switch (spec.dtype) {
+    case DType::kFloat:
+      fill(reinterpret_cast<float*>(tensor.data.data()), [](float v) { return v; });
+      break;
+    case DType::kDouble:
+      fill(reinterpret_cast<double*>(tensor.data.data()),
+           [](float v) { return static_cast<double>(v); });
+      break;
+    case DType::kFloat16:
+      fill(reinterpret_cast<uint16_t*>(tensor.data.data()), FloatToHalf);
+      break;
+    case DType::kBfloat16:
+      fill(reinterpret_cast<uint16_t*>(tensor.data.data()), FloatToBfloat16);
+      break;
+    default:
+      break;  // integers 0, bools false
   }
   return tensor;
 }

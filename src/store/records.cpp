@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "profile/inputs.h"
 #include "store/validate.h"
 
 namespace scission::store {
@@ -26,10 +27,13 @@ std::vector<BlockRecord> BlockRecordsFor(const graph::GraphAnalysis& analysis) {
       r.output_name += (r.output_name.empty() ? "" : ",") + o.name;
       r.output_shape += (r.output_shape.empty() ? "" : ",") + ShapeString(o.shape);
     }
-    r.output_dtype = DTypeName(b.outputs.front().dtype);
-    r.output_bytes = b.output_bytes();
+    for (const auto& o : b.outputs)
+      r.output_dtype += (r.output_dtype.empty() ? "" : ",") + DTypeName(o.dtype);
+    r.output_bytes = std::max<int64_t>(b.output_bytes(), 0);
     r.first_layer = b.index;
     r.last_layer = b.index;
+    r.begin_pos = b.begin;
+    r.end_pos = b.end;
     records.push_back(std::move(r));
   }
   return records;
@@ -50,7 +54,7 @@ ModelRecord ModelRecordFor(const graph::LoadedModel& model, const graph::GraphAn
 }
 
 MeasurementRecord MeasurementFor(int block_index, double setup_ms, const profile::Timing& timing,
-                                 int64_t output_bytes) {
+                                 int64_t output_bytes, const std::string& output_shapes) {
   MeasurementRecord m;
   m.block_index = block_index;
   m.setup_ms = setup_ms;
@@ -64,6 +68,7 @@ MeasurementRecord MeasurementFor(int block_index, double setup_ms, const profile
   m.min_ms = timing.stats.min;
   m.max_ms = timing.stats.max;
   m.output_bytes = output_bytes;
+  m.output_shapes = output_shapes;
   m.samples_ms = timing.samples_ms;
   return m;
 }
@@ -85,10 +90,23 @@ RunRecord RunRecordFor(const profile::ModelBenchmark& result,
   run.repeats = options.harness.min_runs;
   run.wall_ms = result.wall_ms;
   run.setup_ms = result.setup_ms;
+  if (!options.inputs.empty()) {
+    std::vector<TensorSpec> specs;
+    run.input_bytes = 0;
+    for (const auto& t : options.inputs) {
+      specs.push_back(t.spec);
+      run.input_bytes += static_cast<int64_t>(t.data.size());
+    }
+    run.input_shapes = profile::ShapeKey(specs);
+  }
+  run.chain_check = result.chain_ok ? "ok" : "mismatch";
+  run.chain_max_abs_diff = std::isfinite(result.chain_max_abs_diff) ? result.chain_max_abs_diff : 0;
+  run.chain_tolerance = result.chain_tolerance;
   run.measurements.push_back(
-      MeasurementFor(-1, result.whole_setup_ms, result.whole, result.whole_output_bytes));
+      MeasurementFor(-1, result.whole_setup_ms, result.whole, result.whole_output_bytes, ""));
   for (const auto& b : result.blocks)
-    run.measurements.push_back(MeasurementFor(b.index, b.setup_ms, b.timing, b.output_bytes));
+    run.measurements.push_back(
+        MeasurementFor(b.index, b.setup_ms, b.timing, b.output_bytes, b.output_shapes));
   return run;
 }
 
@@ -124,6 +142,16 @@ class JsonFields {
     if (too_big || value < min || value > max)
       throw BadInput("{}: {}: {} is not within {}..{}", label_, Path(key), v.dump(), min, max);
     return value;
+  }
+  // Fields added after the first run documents were written: absent means the default.
+  std::string TextOr(const char* key, const std::string& fallback) const {
+    return Has(key) ? Text(key) : fallback;
+  }
+  int64_t IntegerOr(const char* key, int64_t min, int64_t max, int64_t fallback) const {
+    return Has(key) ? Integer(key, min, max) : fallback;
+  }
+  double NumberOr(const char* key, double fallback) const {
+    return Has(key) ? Number(key) : fallback;
   }
   int Int(const char* key, int64_t min) const {
     return static_cast<int>(Integer(key, min, kIntMax));
@@ -163,6 +191,7 @@ MeasurementRecord MeasurementFromJson(const JsonFields& x) {
   m.min_ms = x.Number("min_ms");
   m.max_ms = x.Number("max_ms");
   m.output_bytes = x.Integer("output_bytes", 0, kMaxBytes);
+  m.output_shapes = x.TextOr("output_shapes", "");
   const auto& samples = x.Array("samples_ms", kMaxSamples);
   m.samples_ms.reserve(samples.size());
   for (size_t i = 0; i < samples.size(); ++i)
@@ -196,7 +225,9 @@ nlohmann::json RunDocumentToJson(const RunDocument& document) {
                              {"output_dtype", b.output_dtype},
                              {"output_bytes", b.output_bytes},
                              {"first_layer", b.first_layer},
-                             {"last_layer", b.last_layer}});
+                             {"last_layer", b.last_layer},
+                             {"begin_pos", b.begin_pos},
+                             {"end_pos", b.end_pos}});
   nlohmann::json measurements = nlohmann::json::array();
   for (const auto& m : run.measurements)
     measurements.push_back({{"block", m.block_index},
@@ -211,6 +242,7 @@ nlohmann::json RunDocumentToJson(const RunDocument& document) {
                             {"min_ms", m.min_ms},
                             {"max_ms", m.max_ms},
                             {"output_bytes", m.output_bytes},
+                            {"output_shapes", m.output_shapes},
                             {"samples_ms", m.samples_ms}});
   doc["run"] = {{"kind", run.kind},
                 {"started_at", run.started_at},
@@ -225,6 +257,13 @@ nlohmann::json RunDocumentToJson(const RunDocument& document) {
                 {"repeats", run.repeats},
                 {"wall_ms", run.wall_ms},
                 {"setup_ms", run.setup_ms},
+                {"input_shapes", run.input_shapes},
+                {"partition", run.partition},
+                {"input_bytes", run.input_bytes},
+                {"inputs", run.inputs},
+                {"chain_check", run.chain_check},
+                {"chain_max_abs_diff", run.chain_max_abs_diff},
+                {"chain_tolerance", run.chain_tolerance},
                 {"measurements", measurements}};
   return doc;
 }
@@ -253,6 +292,8 @@ RunDocument RunDocumentFromJson(const nlohmann::json& doc, const std::string& la
                           b.Text("output_shape"), b.Text("output_dtype"),
                           b.Integer("output_bytes", 0, kMaxBytes), b.Int("first_layer", -1),
                           b.Int("last_layer", -1)});
+    out.blocks.back().begin_pos = static_cast<int>(b.IntegerOr("begin_pos", -1, kIntMax, -1));
+    out.blocks.back().end_pos = static_cast<int>(b.IntegerOr("end_pos", -1, kIntMax, -1));
   }
   JsonFields r(top.At("run"), label, "run");
   RunRecord& run = out.run;
@@ -269,6 +310,13 @@ RunDocument RunDocumentFromJson(const nlohmann::json& doc, const std::string& la
   run.repeats = r.Int("repeats", 0);
   run.wall_ms = r.Number("wall_ms");
   run.setup_ms = r.Number("setup_ms");
+  run.input_shapes = r.TextOr("input_shapes", "");
+  run.partition = r.TextOr("partition", "");
+  run.input_bytes = r.IntegerOr("input_bytes", -1, kMaxBytes, -1);
+  run.inputs = r.TextOr("inputs", "");
+  run.chain_check = r.TextOr("chain_check", "");
+  run.chain_max_abs_diff = r.NumberOr("chain_max_abs_diff", 0);
+  run.chain_tolerance = r.NumberOr("chain_tolerance", 0);
   const auto& measurements = r.Array("measurements", kMaxBlocks + 1);
   for (size_t i = 0; i < measurements.size(); ++i)
     run.measurements.push_back(MeasurementFromJson(

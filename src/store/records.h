@@ -21,7 +21,7 @@ ModelRecord ModelRecordFor(const graph::LoadedModel& model, const graph::GraphAn
 RunRecord RunRecordFor(const profile::ModelBenchmark& result,
                        const profile::BenchmarkOptions& options, const std::string& started_at);
 MeasurementRecord MeasurementFor(int block_index, double setup_ms, const profile::Timing& timing,
-                                 int64_t output_bytes);
+                                 int64_t output_bytes, const std::string& output_shapes = "");
 
 // A run document as JSON: {"resource": {name, tier}, "model": {...}, "blocks": [...],
 // "run": {..., "measurements": [...]}} with the records' field names (a measurement's block index

@@ -99,6 +99,43 @@ CREATE TABLE links (
 );
 CREATE INDEX runs_by_model ON runs(model_id, resource_id, id);
 )sql",
+    // 2: a profile belongs to (model, input shapes, partition); blocks are kept per partition and
+    // carry their positions; runs record their inputs and the chain check.
+    R"sql(
+ALTER TABLE runs ADD COLUMN input_shapes TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN partition TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN input_bytes INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE runs ADD COLUMN inputs TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN chain_check TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN chain_max_abs_diff REAL NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN chain_tolerance REAL NOT NULL DEFAULT 0;
+ALTER TABLE measurements ADD COLUMN output_shapes TEXT NOT NULL DEFAULT '';
+CREATE TABLE blocks_v2 (
+  model_id INTEGER NOT NULL REFERENCES models(id),
+  partition TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  nodes INTEGER NOT NULL,
+  first_node TEXT NOT NULL,
+  last_node TEXT NOT NULL,
+  ops TEXT NOT NULL,
+  output_name TEXT NOT NULL,
+  output_shape TEXT NOT NULL,
+  output_dtype TEXT NOT NULL,
+  output_bytes INTEGER NOT NULL,
+  first_layer INTEGER NOT NULL,
+  last_layer INTEGER NOT NULL,
+  begin_pos INTEGER NOT NULL DEFAULT -1,
+  end_pos INTEGER NOT NULL DEFAULT -1,
+  PRIMARY KEY (model_id, partition, idx)
+);
+INSERT INTO blocks_v2(model_id, partition, idx, nodes, first_node, last_node, ops, output_name,
+                      output_shape, output_dtype, output_bytes, first_layer, last_layer)
+  SELECT model_id, '', idx, nodes, first_node, last_node, ops, output_name, output_shape,
+         output_dtype, output_bytes, first_layer, last_layer FROM blocks;
+DROP TABLE blocks;
+ALTER TABLE blocks_v2 RENAME TO blocks;
+CREATE INDEX runs_by_profile ON runs(model_id, input_shapes, partition, id);
+)sql",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -308,18 +345,20 @@ int64_t Store::UpsertModel(const ModelRecord& model) {
   return s.Int(0);
 }
 
-void Store::ReplaceBlocks(int64_t model_id, const std::vector<BlockRecord>& blocks) {
-  auto del = db_.Prepare("DELETE FROM blocks WHERE model_id = ?1");
-  del.Bind(1, model_id).Run();
+void Store::ReplaceBlocks(int64_t model_id, const std::string& partition,
+                          const std::vector<BlockRecord>& blocks) {
+  auto del = db_.Prepare("DELETE FROM blocks WHERE model_id = ?1 AND partition = ?2");
+  del.Bind(1, model_id).Bind(2, partition).Run();
   auto ins = db_.Prepare(
-      "INSERT INTO blocks(model_id, idx, nodes, first_node, last_node, ops, output_name, "
-      "output_shape, output_dtype, output_bytes, first_layer, last_layer) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      "INSERT INTO blocks(model_id, partition, idx, nodes, first_node, last_node, ops, "
+      "output_name, output_shape, output_dtype, output_bytes, first_layer, last_layer, "
+      "begin_pos, end_pos) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+      "?15)");
   for (const auto& b : blocks) {
-    ins.Bind(1, model_id).Bind(2, b.index).Bind(3, b.nodes).Bind(4, b.first_node);
-    ins.Bind(5, b.last_node).Bind(6, b.ops).Bind(7, b.output_name).Bind(8, b.output_shape);
-    ins.Bind(9, b.output_dtype).Bind(10, b.output_bytes).Bind(11, b.first_layer);
-    ins.Bind(12, b.last_layer);
+    ins.Bind(1, model_id).Bind(2, partition).Bind(3, b.index).Bind(4, b.nodes);
+    ins.Bind(5, b.first_node).Bind(6, b.last_node).Bind(7, b.ops).Bind(8, b.output_name);
+    ins.Bind(9, b.output_shape).Bind(10, b.output_dtype).Bind(11, b.output_bytes);
+    ins.Bind(12, b.first_layer).Bind(13, b.last_layer).Bind(14, b.begin_pos).Bind(15, b.end_pos);
     ins.Run();
     ins.Reset();
   }
@@ -382,27 +421,32 @@ int64_t Store::WriteRunRows(const ResourceRecord& resource, const ModelRecord& m
                             const std::vector<BlockRecord>& blocks, const RunRecord& run) {
   int64_t resource_id = UpsertResource(resource);
   int64_t model_id = UpsertModel(model);
-  ReplaceBlocks(model_id, blocks);
+  ReplaceBlocks(model_id, run.partition, blocks);
   auto s = db_.Prepare(
       "INSERT INTO runs(model_id, resource_id, kind, started_at, backend, runtime_version, "
       "execution_provider, threads, cpu_model, host, build_type, warmup, repeats, wall_ms, "
-      "setup_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+      "setup_ms, input_shapes, partition, input_bytes, inputs, chain_check, chain_max_abs_diff, "
+      "chain_tolerance) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+      "?16, ?17, ?18, ?19, ?20, ?21, ?22)");
   s.Bind(1, model_id).Bind(2, resource_id).Bind(3, run.kind).Bind(4, run.started_at);
   s.Bind(5, run.backend).Bind(6, run.runtime_version).Bind(7, run.execution_provider);
   s.Bind(8, run.threads).Bind(9, run.cpu_model).Bind(10, run.host).Bind(11, run.build_type);
   s.Bind(12, run.warmup).Bind(13, run.repeats).Bind(14, run.wall_ms).Bind(15, run.setup_ms);
+  s.Bind(16, run.input_shapes).Bind(17, run.partition).Bind(18, run.input_bytes);
+  s.Bind(19, run.inputs).Bind(20, run.chain_check).Bind(21, run.chain_max_abs_diff);
+  s.Bind(22, run.chain_tolerance);
   s.Run();
   int64_t run_id = db_.LastInsertId();
   if (mid_transaction_hook_) mid_transaction_hook_();
   auto m = db_.Prepare(
       "INSERT INTO measurements(run_id, block_idx, setup_ms, first_run_ms, n, median_ms, mean_ms, "
-      "p90_ms, p95_ms, stddev_ms, min_ms, max_ms, output_bytes, samples_ms) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+      "p90_ms, p95_ms, stddev_ms, min_ms, max_ms, output_bytes, samples_ms, output_shapes) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
   for (const auto& x : run.measurements) {
     m.Bind(1, run_id).Bind(2, x.block_index).Bind(3, x.setup_ms).Bind(4, x.first_run_ms);
     m.Bind(5, x.n).Bind(6, x.median_ms).Bind(7, x.mean_ms).Bind(8, x.p90_ms).Bind(9, x.p95_ms);
     m.Bind(10, x.stddev_ms).Bind(11, x.min_ms).Bind(12, x.max_ms).Bind(13, x.output_bytes);
-    m.Bind(14, nlohmann::json(x.samples_ms).dump());
+    m.Bind(14, nlohmann::json(x.samples_ms).dump()).Bind(15, x.output_shapes);
     m.Run();
     m.Reset();
   }
@@ -497,16 +541,46 @@ std::optional<ModelRecord> Store::FindModel(const std::string& key_or_name) {
   return ModelRecord{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5)};
 }
 
+std::vector<ProfileSummary> Store::Profiles(const std::string& model_key) {
+  std::vector<ProfileSummary> out;
+  auto s = db_.Prepare(
+      "SELECT r.input_shapes, r.partition, MAX(r.id) FROM runs r JOIN models m ON m.id = "
+      "r.model_id WHERE m.key = ?1 GROUP BY r.input_shapes, r.partition ORDER BY MAX(r.id) DESC");
+  s.Bind(1, model_key);
+  while (s.Step()) out.push_back({{s.Text(0), s.Text(1)}, {}, s.Int(2)});
+  for (auto& p : out) {
+    auto names = db_.Prepare(
+        "SELECT DISTINCT res.name FROM runs r JOIN models m ON m.id = r.model_id "
+        "JOIN resources res ON res.id = r.resource_id WHERE m.key = ?1 AND r.input_shapes = ?2 "
+        "AND r.partition = ?3 ORDER BY res.name");
+    names.Bind(1, model_key).Bind(2, p.key.input_shapes).Bind(3, p.key.partition);
+    while (names.Step()) p.resources.push_back(names.Text(0));
+  }
+  return out;
+}
+
 std::vector<ProfileView> Store::LatestProfiles(const std::string& model_key) {
+  auto profiles = Profiles(model_key);
+  if (profiles.empty()) return {};
+  return LatestProfiles(model_key, profiles.front().key);
+}
+
+std::vector<ProfileView> Store::LatestProfiles(const std::string& model_key,
+                                               const ProfileKey& key) {
   std::vector<ProfileView> views;
+  // Each resource's latest run at these input shapes, kept only when it used this partition.
   auto runs = db_.Prepare(
-      "SELECT r.id, res.name, res.tier, m.key, m.name, m.input_bytes, m.id FROM runs r "
+      "SELECT r.id, res.name, res.tier, m.key, m.name, "
+      "CASE WHEN r.input_bytes >= 0 THEN r.input_bytes ELSE m.input_bytes END, m.id, "
+      "r.partition FROM runs r "
       "JOIN resources res ON res.id = r.resource_id JOIN models m ON m.id = r.model_id "
-      "WHERE m.key = ?1 AND r.id = (SELECT MAX(id) FROM runs r2 WHERE r2.model_id = r.model_id "
-      "AND r2.resource_id = r.resource_id) ORDER BY res.tier, res.name");
-  runs.Bind(1, model_key);
+      "WHERE m.key = ?1 AND r.input_shapes = ?2 AND r.id = (SELECT MAX(id) FROM runs r2 WHERE "
+      "r2.model_id = r.model_id AND r2.resource_id = r.resource_id AND r2.input_shapes = ?2) "
+      "ORDER BY res.tier, res.name");
+  runs.Bind(1, model_key).Bind(2, key.input_shapes);
   int64_t model_id = -1;
   while (runs.Step()) {
+    if (runs.Text(7) != key.partition) continue;
     ProfileView v;
     v.run_id = runs.Int(0);
     v.resource = runs.Text(1);
@@ -515,27 +589,34 @@ std::vector<ProfileView> Store::LatestProfiles(const std::string& model_key) {
     v.model_name = runs.Text(4);
     v.input_bytes = runs.Int(5);
     model_id = runs.Int(6);
+    v.key = key;
     views.push_back(std::move(v));
   }
   if (views.empty()) return views;
   std::vector<BlockRecord> blocks;
   auto b = db_.Prepare(
       "SELECT idx, nodes, first_node, last_node, ops, output_name, output_shape, output_dtype, "
-      "output_bytes, first_layer, last_layer FROM blocks WHERE model_id = ?1 ORDER BY idx");
-  b.Bind(1, model_id);
-  while (b.Step())
-    blocks.push_back({static_cast<int>(b.Int(0)), static_cast<int>(b.Int(1)), b.Text(2), b.Text(3),
-                      b.Text(4), b.Text(5), b.Text(6), b.Text(7), b.Int(8),
-                      static_cast<int>(b.Int(9)), static_cast<int>(b.Int(10))});
+      "output_bytes, first_layer, last_layer, begin_pos, end_pos FROM blocks "
+      "WHERE model_id = ?1 AND partition = ?2 ORDER BY idx");
+  b.Bind(1, model_id).Bind(2, key.partition);
+  while (b.Step()) {
+    BlockRecord r{static_cast<int>(b.Int(0)), static_cast<int>(b.Int(1)), b.Text(2), b.Text(3),
+                  b.Text(4),  b.Text(5), b.Text(6), b.Text(7), b.Int(8), static_cast<int>(b.Int(9)),
+                  static_cast<int>(b.Int(10))};
+    r.begin_pos = static_cast<int>(b.Int(11));
+    r.end_pos = static_cast<int>(b.Int(12));
+    blocks.push_back(std::move(r));
+  }
   for (auto& v : views) {
     v.blocks = blocks;
     auto m = db_.Prepare(
         "SELECT block_idx, setup_ms, first_run_ms, n, median_ms, mean_ms, p90_ms, p95_ms, "
-        "stddev_ms, min_ms, max_ms, output_bytes, samples_ms FROM measurements "
+        "stddev_ms, min_ms, max_ms, output_bytes, samples_ms, output_shapes FROM measurements "
         "WHERE run_id = ?1 ORDER BY block_idx");
     m.Bind(1, v.run_id);
     while (m.Step()) {
       auto record = ReadMeasurement(m, 0);
+      record.output_shapes = m.Text(13);
       if (record.block_index < 0)
         v.whole = record;
       else

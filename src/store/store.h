@@ -17,7 +17,7 @@
 
 namespace scission::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 // PRAGMA application_id of a Scission database: "Scis" in ASCII.
 inline constexpr int32_t kApplicationId = 0x53636973;
 
@@ -46,6 +46,9 @@ struct BlockRecord {
   int64_t output_bytes = 0;
   int first_layer = -1;  // Scission layer numbers for imported data; else block index
   int last_layer = -1;
+  // Positions [begin_pos, end_pos) of the block in the model's activation order (the partition a
+  // coordinator sends to workers); -1 for imported data and schema-1 rows.
+  int begin_pos = -1, end_pos = -1;
 };
 
 struct MeasurementRecord {
@@ -55,6 +58,7 @@ struct MeasurementRecord {
   int64_t n = 0;
   double median_ms = 0, mean_ms = 0, p90_ms = 0, p95_ms = 0, stddev_ms = 0, min_ms = 0, max_ms = 0;
   int64_t output_bytes = 0;
+  std::string output_shapes;  // this run's boundary tensor shapes: "[1,64,56,56];[1,32,8,8]"
   std::vector<double> samples_ms;
 };
 
@@ -64,6 +68,13 @@ struct RunRecord {
   std::string backend, runtime_version, execution_provider, cpu_model, host, build_type;
   int threads = 0, warmup = 0, repeats = 0;
   double wall_ms = 0, setup_ms = 0;
+  // The profile this run belongs to: the input shapes it ran at (profile::ShapeKey, "" for data
+  // imported or stored by schema 1) and the partition its blocks come from (a fingerprint).
+  std::string input_shapes, partition;
+  int64_t input_bytes = -1;  // bytes of the inputs it ran with; -1 = the model's input_bytes
+  std::string inputs;        // what the inputs held ("x: float32 [1,3,224,224] uniform ...")
+  std::string chain_check;   // "ok", "skipped", or "" (not recorded)
+  double chain_max_abs_diff = 0, chain_tolerance = 0;
   std::vector<MeasurementRecord> measurements;
 };
 
@@ -83,11 +94,25 @@ struct RunDocument {
   RunRecord run;
 };
 
+// Which profile of a model: its input shapes and partition (see RunRecord).
+struct ProfileKey {
+  std::string input_shapes, partition;
+  bool operator==(const ProfileKey&) const = default;
+};
+
+// One profile of a model and the resources with a run in it, newest run first.
+struct ProfileSummary {
+  ProfileKey key;
+  std::vector<std::string> resources;
+  int64_t newest_run = 0;
+};
+
 // The latest measured profile of one model on one resource (what the planner consumes).
 struct ProfileView {
   std::string resource, tier, model_key, model_name;
   int64_t run_id = 0;
   int64_t input_bytes = 0;
+  ProfileKey key;
   std::vector<BlockRecord> blocks;
   std::vector<MeasurementRecord> block_measurements;  // by block index
   std::optional<MeasurementRecord> whole;
@@ -147,6 +172,11 @@ class Store {
   std::optional<ModelRecord> FindModel(const std::string& key_or_name);
   // Latest run per resource for a model.
   std::vector<ProfileView> LatestProfiles(const std::string& model_key);
+  // The latest run of each resource within one profile; a resource whose latest run at these
+  // input shapes used another partition is left out.
+  std::vector<ProfileView> LatestProfiles(const std::string& model_key, const ProfileKey& key);
+  // Every profile with runs, newest first.
+  std::vector<ProfileSummary> Profiles(const std::string& model_key);
 
   int64_t CountRuns();
   Connection& connection() { return db_; }
@@ -162,7 +192,8 @@ class Store {
   std::string KeepUnsavedRun(const RunDocument& document);
   int64_t UpsertResource(const ResourceRecord& resource);
   int64_t UpsertModel(const ModelRecord& model);
-  void ReplaceBlocks(int64_t model_id, const std::vector<BlockRecord>& blocks);
+  void ReplaceBlocks(int64_t model_id, const std::string& partition,
+                     const std::vector<BlockRecord>& blocks);
 
   Connection db_;
   LockWait lock_wait_;

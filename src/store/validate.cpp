@@ -166,7 +166,20 @@ void ValidateRunRecords(const ModelRecord& model, const std::vector<BlockRecord>
     CheckBytes(b.output_bytes, where, "output_bytes");
     if (b.first_layer < -1 || b.last_layer < b.first_layer)
       throw BadInput("{}: layer range {}..{} is invalid", where, b.first_layer, b.last_layer);
+    // Positions are given together and follow on from the block before.
+    if ((b.begin_pos < 0) != (b.end_pos < 0) || (b.begin_pos >= 0 && b.end_pos <= b.begin_pos) ||
+        (i > 0 && b.begin_pos >= 0 && b.begin_pos != blocks[i - 1].end_pos))
+      throw BadInput("{}: positions {}..{} do not continue the partition", where, b.begin_pos,
+                     b.end_pos);
   }
+  if (run.input_bytes < -1 || run.input_bytes > kMaxBytes)
+    throw BadInput("{}: input_bytes {} is not within -1..{}", what, run.input_bytes, kMaxBytes);
+  if (run.chain_check != "" && run.chain_check != "ok" && run.chain_check != "skipped" &&
+      run.chain_check != "mismatch")
+    throw BadInput("{}: chain_check '{}' is not ok, skipped or mismatch", what,
+                   PrintableText(run.chain_check));
+  if (run.input_shapes.size() > 4096 || run.partition.size() > 128 || run.inputs.size() > 65536)
+    throw BadInput("{}: input shapes, partition or inputs text too long", what);
   if (run.threads < 0 || run.warmup < 0 || run.repeats < 0)
     throw BadInput("{}: threads, warmup and repeats must not be negative", what);
   CheckMs(run.wall_ms, what, "wall_ms");
