@@ -30,6 +30,11 @@ nlohmann::ordered_json SizeJson(int64_t bytes) {
 void PrintInspection(const std::string& path, const graph::LoadedModel& model,
                      const graph::GraphAnalysis& analysis) {
   fmt::print("model   {}\nsha256  {}\n", path, model.sha256);
+  // Users should know when shapes come from a run rather than from static inference.
+  fmt::print("checks  {}\n", model.onnx_checked
+                                 ? "ONNX checker, ONNX shape inference, ONNX Runtime"
+                                 : "ONNX Runtime (the ONNX library does not know every opset or "
+                                   "operator of this model; unknown shapes come from a run)");
   for (const auto& in : analysis.inputs)
     fmt::print("input   {} {} {}\n", in.name, DTypeName(in.dtype), ShapeString(in.shape));
   fmt::print("nodes   {} ({} activation, {} constant)\n", model.proto.graph().node_size(),
@@ -69,6 +74,7 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
       nlohmann::ordered_json doc;
       doc["model"] = path;
       doc["sha256"] = model.sha256;
+      doc["onnx_checked"] = model.onnx_checked;
       doc["inputs"] = nlohmann::ordered_json::array();
       for (const auto& in : analysis.inputs)
         doc["inputs"].push_back(

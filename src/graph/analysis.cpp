@@ -33,20 +33,26 @@ TensorSpec SpecFromTensor(const onnx::TensorProto& tensor) {
   return spec;
 }
 
-void CollectSubgraphReads(const onnx::GraphProto& graph, std::unordered_set<std::string>& defined,
-                          std::vector<std::string>& reads) {
+// Names `graph` reads from the scopes around it: what its nodes (and, recursively, their own
+// subgraphs) read that the graph does not define itself. Its inputs and initializers shadow outer
+// names. Everything the graph defines counts, whatever the order of its nodes: a name read
+// before the node that writes it is still that node's output, not an outer tensor.
+void CollectSubgraphReads(const onnx::GraphProto& graph, std::vector<std::string>& reads) {
+  std::unordered_set<std::string> defined;
   for (const auto& init : graph.initializer()) defined.insert(init.name());
   for (const auto& sparse : graph.sparse_initializer()) defined.insert(sparse.values().name());
   for (const auto& in : graph.input()) defined.insert(in.name());
-  for (const auto& node : graph.node()) {
+  for (const auto& node : graph.node())
+    for (const auto& out : node.output()) defined.insert(out);
+  for (const auto& node : graph.node())
     for (const auto& in : NodeInputs(node))
       if (!in.empty() && !defined.count(in)) reads.push_back(in);
-    for (const auto& out : node.output()) defined.insert(out);
-  }
 }
 
+// Only a fully known shape may be folded into a constant: a tensor with a type but no shape
+// (rank unknown) is not a scalar, and a symbolic (dim_param) or unknown dimension varies.
 bool StaticShape(const TensorSpec& spec) {
-  return spec.dtype != DType::kUndefined && ElementCount(spec.shape) >= 0;
+  return spec.dtype != DType::kUndefined && spec.rank_known && ElementCount(spec.shape) >= 0;
 }
 
 bool IsRandomOp(const std::string& op) {
@@ -308,10 +314,7 @@ std::vector<std::string> NodeInputs(const onnx::NodeProto& node) {
     std::vector<const onnx::GraphProto*> graphs;
     if (attr.has_g()) graphs.push_back(&attr.g());
     for (const auto& g : attr.graphs()) graphs.push_back(&g);
-    for (const auto* g : graphs) {
-      std::unordered_set<std::string> defined;
-      CollectSubgraphReads(*g, defined, inputs);
-    }
+    for (const auto* g : graphs) CollectSubgraphReads(*g, inputs);
   }
   return inputs;
 }

@@ -6,6 +6,9 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <queue>
+#include <set>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -324,6 +327,118 @@ void CheckStructure(onnx::ModelProto& proto, std::string_view bytes, const std::
     InlineExternalData(all, model_path, static_cast<int64_t>(bytes.size()), label);
 }
 
+// Every graph of the model: the main graph first, then subgraphs level by level.
+std::vector<const onnx::GraphProto*> AllGraphs(const onnx::ModelProto& model) {
+  std::vector<const onnx::GraphProto*> graphs = {&model.graph()};
+  for (size_t i = 0; i < graphs.size(); ++i)
+    for (const auto& node : graphs[i]->node())
+      for (const auto& attr : node.attribute()) {
+        if (attr.has_g()) graphs.push_back(&attr.g());
+        for (const auto& g : attr.graphs()) graphs.push_back(&g);
+      }
+  return graphs;
+}
+
+std::string NormalDomain(const std::string& domain) {
+  return IsDefaultDomain(domain) ? std::string(onnx::ONNX_DOMAIN) : domain;
+}
+
+// Every operator domain some node uses, in the main graph or any subgraph.
+std::set<std::string> UsedDomains(const onnx::ModelProto& model) {
+  std::set<std::string> used;
+  for (const auto* graph : AllGraphs(model))
+    for (const auto& node : graph->node()) used.insert(NormalDomain(node.domain()));
+  return used;
+}
+
+// Exporters declare domains they never use (e.g. 'ai.onnx.training'); they mean nothing to the
+// model, so they are dropped instead of refused (segments copy the imports that remain). The
+// default domain stays: it fixes the meaning of the model's standard operators.
+void DropUnusedOpsetImports(onnx::ModelProto& model) {
+  std::set<std::string> used = UsedDomains(model);
+  auto* imports = model.mutable_opset_import();
+  for (int i = imports->size() - 1; i >= 0; --i) {
+    const std::string& domain = imports->Get(i).domain();
+    if (!IsDefaultDomain(domain) && !used.count(domain)) imports->DeleteSubrange(i, 1);
+  }
+}
+
+// Puts the nodes of `graph` in Kahn order with ties broken by file index (the order Analyze
+// uses), so an already sorted graph keeps its order. Only tensors produced by this graph's own
+// nodes are dependencies; everything else comes from inputs, initializers or an outer scope.
+// Returns false, leaving the graph as it is, when the nodes form a cycle.
+bool SortNodes(onnx::GraphProto& graph) {
+  const int count = graph.node_size();
+  std::unordered_map<std::string, int> producer;
+  for (int i = 0; i < count; ++i)
+    for (const auto& out : graph.node(i).output())
+      if (!out.empty()) producer.emplace(out, i);
+  std::vector<int> pending(count, 0);
+  std::vector<std::vector<int>> consumers(count);
+  for (int i = 0; i < count; ++i) {
+    std::unordered_set<int> seen;
+    for (const auto& in : NodeInputs(graph.node(i))) {
+      auto it = producer.find(in);
+      if (in.empty() || it == producer.end() || !seen.insert(it->second).second) continue;
+      ++pending[i];
+      consumers[it->second].push_back(i);
+    }
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<>> ready;
+  for (int i = 0; i < count; ++i)
+    if (pending[i] == 0) ready.push(i);
+  std::vector<int> order;
+  while (!ready.empty()) {
+    int i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (int c : consumers[i])
+      if (--pending[c] == 0) ready.push(c);
+  }
+  if (static_cast<int>(order.size()) != count) return false;
+  if (std::is_sorted(order.begin(), order.end())) return true;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> sorted;
+  for (int i : order) *sorted.Add() = std::move(*graph.mutable_node(i));
+  graph.mutable_node()->Swap(&sorted);
+  return true;
+}
+
+// Sorts every graph, innermost first: a node's reads include what its subgraphs read from
+// outside them, which is only known once those subgraphs are in order.
+void SortAllGraphs(onnx::ModelProto& model, const std::string& label) {
+  std::vector<const onnx::GraphProto*> graphs = AllGraphs(model);
+  for (auto it = graphs.rbegin(); it != graphs.rend(); ++it)
+    // The graphs belong to `model`, which this function may change.
+    if (!SortNodes(const_cast<onnx::GraphProto&>(**it)))
+      throw BadInput("{}: {} has a cycle (its nodes cannot be put in an order)", label,
+                     *it == &model.graph() ? std::string("graph")
+                                           : fmt::format("subgraph {}", Quoted((*it)->name())));
+}
+
+// The checker and shape inference take the model as it is: a tensor written by two nodes would
+// make the analysis pick one of them silently.
+void CheckSingleAssignment(const onnx::GraphProto& graph, const std::string& label) {
+  std::unordered_set<std::string> defined;
+  for (const auto& input : graph.input()) defined.insert(input.name());
+  for (const auto& init : graph.initializer()) defined.insert(init.name());
+  for (const auto& sparse : graph.sparse_initializer()) defined.insert(sparse.values().name());
+  for (const auto& node : graph.node())
+    for (const auto& out : node.output())
+      if (!out.empty() && !defined.insert(out).second)
+        throw BadInput("{}: tensor {} is produced more than once", label, Quoted(out));
+}
+
+void InferShapes(onnx::ModelProto& model, const std::string& label) {
+  try {
+    // Data propagation resolves Shape -> Gather -> Concat -> Reshape chains to static shapes.
+    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
+                                        /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    throw BadInput("{}: shape inference failed: {}", label, e.what());
+  }
+}
+
 // `model_path` locates external data (kFromModelDirectory only).
 LoadedModel ParseModelWith(std::string_view bytes, const std::string& label, ExternalData external,
                            const std::string& model_path) {
@@ -336,25 +451,19 @@ LoadedModel ParseModelWith(std::string_view bytes, const std::string& label, Ext
   ParseProto(bytes, loaded.proto, label);
   CheckStructure(loaded.proto, bytes, label, external, model_path);
 
+  // The newest opset is whatever ONNX Runtime accepts (profile::ValidateWithRuntime); the
+  // oldest is the oldest it runs.
   int opset = DefaultOpset(loaded.proto, label);
-  if (opset < kMinOpset || opset > MaxSupportedOpset())
-    throw BadInput("{}: unsupported opset {} (supported: {}..{})", label, opset, kMinOpset,
-                   MaxSupportedOpset());
-  for (const auto& op : loaded.proto.opset_import())
-    if (!IsDefaultDomain(op.domain()) && op.domain() != "ai.onnx.ml" &&
-        op.domain() != "com.microsoft")
-      throw BadInput("{}: unsupported operator domain '{}'", label, op.domain());
-
-  CheckModel(loaded.proto, label);
+  if (opset < kMinOpset)
+    throw BadInput("{}: opset {} is older than the oldest supported ({})", label, opset,
+                   kMinOpset);
+  DropUnusedOpsetImports(loaded.proto);
+  SortAllGraphs(loaded.proto, label);
+  loaded.onnx_checked = KnownToOnnxLibrary(loaded.proto);
+  if (loaded.onnx_checked) CheckModel(loaded.proto, label);
+  CheckSingleAssignment(loaded.proto.graph(), label);
   CheckOutputsProduced(loaded.proto.graph(), label);
-  try {
-    // Data propagation resolves Shape -> Gather -> Concat -> Reshape chains to static shapes.
-    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
-                                        /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(loaded.proto, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception& e) {
-    throw BadInput("{}: shape inference failed: {}", label, e.what());
-  }
+  if (loaded.onnx_checked) InferShapes(loaded.proto, label);
   // A loaded model is one that can be split; say so now, with the file's name, rather than in
   // whichever verb analyzes it first.
   try {
@@ -370,7 +479,7 @@ LoadedModel ParseModelWith(std::string_view bytes, const std::string& label, Ext
 
 int MinSupportedOpset() { return kMinOpset; }
 
-int MaxSupportedOpset() {
+int OnnxLibraryMaxOpset() {
   const auto& map = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
   auto it = map.find(onnx::ONNX_DOMAIN);
   return it == map.end() ? 17 : it->second.second;
@@ -384,6 +493,33 @@ void CheckModel(const onnx::ModelProto& model, const std::string& label) {
   } catch (const std::exception& e) {
     throw BadInput("{}: ONNX checker: {}", label, e.what());
   }
+}
+
+// Shape inference of the ONNX library (1.12) reads freed memory on nodes it has no schema for,
+// and applies its own newest schema to operators whose signature changed in later opsets; the
+// checker refuses what it does not know. Both run only where every operator is one it knows at
+// the model's opset.
+bool KnownToOnnxLibrary(const onnx::ModelProto& model) {
+  if (model.ir_version() > onnx::Version::IR_VERSION) return false;
+  const auto& ranges = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  std::unordered_map<std::string, int> imported;
+  for (const auto& opset : model.opset_import()) {
+    std::string domain = NormalDomain(opset.domain());
+    auto range = ranges.find(domain);
+    if (range == ranges.end() || opset.version() < range->second.first ||
+        opset.version() > range->second.second)
+      return false;
+    imported[domain] = static_cast<int>(opset.version());
+  }
+  for (const auto* graph : AllGraphs(model))
+    for (const auto& node : graph->node()) {
+      std::string domain = NormalDomain(node.domain());
+      auto version = imported.find(domain);
+      if (version == imported.end() ||
+          onnx::OpSchemaRegistry::Schema(node.op_type(), version->second, domain) == nullptr)
+        return false;
+    }
+  return true;
 }
 
 LoadedModel ParseModel(std::string_view bytes, const std::string& label) {

@@ -6,9 +6,12 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/error.h"
 #include "graph/segment.h"
+#include "profile/shapes.h"
 
 namespace scission::profile {
 
@@ -17,6 +20,18 @@ using Clock = std::chrono::steady_clock;
 void BenchmarkOptions::Validate() const {
   harness.Validate();
   session.Validate();
+}
+
+std::string ChainCheckStatusName(ChainCheckStatus status) {
+  switch (status) {
+    case ChainCheckStatus::kPassed:
+      return "passed";
+    case ChainCheckStatus::kFailed:
+      return "failed";
+    case ChainCheckStatus::kSkipped:
+      break;
+  }
+  return "skipped";
 }
 
 namespace {
@@ -71,8 +86,8 @@ std::optional<double (*)(const uint8_t*)> FloatReader(DType dtype) {
   }
 }
 
-// One output: floats within rel·max|expected| + abs (NaN equal only to NaN at the same place,
-// infinities only to the same infinity); everything else byte for byte.
+}  // namespace
+
 OutputComparison CompareTensor(const Tensor& expected, const Tensor& actual) {
   constexpr double kInfinity = std::numeric_limits<double>::infinity();
   OutputComparison c;
@@ -109,8 +124,6 @@ OutputComparison CompareTensor(const Tensor& expected, const Tensor& actual) {
   c.ok = max_diff <= c.tolerance;
   return c;
 }
-
-}  // namespace
 
 OutputComparison CompareOutputs(const std::vector<Tensor>& expected,
                                 const std::vector<Tensor>& actual) {
@@ -153,7 +166,98 @@ std::vector<Tensor> MatchInputs(const runtime::Session& session, std::vector<Ten
   return ordered;
 }
 
+// The whole model's value of every tensor a block outputs, from one run on `inputs` with all of
+// them exposed as graph outputs. Graph inputs are left out: the chain passes them on unchanged.
+std::unordered_map<std::string, Tensor> ReferenceValues(const graph::LoadedModel& model,
+                                                        const graph::GraphAnalysis& analysis,
+                                                        const std::vector<Tensor>& inputs,
+                                                        runtime::Backend& backend,
+                                                        const BenchmarkOptions& options) {
+  std::unordered_set<std::string> wanted;
+  for (const auto& in : analysis.inputs) wanted.insert(in.name);
+  std::vector<std::string> names;
+  for (const auto& block : analysis.blocks)
+    for (const auto& out : block.outputs)
+      if (wanted.insert(out.name).second) names.push_back(out.name);
+  onnx::ModelProto exposed = ExposeTensors(model.proto, names, analysis.specs);
+  auto session = backend.Prepare(exposed.SerializeAsString(), options.session,
+                                 model.label + " (chain check)");
+  CancelToken::Registration stop;
+  if (options.harness.cancel)
+    stop = options.harness.cancel->OnCancel([s = session.get()] { s->Terminate(); });
+  std::unordered_map<std::string, Tensor> values;
+  for (auto& t : runtime::RunOnce(*session, inputs)) values[t.spec.name] = std::move(t);
+  return values;
+}
+
+// The first output of block `b` that differs from the reference; records it in `check`.
+void CompareBlockOutputs(int b, const std::vector<Tensor>& outputs,
+                         const std::unordered_map<std::string, Tensor>& reference,
+                         ChainCheck& check) {
+  if (check.first_diverging_block >= 0) return;
+  for (const auto& t : outputs) {
+    auto it = reference.find(t.spec.name);
+    if (it == reference.end()) continue;
+    OutputComparison c = CompareTensor(it->second, t);
+    if (c.ok) continue;
+    check.first_diverging_block = b;
+    check.diverging_tensor = t.spec.name;
+    check.diverging_max_abs_diff = c.max_abs_diff;
+    check.diverging_tolerance = c.tolerance;
+    return;
+  }
+}
+
+// Ops whose output differs from run to run, named in a failed check's message.
+std::string RandomOpsIn(const graph::BlockInfo& block) {
+  std::string names;
+  for (const auto& [op, count] : block.ops)
+    if (op.rfind("Random", 0) == 0 || op == "Multinomial" || op == "Bernoulli")
+      names += (names.empty() ? "" : ", ") + op;
+  return names;
+}
+
+// The chain's final outputs against the whole model's (same order by name), and the verdict.
+void CheckFinalOutputs(const std::vector<Tensor>& whole_outputs, const std::vector<Tensor>& chain,
+                       const graph::GraphAnalysis& analysis, ChainCheck& check) {
+  std::vector<Tensor> chain_ordered;
+  for (const auto& expected : whole_outputs) {
+    auto it = std::find_if(chain.begin(), chain.end(),
+                           [&](const Tensor& t) { return t.spec.name == expected.spec.name; });
+    if (it != chain.end()) chain_ordered.push_back(*it);
+  }
+  OutputComparison cmp = CompareOutputs(whole_outputs, chain_ordered);
+  check.max_abs_diff = cmp.max_abs_diff;
+  check.tolerance = cmp.tolerance;
+  const bool passed = cmp.ok && check.first_diverging_block < 0;
+  check.status = passed ? ChainCheckStatus::kPassed : ChainCheckStatus::kFailed;
+  if (check.first_diverging_block >= 0)
+    check.random_ops =
+        RandomOpsIn(analysis.blocks[static_cast<size_t>(check.first_diverging_block)]);
+}
+
 }  // namespace
+
+void ThrowIfChainCheckFailed(const ModelBenchmark& result, const std::string& label) {
+  const ChainCheck& c = result.chain;
+  if (!c.failed()) return;
+  constexpr const char* kAdvice =
+      "the blocks do not compute what the whole model computes, so nothing is stored "
+      "(--no-chain-check skips the check)";
+  if (c.first_diverging_block < 0)
+    throw Internal(
+        "{}: chain check failed: the chain's outputs differ from the whole model's by {:.3g} "
+        "(tolerance {:.3g}) although every block matched a second run of the whole model, which "
+        "therefore does not give the same result twice; {}",
+        label, c.max_abs_diff, c.tolerance, kAdvice);
+  throw Internal(
+      "{}: chain check failed: block {} is the first to diverge: its output '{}' differs from the "
+      "whole model's by {:.3g} (tolerance {:.3g}){}; {}",
+      label, c.first_diverging_block, c.diverging_tensor, c.diverging_max_abs_diff,
+      c.diverging_tolerance, c.random_ops.empty() ? "" : " (it draws random numbers: " +
+                                                             c.random_ops + ")",
+      kAdvice);
+}
 
 std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
                                 const graph::GraphAnalysis& analysis,
@@ -216,6 +320,14 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
   whole.reset();
   if (listener) listener->OnWholeModelDone(result.whole);
 
+  std::unordered_map<std::string, Tensor> reference;
+  if (options.chain_check) {
+    const auto check_start = Clock::now();
+    reference = ReferenceValues(model, analysis, inputs, *backend, options);
+    if (options.harness.cancel) options.harness.cancel->ThrowIfCancelled(model.label);
+    result.chain.check_ms = ElapsedMs(check_start);
+  }
+
   // Blocks, each fed with the previous block's real output.
   std::vector<Tensor> carried = inputs;
   for (int b = 0; b < blocks; ++b) {
@@ -234,6 +346,7 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
       stop = options.harness.cancel->OnCancel([s = session.get()] { s->Terminate(); });
     profile.timing = TimeRuns([&] { session->Run(); }, options.harness);
     carried = session->FetchOutputs();
+    if (options.chain_check) CompareBlockOutputs(b, carried, reference, result.chain);
     for (const auto& t : carried) {
       profile.output_bytes += static_cast<int64_t>(t.data.size());
       profile.output_shapes += (profile.output_shapes.empty() ? "" : ";") + ShapeString(t.spec.shape);
@@ -245,17 +358,7 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
   }
   result.setup_ms += result.whole_setup_ms;
 
-  // The chain's final outputs must match the whole model's (same order by name).
-  std::vector<Tensor> chain_ordered;
-  for (const auto& expected : whole_outputs) {
-    auto it = std::find_if(carried.begin(), carried.end(),
-                           [&](const Tensor& t) { return t.spec.name == expected.spec.name; });
-    if (it != carried.end()) chain_ordered.push_back(*it);
-  }
-  auto cmp = CompareOutputs(whole_outputs, chain_ordered);
-  result.chain_max_abs_diff = cmp.max_abs_diff;
-  result.chain_tolerance = cmp.tolerance;
-  result.chain_ok = cmp.ok;
+  if (options.chain_check) CheckFinalOutputs(whole_outputs, carried, analysis, result.chain);
   result.wall_ms = ElapsedMs(begin);
   return result;
 }

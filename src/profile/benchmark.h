@@ -18,7 +18,30 @@ struct BenchmarkOptions {
   std::string backend = runtime::kDefaultBackend;
   uint64_t seed = 1;           // for the random model input when `inputs` is empty
   std::vector<Tensor> inputs;  // the model's inputs (ResolveInputs), in its input order
+  bool chain_check = true;      // false: --no-chain-check (the run records that it was skipped)
   void Validate() const;
+};
+
+// Whether the chain of blocks reproduced the whole model (DESIGN.md "Chain check").
+enum class ChainCheckStatus { kSkipped, kPassed, kFailed };
+std::string ChainCheckStatusName(ChainCheckStatus status);  // "skipped", "passed", "failed"
+
+struct ChainCheck {
+  ChainCheckStatus status = ChainCheckStatus::kSkipped;
+  // The chain's final outputs against the whole model's (CompareOutputs: each output within a
+  // tolerance for its dtype); the worst output's difference and tolerance.
+  double max_abs_diff = 0;
+  double tolerance = 0;
+  // The first block one of whose outputs differs from the whole model's value of the same tensor
+  // (read from one run of the whole model with every block boundary exposed); -1 when none.
+  int first_diverging_block = -1;
+  std::string diverging_tensor;
+  double diverging_max_abs_diff = 0;
+  double diverging_tolerance = 0;
+  std::string random_ops;  // random ops in the diverging block (why it cannot match), if any
+  double check_ms = 0;  // the reference run: session creation and one run of the whole model
+  bool ran() const { return status != ChainCheckStatus::kSkipped; }
+  bool failed() const { return status == ChainCheckStatus::kFailed; }
 };
 
 struct BlockProfile {
@@ -37,12 +60,8 @@ struct ModelBenchmark {
   std::vector<BlockProfile> blocks;
   double sum_block_median_ms = 0;
   double setup_ms = 0;  // all extraction and session creation
-  double wall_ms = 0;   // the whole benchmark, setup included
-  // Chained-output check (CompareOutputs: each output within a tolerance for its dtype, see
-  // DESIGN.md "Chain check"); the worst output's difference and tolerance.
-  double chain_max_abs_diff = 0;
-  double chain_tolerance = 0;
-  bool chain_ok = false;
+  double wall_ms = 0;   // the whole benchmark, setup and chain check included
+  ChainCheck chain;
   double ratio() const {
     return whole.stats.median > 0 ? sum_block_median_ms / whole.stats.median : 0;
   }
@@ -57,8 +76,15 @@ class BenchmarkListener {
   virtual void OnBlockDone(const BlockProfile& /*block*/, int /*total*/) {}
 };
 
+// Times the whole model and every block and, unless options.chain_check is false, checks the
+// chain. A failed check is recorded, not thrown: callers that store runs must refuse it
+// (ThrowIfChainCheckFailed) so that no measurement of blocks that compute something else is kept.
 ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::GraphAnalysis& analysis,
                               const BenchmarkOptions& options, BenchmarkListener* listener);
+
+// Internal error (exit 1) naming the first diverging block, its tensor, the difference and the
+// tolerance, and --no-chain-check; nothing when the check passed or was skipped.
+void ThrowIfChainCheckFailed(const ModelBenchmark& result, const std::string& label);
 
 // Runs the model as a chain of segments (inclusive block ranges covering 0..n-1 in order), each
 // in its own session, feeding each segment the previous one's outputs. Returns the final outputs.
@@ -76,5 +102,8 @@ struct OutputComparison {
 };
 OutputComparison CompareOutputs(const std::vector<Tensor>& expected,
                                 const std::vector<Tensor>& actual);
+// One tensor: floats within rel·max|expected| + abs for their dtype (NaN equal only to NaN at
+// the same place, infinities only to the same infinity); everything else byte for byte.
+OutputComparison CompareTensor(const Tensor& expected, const Tensor& actual);
 
 }  // namespace scission::profile

@@ -1,17 +1,19 @@
 #include "profile/prepared.h"
 
 #include "graph/partition.h"
+#include "profile/open.h"
 #include "profile/shapes.h"
 
 namespace scission::profile {
 
 PreparedModel PrepareModel(const std::string& path, const InputOptions& inputs,
-                           const graph::AnalysisOptions& analysis_options) {
+                           const graph::AnalysisOptions& analysis_options,
+                           const std::string& backend) {
   PreparedModel p;
-  p.model = graph::LoadModel(path);
+  p.model = OpenModel(path, backend);
   p.analysis = graph::Analyze(p.model.proto, analysis_options);
   p.inputs = ResolveInputs(p.analysis.inputs, inputs, path);
-  ResolveBlockShapes(p.model, p.analysis, p.inputs.tensors);
+  ResolveBlockShapes(p.model, p.analysis, p.inputs.tensors, backend);
   p.partition = graph::PartitionFingerprint(p.analysis);
   return p;
 }

@@ -9,6 +9,7 @@
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "profile/inputs.h"
+#include "runtime/backend.h"
 
 namespace scission::profile {
 
@@ -19,7 +20,9 @@ struct PreparedModel {
   std::string partition;  // graph::PartitionFingerprint of `analysis`
 };
 
+// Loads with profile::OpenModel (ONNX Runtime must accept the model), then the rest.
 PreparedModel PrepareModel(const std::string& path, const InputOptions& inputs,
-                           const graph::AnalysisOptions& analysis_options = {});
+                           const graph::AnalysisOptions& analysis_options = {},
+                           const std::string& backend = runtime::kDefaultBackend);
 
 }  // namespace scission::profile

@@ -5,6 +5,23 @@
 
 namespace scission::profile {
 
+onnx::ModelProto ExposeTensors(const onnx::ModelProto& model, const std::vector<std::string>& names,
+                               const std::unordered_map<std::string, TensorSpec>& specs) {
+  onnx::ModelProto exposed = model;
+  std::set<std::string> existing;
+  for (const auto& out : exposed.graph().output()) existing.insert(out.name());
+  for (const auto& name : names) {
+    if (!existing.insert(name).second) continue;
+    auto* out = exposed.mutable_graph()->add_output();
+    out->set_name(name);
+    auto it = specs.find(name);
+    if (it != specs.end() && it->second.dtype != DType::kUndefined)
+      out->mutable_type()->mutable_tensor_type()->set_elem_type(
+          static_cast<int32_t>(it->second.dtype));
+  }
+  return exposed;
+}
+
 namespace {
 
 bool AnyDynamicInput(const graph::GraphAnalysis& analysis) {
@@ -29,17 +46,9 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
         unknown[out.name].push_back(&out);
   if (unknown.empty()) return 0;
 
-  onnx::ModelProto probe = model.proto;
-  std::set<std::string> existing;
-  for (const auto& out : probe.graph().output()) existing.insert(out.name());
-  for (const auto& [name, places] : unknown) {
-    if (existing.count(name)) continue;
-    auto* out = probe.mutable_graph()->add_output();
-    out->set_name(name);
-    auto it = analysis.specs.find(name);
-    out->mutable_type()->mutable_tensor_type()->set_elem_type(
-        it != analysis.specs.end() ? static_cast<int32_t>(it->second.dtype) : 1);
-  }
+  std::vector<std::string> names;
+  for (const auto& [name, places] : unknown) names.push_back(name);
+  onnx::ModelProto probe = ExposeTensors(model.proto, names, analysis.specs);
   auto backend = runtime::CreateBackend(backend_name);
   auto session = backend->Prepare(probe.SerializeAsString(), {}, model.label + " (shape probe)");
   std::vector<Tensor> inputs;

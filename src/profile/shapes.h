@@ -1,8 +1,11 @@
-// Static shape inference cannot resolve every block output (e.g. vit_b_16's class-token Concat,
-// whose shape comes from Expand/Where arithmetic). This fills the unknown ones from one real run.
+// Static shape inference cannot resolve every block output (vit_b_16's class-token Concat, whose
+// shape comes from Expand/Where arithmetic; every model the ONNX library does not know, such as
+// opset 18+ or com.microsoft operators). This fills the unknown ones from one real run.
 #pragma once
 
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "common/cancel.h"
 #include "graph/analysis.h"
@@ -24,5 +27,11 @@ int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& an
                        const std::vector<Tensor>& inputs,
                        const std::string& backend = runtime::kDefaultBackend,
                        CancelToken* cancel = nullptr);
+
+// `model` with each of `names` that is not already a graph output added as one, so one run
+// shows intermediate tensors. The element type comes from `specs` where known; otherwise it is
+// left for ONNX Runtime to infer (a guessed type would make it refuse the model).
+onnx::ModelProto ExposeTensors(const onnx::ModelProto& model, const std::vector<std::string>& names,
+                               const std::unordered_map<std::string, TensorSpec>& specs);
 
 }  // namespace scission::profile

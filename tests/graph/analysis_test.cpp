@@ -1,6 +1,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -219,6 +220,93 @@ TEST(Analyze, WideFanOutIsNearLinear) {
   ASSERT_EQ(a.blocks.size(), 1u);
   EXPECT_THAT(a.blocks[0].ops, ElementsAre(std::pair<std::string, int>("Relu", kBranches),
                                            std::pair<std::string, int>("Sum", 1)));
+}
+
+// --- Shapes that may be folded (issue 8, failure 4) ----------------------------------------------
+
+// Whether the Shape node of UntypedShapeModel-like graphs was set aside as a constant.
+bool ShapeNodeIsConstant(const onnx::ModelProto& proto) {
+  auto a = Analyze(proto);
+  for (int i = 0; i < proto.graph().node_size(); ++i)
+    if (proto.graph().node(i).op_type() == "Shape") return a.constant_node[i];
+  ADD_FAILURE() << "no Shape node";
+  return false;
+}
+
+TEST(Analyze, OnlyFullyKnownShapesAreFolded) {
+  // Before: a tensor declared with a type but no shape counted as a static scalar, so Shape of
+  // it became an empty constant (PP-OCRv4 rec block 201, silero VAD block 0).
+  EXPECT_FALSE(ShapeNodeIsConstant(testing::UntypedShapeModel(false)));
+  EXPECT_FALSE(ShapeNodeIsConstant(testing::UntypedShapeModel(true)));  // dim_param N
+  auto partial = testing::UntypedShapeModel(false);
+  partial.mutable_graph()->clear_value_info();
+  testing::GraphBuilder declared;
+  declared.ValueInfo("a", onnx::TensorProto::FLOAT, true, {1, -1, 8, 8});  // one dim unknown
+  *partial.mutable_graph()->mutable_value_info() = declared.graph().value_info();
+  EXPECT_FALSE(ShapeNodeIsConstant(partial));
+  auto known = partial;
+  known.mutable_graph()->mutable_value_info(0)->mutable_type()->mutable_tensor_type()
+      ->mutable_shape()->mutable_dim(1)->set_dim_value(4);
+  EXPECT_TRUE(ShapeNodeIsConstant(known));  // [1,4,8,8]: static, folded as before
+}
+
+// --- Subgraphs reading outer scopes (issue 8, deliverable 7) -------------------------------------
+
+std::set<std::string> Reads(const onnx::NodeProto& node) {
+  auto inputs = NodeInputs(node);
+  return {inputs.begin(), inputs.end()};
+}
+
+TEST(NodeInputs, OuterNamesReadAtAnyDepthButNotNamesTheSubgraphsDefine) {
+  // else-branch: local = Neg(b); a nested If whose branch reads `local` (defined one level out)
+  // and `deep` (from the main graph, two levels out).
+  testing::GraphBuilder inner_then;
+  inner_then.Node("Add", {"local", "deep"}, {"t"}).Output("t", {1, 4});
+  testing::GraphBuilder inner_else;
+  inner_else.Node("Identity", {"local"}, {"e"}).Output("e", {1, 4});
+  testing::GraphBuilder outer_else;
+  outer_else.Node("Neg", {"b"}, {"local"});
+  outer_else.Node("If", {"cond"}, {"nested"})
+      .GraphAttr("then_branch", inner_then.graph())
+      .GraphAttr("else_branch", inner_else.graph());
+  outer_else.Output("nested", {1, 4});
+  testing::GraphBuilder outer_then;
+  outer_then.Node("Identity", {"a"}, {"o"}).Output("o", {1, 4});
+  testing::GraphBuilder b;
+  b.Node("If", {"cond"}, {"y"})
+      .GraphAttr("then_branch", outer_then.graph())
+      .GraphAttr("else_branch", outer_else.graph());
+  EXPECT_EQ(Reads(b.graph().node(0)), (std::set<std::string>{"cond", "a", "b", "deep"}));
+}
+
+TEST(NodeInputs, SubgraphInputsAndInitializersShadowOuterNames) {
+  testing::GraphBuilder body;
+  body.Input("i", {}, onnx::TensorProto::INT64).Input("c", {}, onnx::TensorProto::BOOL);
+  body.Input("a", {1, 4});  // same name as the outer `a`: the body's own input
+  body.Weight("k", {1, 4});  // same name as an outer tensor `k`
+  body.Node("Add", {"a", "k"}, {"s"}).Node("Mul", {"s", "outer"}, {"a_next"});
+  body.Node("Identity", {"c"}, {"c_next"});
+  body.Output("c_next", {}, onnx::TensorProto::BOOL).Output("a_next", {1, 4});
+  testing::GraphBuilder b;
+  b.Node("Loop", {"trips", "", "init"}, {"final"}).GraphAttr("body", body.graph());
+  EXPECT_EQ(Reads(b.graph().node(0)), (std::set<std::string>{"trips", "", "init", "outer"}));
+}
+
+TEST(NodeInputs, SubgraphNodesOutOfOrderReadTheirOwnTensors) {
+  // Before: `t`, read in the body before the node that writes it, counted as an outer read, and
+  // Analyze refused the model ("reads 't', which no node, input or initializer provides").
+  testing::GraphBuilder then;
+  then.Node("Relu", {"t"}, {"o"}).Node("Neg", {"x"}, {"t"}).Output("o", {1, 4});
+  testing::GraphBuilder otherwise;
+  otherwise.Node("Identity", {"x"}, {"e"}).Output("e", {1, 4});
+  testing::GraphBuilder b;
+  b.Input("x", {1, 4}).Input("cond", {}, onnx::TensorProto::BOOL);
+  b.Node("If", {"cond"}, {"branch"})
+      .GraphAttr("then_branch", then.graph())
+      .GraphAttr("else_branch", otherwise.graph());
+  b.Node("Add", {"x", "branch"}, {"y"}).Output("y", {1, 4});
+  EXPECT_EQ(Reads(b.graph().node(0)), (std::set<std::string>{"cond", "x"}));
+  EXPECT_NO_THROW(Analyze(b.Build()));
 }
 
 TEST(BlockWeightBytes, CountsEachWeightOncePerBlockThroughConstantChains) {

@@ -1,5 +1,8 @@
 #include "graph/graph_builder.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace scission::testing {
 
 GraphBuilder::GraphBuilder(int opset) {
@@ -97,6 +100,56 @@ GraphBuilder& GraphBuilder::GraphAttr(const std::string& name, const onnx::Graph
   attr->set_name(name);
   attr->set_type(onnx::AttributeProto::GRAPH);
   *attr->mutable_g() = value;
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::StringAttr(const std::string& name, const std::string& value) {
+  auto* node = model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1);
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::STRING);
+  attr->set_s(value);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Domain(const std::string& domain) {
+  model_.mutable_graph()->mutable_node(model_.graph().node_size() - 1)->set_domain(domain);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::Import(const std::string& domain, int version) {
+  auto* op = model_.add_opset_import();
+  op->set_domain(domain);
+  op->set_version(version);
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::ValueInfo(const std::string& name, int elem_type, bool rank_known,
+                                      std::vector<int64_t> shape,
+                                      std::vector<std::string> symbols) {
+  auto* info = model_.mutable_graph()->add_value_info();
+  info->set_name(name);
+  auto* t = info->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(elem_type);
+  if (!rank_known) return *this;
+  t->mutable_shape();
+  for (size_t i = 0; i < shape.size(); ++i) {
+    auto* dim = t->mutable_shape()->add_dim();
+    if (i < symbols.size() && !symbols[i].empty())
+      dim->set_dim_param(symbols[i]);
+    else if (shape[i] >= 0)
+      dim->set_dim_value(shape[i]);
+  }
+  return *this;
+}
+
+GraphBuilder& GraphBuilder::RawInitializer(const std::string& name, int elem_type,
+                                           std::vector<int64_t> dims, const std::string& raw) {
+  auto* init = model_.mutable_graph()->add_initializer();
+  init->set_name(name);
+  init->set_data_type(elem_type);
+  for (int64_t d : dims) init->add_dims(d);
+  init->set_raw_data(raw);
   return *this;
 }
 
@@ -311,6 +364,257 @@ onnx::ModelProto ConstantOutputsModel() {
   b.Node("Softmax", {"n"}, {"y"});
   b.Node("Relu", {"w"}, {"k"});
   b.Output("y", {1, 4}).Output("k", {1, 4}).Output("shape", {2}, onnx::TensorProto::INT64);
+  return b.Build();
+}
+
+namespace {
+
+template <typename T>
+std::string RawBytes(const std::vector<T>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+}
+
+// IEEE half precision, rounded to nearest even; enough for the small normal values used here.
+uint16_t HalfBits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  const uint32_t sign = (bits >> 16) & 0x8000;
+  const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+  uint32_t mantissa = bits & 0x7fffff;
+  if (exponent <= 0) return static_cast<uint16_t>(sign);  // tiny values flush to zero
+  uint32_t half = sign | (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) ++half;
+  return static_cast<uint16_t>(half);
+}
+
+// A float16 weight with GraphBuilder::Weight's pattern.
+void HalfWeight(GraphBuilder& b, const std::string& name, std::vector<int64_t> shape,
+                float scale = 0.1f) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<uint16_t> values;
+  for (int64_t i = 0; i < n; ++i)
+    values.push_back(HalfBits(scale * static_cast<float>((i * 7919) % 13 - 6) / 6.0f));
+  b.RawInitializer(name, onnx::TensorProto::FLOAT16, shape, RawBytes(values));
+}
+
+onnx::GraphProto Named(onnx::GraphProto graph, const std::string& name) {
+  graph.set_name(name);
+  return graph;
+}
+
+}  // namespace
+
+onnx::ModelProto ReduceMeanModel(int opset) {
+  GraphBuilder b(opset);
+  b.Input("x", {1, 4, 8, 8});
+  Conv(b, "x", "c0", "w0");
+  b.Node("Relu", {"c0"}, {"r"});
+  b.Int64Initializer("axes", {2, 3});
+  b.Node("ReduceMean", {"r", "axes"}, {"mean"}).IntAttr("keepdims", 1);
+  b.Node("Mul", {"r", "mean"}, {"scaled"});
+  Conv(b, "scaled", "c1", "w1");
+  b.Node("Relu", {"c1"}, {"y"});
+  b.Output("y", {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto ContribModel() {
+  GraphBuilder b;
+  b.Import("com.microsoft", 1);
+  b.Input("x", {1, 4, 8, 8});
+  b.Weight("wf", {4, 4, 3, 3}).Weight("wf_b", {4}, 0.01f);
+  b.Node("FusedConv", {"x", "wf", "wf_b"}, {"fused"})
+      .Domain("com.microsoft")
+      .StringAttr("activation", "Relu")
+      .IntsAttr("pads", {1, 1, 1, 1})
+      .IntsAttr("kernel_shape", {3, 3});
+  b.Node("Gelu", {"fused"}, {"gelu"}).Domain("com.microsoft");
+  Conv(b, "gelu", "c1", "w1");
+  b.Node("Sigmoid", {"c1"}, {"y"});
+  b.Output("y", {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto QuantizedModel() {
+  GraphBuilder b(13);
+  b.Input("x", {1, 4, 8, 8});
+  auto scalar_float = [&](const std::string& name, float value) {
+    b.RawInitializer(name, onnx::TensorProto::FLOAT, {}, RawBytes(std::vector<float>{value}));
+  };
+  auto scalar_u8 = [&](const std::string& name, uint8_t value) {
+    b.RawInitializer(name, onnx::TensorProto::UINT8, {}, RawBytes(std::vector<uint8_t>{value}));
+  };
+  scalar_float("x_scale", 1.0f / 255);
+  scalar_u8("x_zero", 0);
+  scalar_float("w_scale", 0.01f);
+  b.RawInitializer("w_zero", onnx::TensorProto::INT8, {}, RawBytes(std::vector<int8_t>{0}));
+  scalar_float("y_scale", 0.02f);
+  scalar_u8("y_zero", 128);
+  std::vector<int8_t> weights;
+  for (int i = 0; i < 4 * 4 * 3 * 3; ++i) weights.push_back(static_cast<int8_t>((i * 37) % 61 - 30));
+  b.RawInitializer("wq", onnx::TensorProto::INT8, {4, 4, 3, 3}, RawBytes(weights));
+  b.RawInitializer("bias", onnx::TensorProto::INT32, {4},
+                   RawBytes(std::vector<int32_t>{100, -50, 25, 0}));
+  b.Node("QuantizeLinear", {"x", "x_scale", "x_zero"}, {"xq"});
+  b.Node("QLinearConv", {"xq", "x_scale", "x_zero", "wq", "w_scale", "w_zero", "y_scale", "y_zero",
+                         "bias"},
+         {"q1"})
+      .IntsAttr("pads", {1, 1, 1, 1});
+  b.Node("DequantizeLinear", {"q1", "y_scale", "y_zero"}, {"d1"});
+  b.Node("Relu", {"d1"}, {"r1"});
+  b.Node("QuantizeLinear", {"r1", "y_scale", "y_zero"}, {"q2"});
+  b.Node("QLinearConv", {"q2", "y_scale", "y_zero", "wq", "w_scale", "w_zero", "y_scale", "y_zero",
+                         "bias"},
+         {"q3"})
+      .IntsAttr("pads", {1, 1, 1, 1});
+  b.Node("DequantizeLinear", {"q3", "y_scale", "y_zero"}, {"y"});
+  b.Output("y", {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto ReversedChainModel() {
+  onnx::ModelProto model = ChainModel(3);
+  auto* nodes = model.mutable_graph()->mutable_node();
+  std::reverse(nodes->begin(), nodes->end());
+  return model;
+}
+
+onnx::ModelProto UntypedShapeModel(bool symbolic) {
+  GraphBuilder b(18);
+  b.Input("x", {1, 4, 8, 8});
+  Conv(b, "x", "c", "w");
+  b.Node("Relu", {"c"}, {"a"});
+  if (symbolic)
+    b.ValueInfo("a", onnx::TensorProto::FLOAT, true, {-1, 4, 8, 8}, {"N", "", "", ""});
+  else
+    b.ValueInfo("a", onnx::TensorProto::FLOAT, false);
+  b.Node("Shape", {"a"}, {"shape"});
+  b.Int64Initializer("idx0", {0});
+  b.Node("Gather", {"shape", "idx0"}, {"batch"}).IntAttr("axis", 0);
+  b.Int64Initializer("minus1", {-1});
+  b.Node("Concat", {"batch", "minus1"}, {"newshape"}).IntAttr("axis", 0);
+  b.Node("Reshape", {"a", "newshape"}, {"flat"});
+  b.Weight("fc", {256, 10});
+  b.Node("MatMul", {"flat", "fc"}, {"y"});
+  b.Output("y", {1, 10});
+  return b.Build();
+}
+
+onnx::ModelProto Float16Model() {
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  b.Node("Cast", {"x"}, {"xh"}).IntAttr("to", onnx::TensorProto::FLOAT16);
+  for (int i = 0; i < 2; ++i) {
+    std::string s = std::to_string(i), in = i == 0 ? "xh" : "r0";
+    HalfWeight(b, "w" + s, {4, 4, 3, 3});
+    HalfWeight(b, "b" + s, {4}, 0.01f);
+    b.Node("Conv", {in, "w" + s, "b" + s}, {"c" + s})
+        .IntsAttr("pads", {1, 1, 1, 1})
+        .IntsAttr("kernel_shape", {3, 3});
+    b.Node("Relu", {"c" + s}, {"r" + s});
+  }
+  b.Node("Flatten", {"r1"}, {"flat"});
+  HalfWeight(b, "fc", {256, 10});
+  b.Node("MatMul", {"flat", "fc"}, {"logits"});
+  b.Node("Cast", {"logits"}, {"y"}).IntAttr("to", onnx::TensorProto::FLOAT);
+  b.Output("y", {1, 10});
+  return b.Build();
+}
+
+onnx::ModelProto RandomLikeModel() {
+  GraphBuilder b;
+  b.Input("x", {4, 4});
+  b.Node("Relu", {"x"}, {"r"});
+  b.Node("RandomUniformLike", {"r"}, {"noise"});
+  b.Node("Add", {"r", "noise"}, {"a"});
+  b.Node("Exp", {"a"}, {"y"});
+  b.Output("y", {4, 4});
+  return b.Build();
+}
+
+namespace {
+// A branch body computing op(c, a) -> out, [1,4,8,8] float.
+onnx::GraphProto BinaryBranch(const std::string& op, const std::string& left,
+                              const std::string& right, const std::string& out) {
+  GraphBuilder b;
+  b.Node(op, {left, right}, {out}).Output(out, {1, 4, 8, 8});
+  return b.graph();
+}
+}  // namespace
+
+onnx::ModelProto IfOuterReadModel(float threshold) {
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  Conv(b, "x", "c0", "w0");
+  b.Node("Relu", {"c0"}, {"a"});
+  Conv(b, "a", "c1", "w1");
+  b.Node("Relu", {"c1"}, {"b"});
+  Conv(b, "b", "c2", "w2");
+  b.Node("Relu", {"c2"}, {"c"});
+  b.Node("ReduceMean", {"c"}, {"mean"}).IntAttr("keepdims", 0);
+  b.RawInitializer("threshold", onnx::TensorProto::FLOAT, {},
+                   RawBytes(std::vector<float>{threshold}));
+  b.Node("Greater", {"mean", "threshold"}, {"cond"});
+  b.Node("If", {"cond"}, {"branch"})
+      .GraphAttr("then_branch", Named(BinaryBranch("Add", "c", "a", "then_out"), "then"))
+      .GraphAttr("else_branch", Named(BinaryBranch("Sub", "c", "a", "else_out"), "else"));
+  b.Node("Relu", {"branch"}, {"y"});
+  b.Output("y", {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto LoopOuterReadModel() {
+  GraphBuilder body;
+  body.Input("iteration", {}, onnx::TensorProto::INT64)
+      .Input("cond_in", {}, onnx::TensorProto::BOOL)
+      .Input("v_in", {1, 4, 8, 8});
+  body.RawInitializer("half", onnx::TensorProto::FLOAT, {}, RawBytes(std::vector<float>{0.5f}));
+  body.Node("Mul", {"v_in", "half"}, {"v_half"});
+  // Nested: the If's branches read `a` from the main graph, two scopes out.
+  body.Node("If", {"cond_in"}, {"v_out"})
+      .GraphAttr("then_branch", Named(BinaryBranch("Add", "v_half", "a", "v_then"), "then"))
+      .GraphAttr("else_branch", Named(BinaryBranch("Sub", "v_half", "a", "v_else"), "else"));
+  body.Node("Identity", {"cond_in"}, {"cond_out"});
+  body.Output("cond_out", {}, onnx::TensorProto::BOOL).Output("v_out", {1, 4, 8, 8});
+
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  Conv(b, "x", "c0", "w0");
+  b.Node("Relu", {"c0"}, {"a"});
+  Conv(b, "a", "c1", "w1");
+  b.Node("Relu", {"c1"}, {"b"});
+  b.RawInitializer("trips", onnx::TensorProto::INT64, {}, RawBytes(std::vector<int64_t>{3}));
+  b.RawInitializer("keep_going", onnx::TensorProto::BOOL, {}, RawBytes(std::vector<uint8_t>{1}));
+  b.Node("Loop", {"trips", "keep_going", "b"}, {"v_final"})
+      .GraphAttr("body", Named(body.graph(), "body"));
+  b.Node("Relu", {"v_final"}, {"y"});
+  b.Output("y", {1, 4, 8, 8});
+  return b.Build();
+}
+
+onnx::ModelProto ScanOuterReadModel() {
+  GraphBuilder body;
+  body.Input("s_in", {32}).Input("e", {32});
+  body.Node("Mul", {"e", "g"}, {"eg"});  // g: from the main graph
+  body.Node("Add", {"s_in", "eg"}, {"s_out"});
+  body.Output("s_out", {32});
+
+  GraphBuilder b;
+  b.Input("x", {1, 4, 8, 8});
+  Conv(b, "x", "c0", "w0");
+  b.Node("Relu", {"c0"}, {"a"});
+  b.Int64Initializer("rows", {8, 32});
+  b.Node("Reshape", {"a", "rows"}, {"seq"});
+  b.Node("ReduceMean", {"seq"}, {"mean"}).IntsAttr("axes", {0}).IntAttr("keepdims", 0);
+  b.Node("Sigmoid", {"mean"}, {"g"});
+  b.RawInitializer("s0", onnx::TensorProto::FLOAT, {32}, RawBytes(std::vector<float>(32, 0.0f)));
+  b.Node("Scan", {"s0", "seq"}, {"s_final"})
+      .IntAttr("num_scan_inputs", 1)
+      .GraphAttr("body", Named(body.graph(), "scan_body"));
+  b.Node("Relu", {"s_final"}, {"y"});
+  b.Output("y", {32});
   return b.Build();
 }
 

@@ -23,6 +23,17 @@ class GraphBuilder {
   GraphBuilder& FloatAttr(const std::string& name, float value);
   GraphBuilder& TensorAttr(const std::string& name, const onnx::TensorProto& value);
   GraphBuilder& GraphAttr(const std::string& name, const onnx::GraphProto& value);
+  GraphBuilder& StringAttr(const std::string& name, const std::string& value);
+  GraphBuilder& Domain(const std::string& domain);  // of the last node
+  // Adds an opset import (e.g. "com.microsoft", 1).
+  GraphBuilder& Import(const std::string& domain, int version);
+  // A value_info entry: dtype and, unless `rank_known` is false, a shape whose negative dims
+  // are unknown and whose dims named in `symbols` (same length, "" for none) are symbolic.
+  GraphBuilder& ValueInfo(const std::string& name, int elem_type, bool rank_known,
+                          std::vector<int64_t> shape = {}, std::vector<std::string> symbols = {});
+  // An initializer of any type from raw little-endian bytes.
+  GraphBuilder& RawInitializer(const std::string& name, int elem_type, std::vector<int64_t> dims,
+                               const std::string& raw);
   GraphBuilder& Output(const std::string& name, std::vector<int64_t> shape,
                        int elem_type = onnx::TensorProto::FLOAT);
   onnx::GraphProto& graph() { return *model_.mutable_graph(); }
@@ -57,6 +68,41 @@ onnx::ModelProto RandomNoiseModel();
 // Two activation outputs' worth of work plus outputs computed from constants only: y (activation),
 // k = Relu(weight) and shape = Shape(an activation with a static shape).
 onnx::ModelProto ConstantOutputsModel();
+// --- Models that ONNX Runtime runs but the ONNX library (1.12) does not know -----------------
+
+// x[1,4,8,8] -> Conv -> Relu -> r; ReduceMean(r, axes [2,3] as an input, the opset 18 form);
+// Mul(r, mean) -> Conv -> Relu -> y[1,4,8,8]. At `opset` >= 18, with IR version 8.
+onnx::ModelProto ReduceMeanModel(int opset);
+// x[1,4,8,8] -> com.microsoft FusedConv(Relu) -> com.microsoft Gelu -> Conv -> y (opset 17).
+onnx::ModelProto ContribModel();
+// x[1,4,8,8] float -> QuantizeLinear -> QLinearConv -> DequantizeLinear -> Relu -> QuantizeLinear
+// -> QLinearConv -> DequantizeLinear -> y (opset 13, uint8 activations, int8 weights).
+onnx::ModelProto QuantizedModel();
+// ChainModel(3) with the nodes in reverse file order.
+onnx::ModelProto ReversedChainModel();
+// x[1,4,8,8] -> Conv -> Relu -> a, declared in value_info as float with no shape (or, with
+// `symbolic`, as [N,4,8,8] with a dim_param); Shape(a) -> Gather(0) -> Concat(-1) -> Reshape(a)
+// -> MatMul -> y[1,10]. Opset 18, so the ONNX library's shape inference does not fill `a` in.
+onnx::ModelProto UntypedShapeModel(bool symbolic = false);
+// The same graph as x (float [1,4,8,8]) -> Cast(float16) -> Conv -> Relu -> Conv -> Relu ->
+// Flatten -> MatMul -> Cast(float) -> y[1,10], weights in float16.
+onnx::ModelProto Float16Model();
+// x[4,4] -> Relu -> RandomUniformLike -> Add -> Exp -> y: two runs never agree.
+onnx::ModelProto RandomLikeModel();
+
+// --- Control flow: subgraphs reading tensors of the outer graph ---------------------------------
+
+// x[1,4,8,8] -> Conv0 -> Relu -> a -> Conv1 -> Relu -> b -> Conv2 -> Relu -> c; cond =
+// ReduceMean(c) > `threshold`; If(cond): then Add(c, a), else Sub(c, a) (a is read only inside the
+// branches, two blocks after it was made) -> Relu -> y.
+onnx::ModelProto IfOuterReadModel(float threshold = 0.0f);
+// x -> Conv -> Relu -> a -> Conv -> Relu -> b; Loop(3 times, v = b): v = 0.5 * v + a, with an
+// If inside the body whose branches also read `a` (nested outer read) -> Relu -> y.
+onnx::ModelProto LoopOuterReadModel();
+// x[1,4,8,8] -> Conv -> Relu -> a -> Reshape [8,32] -> seq; g = Sigmoid(ReduceMean(a, rows)) [32];
+// Scan over seq with state s[32] = 0: s = s + e * g (g read from the outer graph); -> Relu -> y.
+onnx::ModelProto ScanOuterReadModel();
+
 // A float tensor [count] whose data lives in `location` at `offset`.
 onnx::TensorProto ExternalTensor(const std::string& name, int64_t count,
                                  const std::string& location, int64_t offset = 0);

@@ -60,6 +60,25 @@ TEST(Segment, FoldsShapeOfStaticTensorAndCarriesConstantNodes) {
   EXPECT_FALSE(has_shape_node);
 }
 
+TEST(Segment, ShapeOfATensorWithUnknownShapeStaysANode) {
+  // Before: Shape(a), a declared with a type but no shape, became an empty int64 initializer and
+  // ONNX Runtime refused the segment ("Gather ... indices out of bounds").
+  for (bool symbolic : {false, true}) {
+    SCOPED_TRACE(symbolic ? "dim_param" : "no shape");
+    auto model = ParseModel(testing::UntypedShapeModel(symbolic).SerializeAsString(), "u.onnx");
+    auto a = Analyze(model.proto);
+    const int n = static_cast<int>(a.blocks.size());
+    for (int first = 0; first < n; ++first) {
+      auto s = ExtractSegment(model.proto, a, first, n - 1);
+      EXPECT_FALSE(InitializerNames(s.model).count("shape")) << first;
+    }
+    bool has_shape_node = false;
+    auto whole = ExtractSegment(model.proto, a, 0, n - 1);
+    for (const auto& node : whole.model.graph().node()) has_shape_node |= node.op_type() == "Shape";
+    EXPECT_TRUE(has_shape_node);
+  }
+}
+
 TEST(Segment, RejectsBadRanges) {
   auto model = ParseModel(testing::ChainModel(2).SerializeAsString(), "chain.onnx");
   auto a = Analyze(model.proto);

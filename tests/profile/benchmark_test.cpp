@@ -38,7 +38,8 @@ TEST_P(GeneratedGraphs, BenchmarkMeasuresEveryBlockAndChainMatches) {
   EXPECT_EQ(listener.started, static_cast<int>(analysis.blocks.size()));
   EXPECT_TRUE(listener.whole_done);
   EXPECT_EQ(listener.done.size(), analysis.blocks.size());
-  EXPECT_TRUE(r.chain_ok) << r.chain_max_abs_diff << " > " << r.chain_tolerance;
+  EXPECT_EQ(r.chain.status, ChainCheckStatus::kPassed)
+      << r.chain.max_abs_diff << " > " << r.chain.tolerance;
   for (size_t i = 0; i < r.blocks.size(); ++i) {
     EXPECT_EQ(r.blocks[i].timing.stats.n, 3u);
     EXPECT_EQ(r.blocks[i].output_bytes, analysis.blocks[i].output_bytes());
@@ -131,7 +132,8 @@ TEST(BenchmarkModel, ChainCheckSeesEveryOutput) {
   o.harness.min_runs = 1;
   o.session.threads = 1;
   auto r = BenchmarkModel(model, analysis, o, nullptr);
-  EXPECT_TRUE(r.chain_ok) << r.chain_max_abs_diff << " > " << r.chain_tolerance;
+  EXPECT_EQ(r.chain.status, ChainCheckStatus::kPassed)
+      << r.chain.max_abs_diff << " > " << r.chain.tolerance;
 }
 
 template <typename T>
