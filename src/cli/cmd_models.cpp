@@ -3,6 +3,18 @@
 
 namespace scission::cli {
 
+namespace {
+
+// A concrete shape for a zoo input: each dynamic dimension at the size the export traced.
+std::string ExampleShape(const zoo::ZooEntry& entry) {
+  std::string text;
+  for (int64_t d : entry.input().shape)
+    text += (text.empty() ? "" : "x") + std::to_string(d < 0 ? entry.input_size : d);
+  return text;
+}
+
+}  // namespace
+
 void RegisterModels(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("models", "zoo names, input shapes, whether exported");
   AddGlobalFlags(cmd, global);
@@ -11,20 +23,39 @@ void RegisterModels(CLI::App& app, GlobalOptions& global) {
       nlohmann::ordered_json doc;
       doc["models_dir"] = zoo::ModelsDir();
       doc["models"] = nlohmann::ordered_json::array();
-      for (const auto& e : zoo::Entries())
+      for (const auto& e : zoo::Entries()) {
+        auto input = e.input();
+        // A dynamic dimension appears by its name ("seq"), so the shape is never a made-up size.
+        nlohmann::ordered_json shape = nlohmann::ordered_json::array();
+        for (size_t i = 0; i < input.shape.size(); ++i)
+          shape.push_back(input.shape[i] < 0 ? nlohmann::ordered_json(input.names[i])
+                                             : nlohmann::ordered_json(input.shape[i]));
         doc["models"].push_back({{"name", e.name},
-                                 {"input_shape", {1, 3, e.input_size, e.input_size}},
+                                 {"input_name", input.name},
+                                 {"input_dtype", DTypeName(input.dtype)},
+                                 {"input_shape", shape},
+                                 {"dynamic", input.dynamic()},
                                  {"in_scission_paper", e.in_scission_paper},
                                  {"exported", zoo::IsExported(e.name)},
                                  {"path", zoo::CachedPath(e.name)}});
+      }
       PrintJson(doc);
       return;
     }
     Table table({"name", "input", "exported", "scission paper"});
-    for (const auto& e : zoo::Entries())
-      table.Add({e.name, fmt::format("[1,3,{},{}]", e.input_size, e.input_size),
+    std::vector<std::string> notes;
+    for (const auto& e : zoo::Entries()) {
+      auto input = e.input();
+      if (input.dynamic())
+        notes.push_back(
+            fmt::format("{}: {} {} has dynamic dimensions; give them, e.g. --shape {}={}", e.name,
+                        input.name, input.ShapeText(), input.name, ExampleShape(e)));
+      table.Add({e.name,
+                 fmt::format("{} {} {}", input.name, input.ShapeText(), DTypeName(input.dtype)),
                  zoo::IsExported(e.name) ? "yes" : "no", e.in_scission_paper ? "yes" : ""});
+    }
     table.Print();
+    for (const auto& n : notes) fmt::print("{}\n", n);
     fmt::print("models cached in {}\n", zoo::ModelsDir());
   });
 }

@@ -37,8 +37,29 @@ const std::vector<ZooEntry>& Entries() {
       {"vit_b_16", 224, false},
       {"alexnet", 224, false},
       {"shufflenet_v2_x1_0", 224, false},
+      {"text_encoder", 128, false, ZooFamily::kTextEncoder},
   };
   return entries;
+}
+
+ZooInput ZooEntry::input() const {
+  if (family == ZooFamily::kTextEncoder) return {"input_ids", DType::kInt64, {1, -1}, {"", "seq"}};
+  return {"input", DType::kFloat, {1, 3, input_size, input_size}, {"", "", "", ""}};
+}
+
+std::string ZooInput::ShapeText() const {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) text += ",";
+    text += shape[i] < 0 ? names[i] : std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
+bool ZooInput::dynamic() const {
+  for (int64_t d : shape)
+    if (d < 0) return true;
+  return false;
 }
 
 std::optional<ZooEntry> Find(const std::string& name) {
@@ -88,8 +109,9 @@ std::string Export(const std::string& name, bool force,
   WriteFileAtomic(script, kExportZooScript);
   std::string log = script + ".log";
   if (progress)
-    progress(fmt::format("exporting zoo model {} to {} (torchvision, random weights, opset 17)",
-                         name, path));
+    progress(fmt::format(
+        "exporting zoo model {} to {} ({}, random weights, opset 17)", name, path,
+        entry->family == ZooFamily::kTextEncoder ? "PyTorch TransformerEncoder" : "torchvision"));
   std::string command = fmt::format(
       "{} {} --name {} --size {} --out {} >{} 2>&1", ShellQuote(PythonInterpreter()),
       ShellQuote(script), ShellQuote(name), entry->input_size, ShellQuote(path), ShellQuote(log));
