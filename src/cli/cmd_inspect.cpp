@@ -25,6 +25,68 @@ nlohmann::ordered_json SizeJson(int64_t bytes) {
   if (bytes == kSizeTooLarge) return "too large";
   return bytes;
 }
+
+// "cut points: 37 with 1 live tensor, 12 with 2, 0 with 3, 5 with 4".
+std::string CutPointsLine(const graph::GraphAnalysis& analysis) {
+  std::vector<std::string> parts;
+  const auto& counts = analysis.cut_points_by_tensors;
+  for (size_t k = 1; k <= counts.size(); ++k)
+    parts.push_back(fmt::format("{} with {}{}", counts[k - 1], k, k == 1 ? " live tensor" : ""));
+  return fmt::format("cut points: {}", fmt::join(parts, ", "));
+}
+
+double CostShare(const graph::BlockInfo& block, const graph::GraphAnalysis& analysis) {
+  return analysis.total_cost() > 0 ? block.cost / analysis.total_cost() : 0;
+}
+
+// Specs as they are now: profile::ResolveBlockShapes fills analysis.specs (and block outputs)
+// from a real run, after the blocks' copies were taken.
+TensorSpec CurrentSpec(const graph::GraphAnalysis& analysis, const TensorSpec& spec) {
+  auto it = analysis.specs.find(spec.name);
+  return it == analysis.specs.end() || spec.bytes() >= 0 ? spec : it->second;
+}
+
+nlohmann::ordered_json TensorJson(const TensorSpec& t) {
+  return {{"name", t.name},
+          {"shape", t.shape},
+          {"dtype", DTypeName(t.dtype)},
+          {"bytes", SizeJson(t.bytes())}};
+}
+
+std::vector<TensorSpec> CurrentSpecs(const graph::GraphAnalysis& analysis,
+                                     const std::vector<TensorSpec>& tensors) {
+  std::vector<TensorSpec> current;
+  for (const auto& t : tensors) current.push_back(CurrentSpec(analysis, t));
+  return current;
+}
+
+nlohmann::ordered_json TensorsJson(const std::vector<TensorSpec>& tensors) {
+  auto list = nlohmann::ordered_json::array();
+  for (const auto& t : tensors) list.push_back(TensorJson(t));
+  return list;
+}
+
+// One row per boundary tensor: the block's columns on the first, a total row when several.
+void AddBlockRows(Table& table, const graph::BlockInfo& b, const graph::GraphAnalysis& analysis) {
+  std::vector<std::string> block_columns = {std::to_string(b.index), std::to_string(b.nodes.size()),
+                                            fmt::format("{:.1f}%", 100 * CostShare(b, analysis)),
+                                            b.first_node, b.last_node, OpsSummary(b)};
+  for (size_t i = 0; i < b.outputs.size(); ++i) {
+    const TensorSpec& o = b.outputs[i];
+    std::vector<std::string> row =
+        i == 0 ? block_columns : std::vector<std::string>(block_columns.size());
+    for (auto cell : {o.name, ShapeString(o.shape), DTypeName(o.dtype), SizeText(o.bytes())})
+      row.push_back(std::move(cell));
+    table.Add(std::move(row));
+  }
+  if (b.outputs.size() > 1) {
+    std::vector<std::string> total(block_columns.size());
+    for (auto cell : {fmt::format("({} tensors)", b.outputs.size()), std::string(),
+                      std::string(), SizeText(b.output_bytes())})
+      total.push_back(std::move(cell));
+    table.Add(std::move(total));
+  }
+}
 }  // namespace
 
 void PrintInspection(const std::string& path, const graph::LoadedModel& model,
@@ -39,20 +101,13 @@ void PrintInspection(const std::string& path, const graph::LoadedModel& model,
     fmt::print("input   {} {} {}\n", in.name, DTypeName(in.dtype), ShapeString(in.shape));
   fmt::print("nodes   {} ({} activation, {} constant)\n", model.proto.graph().node_size(),
              analysis.order.size(), model.proto.graph().node_size() - analysis.order.size());
-  fmt::print("cuts    {} single-tensor cut points -> {} blocks (trivial blocks merged)\n\n",
+  fmt::print("cuts    {} single-tensor cut points -> {} blocks (trivial blocks merged)\n",
              analysis.single_cuts.size(), analysis.blocks.size());
-  Table table(
-      {"block", "nodes", "first node", "last node", "ops", "output", "shape", "dtype", "bytes"});
-  for (const auto& b : analysis.blocks) {
-    std::string names, shapes;
-    std::string dtype = b.outputs.empty() ? "-" : DTypeName(b.outputs.front().dtype);
-    for (const auto& o : b.outputs) {
-      names += (names.empty() ? "" : ",") + o.name;
-      shapes += (shapes.empty() ? "" : ",") + ShapeString(o.shape);
-    }
-    table.Add({std::to_string(b.index), std::to_string(b.nodes.size()), b.first_node, b.last_node,
-               OpsSummary(b), names, shapes, dtype, SizeText(b.output_bytes())});
-  }
+  fmt::print("{}\n", CutPointsLine(analysis));
+  fmt::print("cost    {:.3g} MACs estimated (cost: each block's share)\n\n", analysis.total_cost());
+  Table table({"block", "nodes", "cost", "first node", "last node", "ops", "output", "shape",
+               "dtype", "bytes"});
+  for (const auto& b : analysis.blocks) AddBlockRows(table, b, analysis);
   table.Print();
 }
 
@@ -81,6 +136,10 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
             {{"name", in.name}, {"shape", in.shape}, {"dtype", DTypeName(in.dtype)}});
       doc["nodes"] = model.proto.graph().node_size();
       doc["single_tensor_cuts"] = analysis.single_cuts.size();
+      doc["cut_points_by_tensors"] = nlohmann::ordered_json::object();
+      for (size_t k = 1; k <= analysis.cut_points_by_tensors.size(); ++k)
+        doc["cut_points_by_tensors"][std::to_string(k)] = analysis.cut_points_by_tensors[k - 1];
+      doc["estimated_macs"] = analysis.total_cost();
       doc["blocks"] = nlohmann::ordered_json::array();
       for (const auto& b : analysis.blocks) {
         nlohmann::ordered_json ops = nlohmann::ordered_json::object();
@@ -93,20 +152,18 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
                {"shape", o.shape},
                {"dtype", DTypeName(o.dtype)},
                {"bytes", SizeJson(b.output_bytes())}};
-        if (b.outputs.size() > 1) {
-          out["tensors"] = nlohmann::ordered_json::array();
-          for (const auto& t : b.outputs)
-            out["tensors"].push_back({{"name", t.name},
-                                      {"shape", t.shape},
-                                      {"dtype", DTypeName(t.dtype)},
-                                      {"bytes", SizeJson(t.bytes())}});
-        }
+        if (b.outputs.size() > 1) out["tensors"] = TensorsJson(b.outputs);
+        auto inputs = CurrentSpecs(analysis, b.inputs);
         doc["blocks"].push_back({{"index", b.index},
                                  {"nodes", b.nodes.size()},
                                  {"first_node", b.first_node},
                                  {"last_node", b.last_node},
                                  {"ops", ops},
-                                 {"output", out}});
+                                 {"output", out},
+                                 {"cost_share", CostShare(b, analysis)},
+                                 {"inputs", TensorsJson(inputs)},
+                                 {"input_bytes", SizeJson(graph::BoundaryBytes(inputs))},
+                                 {"outputs", TensorsJson(b.outputs)}});
       }
       PrintJson(doc);
       return;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <climits>
+#include <cmath>
 #include <queue>
 
 #include "common/error.h"
+#include "graph/cost.h"
 
 namespace scission::graph {
 
@@ -266,6 +268,100 @@ void MergeBlocks(const onnx::GraphProto& graph, const AnalysisOptions& options, 
   }
 }
 
+// Node costs (given or estimated) and their prefix sums over positions.
+void ComputeCosts(const onnx::ModelProto& model, const AnalysisOptions& options,
+                  GraphAnalysis& a) {
+  const int node_count = model.graph().node_size();
+  a.node_costs = options.node_costs.empty() ? EstimateNodeCosts(model, a.specs) : options.node_costs;
+  if (static_cast<int>(a.node_costs.size()) != node_count)
+    throw Internal("{} node costs for {} nodes", a.node_costs.size(), node_count);
+  a.cost_before.assign(1, 0.0);
+  for (int node : a.order) {
+    double cost = a.node_costs[node];
+    if (!std::isfinite(cost) || cost < 0) throw Internal("node {} has cost {}", node, cost);
+    a.cost_before.push_back(a.cost_before.back() + cost);
+  }
+}
+
+void CountCutPoints(const AnalysisOptions& options, GraphAnalysis& a) {
+  a.cut_points_by_tensors.assign(options.max_cut_tensors, 0);
+  for (int p = 1; p < a.positions(); ++p) {
+    int live = a.live_count[p];
+    if (live >= 1 && live <= options.max_cut_tensors) ++a.cut_points_by_tensors[live - 1];
+  }
+}
+
+// A multi-tensor cut at p: 2..K live tensors (single-tensor cuts were step 1's, and the ones
+// left inside a block were merged away on purpose), and the node at p is not an element-wise
+// node reading what the node just before produced, which ONNX Runtime would fuse.
+bool MultiTensorCutAt(const onnx::GraphProto& graph, const GraphAnalysis& a, int p, int max_live) {
+  if (a.live_count[p] < 2 || a.live_count[p] > max_live) return false;
+  const auto& node = graph.node(a.order[p]);
+  if (!IsElementwiseOp(node.op_type())) return true;
+  const auto& before = graph.node(a.order[p - 1]).output();
+  for (const auto& in : a.reads[a.order[p]])
+    if (!in.empty() && std::find(before.begin(), before.end(), in) != before.end()) return false;
+  return true;
+}
+
+// The split of [begin, end) with the fewest live tensors, then the smallest larger piece, then the
+// lowest position; -1 when no cut leaves both pieces at or above `floor`.
+int BestSplit(const onnx::GraphProto& graph, const GraphAnalysis& a, int begin, int end,
+              int max_live, double floor) {
+  const auto& cost = a.cost_before;
+  int best = -1;
+  std::pair<int, double> best_key;
+  for (int p = begin + 1; p < end; ++p) {
+    double left = cost[p] - cost[begin], right = cost[end] - cost[p];
+    if (left < floor || right < floor || !MultiTensorCutAt(graph, a, p, max_live)) continue;
+    std::pair<int, double> key = {a.live_count[p], std::max(left, right)};
+    if (best < 0 || key < best_key) {
+      best = p;
+      best_key = key;
+    }
+  }
+  return best;
+}
+
+// Step 2: blocks above split_share of the model are split, recursively, left to right.
+void SplitLargeBlocks(const onnx::GraphProto& graph, const AnalysisOptions& options,
+                      GraphAnalysis& a) {
+  if (options.max_cut_tensors < 2) return;
+  const double total = a.total_cost();
+  const double limit = options.split_share * total;
+  const double floor = std::max(options.min_block_share * total, options.min_block_cost);
+  std::vector<int> boundaries = {0};
+  std::vector<std::pair<int, int>> pending;  // blocks still to look at, the next one on top
+  for (size_t b = a.boundaries.size() - 1; b >= 1; --b)
+    pending.emplace_back(a.boundaries[b - 1], a.boundaries[b]);
+  while (!pending.empty()) {
+    auto [begin, end] = pending.back();
+    pending.pop_back();
+    int cut = -1;
+    if (a.cost_before[end] - a.cost_before[begin] > limit)
+      cut = BestSplit(graph, a, begin, end, options.max_cut_tensors, floor);
+    if (cut < 0) {
+      boundaries.push_back(end);
+      continue;
+    }
+    pending.emplace_back(cut, end);
+    pending.emplace_back(begin, cut);
+  }
+  a.boundaries = std::move(boundaries);
+}
+
+std::vector<TensorSpec> LiveSpecs(const GraphAnalysis& a, int position) {
+  std::vector<TensorSpec> specs;
+  for (const auto& name : LiveAt(a, position)) {
+    auto it = a.specs.find(name);
+    TensorSpec spec;
+    if (it != a.specs.end()) spec = it->second;
+    spec.name = name;
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
 void DescribeBlocks(const onnx::GraphProto& graph, GraphAnalysis& a) {
   for (size_t b = 0; b + 1 < a.boundaries.size(); ++b) {
     BlockInfo block;
@@ -285,13 +381,9 @@ void DescribeBlocks(const onnx::GraphProto& graph, GraphAnalysis& a) {
     }
     block.first_node = NodeLabel(graph.node(block.nodes.front()), block.nodes.front());
     block.last_node = NodeLabel(graph.node(block.nodes.back()), block.nodes.back());
-    for (const auto& name : LiveAt(a, block.end)) {
-      auto it = a.specs.find(name);
-      TensorSpec spec;
-      if (it != a.specs.end()) spec = it->second;
-      spec.name = name;
-      block.outputs.push_back(spec);
-    }
+    block.inputs = LiveSpecs(a, block.begin);
+    block.outputs = LiveSpecs(a, block.end);
+    block.cost = a.cost_before[block.end] - a.cost_before[block.begin];
     a.blocks.push_back(std::move(block));
   }
 }
@@ -317,6 +409,12 @@ std::vector<std::string> NodeInputs(const onnx::NodeProto& node) {
     for (const auto* g : graphs) CollectSubgraphReads(*g, inputs);
   }
   return inputs;
+}
+
+bool IsElementwiseOp(const std::string& op) {
+  static const std::unordered_set<std::string> kArithmetic = {
+      "Add", "Sub", "Mul", "Div", "Sum", "Pow", "Sqrt", "Erf", "Gelu", "PRelu", "BatchNormalization"};
+  return IsTrivialOp(op) || kArithmetic.count(op) > 0;
 }
 
 bool IsTrivialOp(const std::string& op) {
@@ -387,16 +485,28 @@ std::vector<int64_t> BlockWeightBytes(const onnx::ModelProto& model,
   return out;
 }
 
-int64_t BlockInfo::output_bytes() const {
+int64_t BoundaryBytes(const std::vector<TensorSpec>& tensors) {
   int64_t total = 0;
   bool unknown = false;
-  for (const auto& out : outputs) {
-    int64_t bytes = out.bytes();
+  for (const auto& t : tensors) {
+    int64_t bytes = t.bytes();
     if (bytes == kSizeTooLarge || (bytes >= 0 && __builtin_add_overflow(total, bytes, &total)))
       return kSizeTooLarge;
     unknown |= bytes < 0;
   }
   return unknown ? kSizeUnknown : total;
+}
+
+int64_t BlockInfo::input_bytes() const { return BoundaryBytes(inputs); }
+int64_t BlockInfo::output_bytes() const { return BoundaryBytes(outputs); }
+
+void AnalysisOptions::Validate() const {
+  if (max_cut_tensors < 1 || max_cut_tensors > 64)
+    throw BadInput("--max-cut-tensors: {} is not within 1..64", max_cut_tensors);
+  for (double share : {split_share, min_block_share})
+    if (!(share >= 0 && share <= 1)) throw BadInput("block share {} is not within 0..1", share);
+  if (!(min_block_cost >= 0) || !std::isfinite(min_block_cost))
+    throw BadInput("minimum block cost {} is not a finite number >= 0", min_block_cost);
 }
 
 std::vector<std::string> LiveAt(const GraphAnalysis& analysis, int position) {
@@ -428,6 +538,7 @@ std::vector<std::string> LiveAt(const GraphAnalysis& analysis, int position) {
 }
 
 GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& options) {
+  options.Validate();
   const auto& graph = model.graph();
   GraphAnalysis a;
   std::unordered_set<std::string> graph_inputs;
@@ -435,7 +546,10 @@ GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& opti
   TopologicalOrder(graph, graph_inputs, a);
   ClassifyConstants(graph, a);
   ComputeLiveness(graph, graph_inputs, a);
+  ComputeCosts(model, options, a);
+  CountCutPoints(options, a);
   MergeBlocks(graph, options, a);
+  SplitLargeBlocks(graph, options, a);
   DescribeBlocks(graph, a);
   return a;
 }

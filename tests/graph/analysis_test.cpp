@@ -307,6 +307,204 @@ TEST(NodeInputs, SubgraphNodesOutOfOrderReadTheirOwnTensors) {
   b.Node("Add", {"x", "branch"}, {"y"}).Output("y", {1, 4});
   EXPECT_EQ(Reads(b.graph().node(0)), (std::set<std::string>{"cond", "x"}));
   EXPECT_NO_THROW(Analyze(b.Build()));
+
+// Options that let tiny test graphs split as a large model would: no absolute timing floor.
+AnalysisOptions Splitting(int max_cut_tensors = 4) {
+  AnalysisOptions options;
+  options.max_cut_tensors = max_cut_tensors;
+  options.min_block_cost = 0;
+  return options;
+}
+
+std::vector<size_t> TensorsPerBoundary(const GraphAnalysis& a) {
+  std::vector<size_t> counts;
+  for (size_t b = 0; b + 1 < a.blocks.size(); ++b) counts.push_back(a.blocks[b].outputs.size());
+  return counts;
+}
+
+TEST(Analyze, CutPointsAreCountedByLiveTensors) {
+  auto a = AnalyzeChecked(testing::UNetModel(3, 4, 16), Splitting());
+  ASSERT_EQ(a.cut_points_by_tensors.size(), 4u);
+  EXPECT_EQ(a.cut_points_by_tensors[0], static_cast<int>(a.single_cuts.size()));
+  for (int k = 1; k <= 4; ++k) {
+    int expected = 0;
+    for (int p = 1; p < a.positions(); ++p) expected += a.live_count[p] == k;
+    EXPECT_EQ(a.cut_points_by_tensors[k - 1], expected) << k;
+    EXPECT_GT(expected, 0) << k;  // every level of a 3-level U-Net has its own live count
+  }
+}
+
+// The long skip of level 1 keeps two tensors live from the first pool to the last concat: with
+// single-tensor cuts only, one block holds most of the model (issue 8, failure 9).
+TEST(Analyze, UNetSplitsAtMultiTensorCuts) {
+  auto single = AnalyzeChecked(testing::UNetModel(3, 4, 16), Splitting(1));
+  double largest_single = 0;
+  for (const auto& b : single.blocks) largest_single = std::max(largest_single, b.cost);
+  EXPECT_GT(largest_single, 0.6 * single.total_cost());
+
+  auto a = AnalyzeChecked(testing::UNetModel(3, 4, 16), Splitting());
+  EXPECT_GT(a.blocks.size(), single.blocks.size() + 8);
+  auto tensors = TensorsPerBoundary(a);
+  for (size_t k : {1u, 2u, 3u, 4u})
+    EXPECT_THAT(tensors, ::testing::Contains(k)) << k << " tensors";
+  for (const auto& b : a.blocks) {
+    EXPECT_LE(b.outputs.size(), 4u);
+    // Above the split limit only where the 4-tensor limit leaves no cut: the bottleneck.
+    if (b.cost <= 0.10 * a.total_cost()) continue;
+    for (int p = b.begin + 1; p < b.end; ++p) EXPECT_GT(a.live_count[p], 4) << b.index;
+  }
+}
+
+TEST(Analyze, FpnSplitsAtMultiTensorCuts) {
+  auto single = AnalyzeChecked(testing::FpnModel(32, 4), Splitting(1));
+  auto a = AnalyzeChecked(testing::FpnModel(32, 4), Splitting());
+  EXPECT_GT(a.blocks.size(), single.blocks.size());
+  double largest = 0;
+  for (const auto& b : a.blocks) largest = std::max(largest, b.cost / a.total_cost());
+  EXPECT_LE(largest, 0.25);
+  EXPECT_THAT(TensorsPerBoundary(a), ::testing::Contains(::testing::Ge(2u)));
+}
+
+TEST(Analyze, OneTensorPerCutKeepsTheSingleTensorBlocks) {
+  for (int number = 0; number < 4; ++number) {
+    auto proto = testing::GeneratedModel(number);
+    auto single = AnalyzeChecked(proto, Splitting(1));
+    AnalysisOptions no_split;
+    no_split.split_share = 1;
+    EXPECT_EQ(single.boundaries, AnalyzeChecked(proto, no_split).boundaries) << number;
+    EXPECT_EQ(single.boundaries, AnalyzeChecked(proto, {.max_cut_tensors = 1}).boundaries);
+  }
+}
+
+// Blocks of a few thousand MACs would time ONNX Runtime's fixed cost per Run(), not the block:
+// with the default floor, small graphs keep their single-tensor blocks.
+TEST(Analyze, SmallGraphsAreNotSplitBelowTheTimingFloor) {
+  auto residual = AnalyzeChecked(testing::ResidualModel(2));
+  EXPECT_THAT(BlockOutputs(residual), ElementsAre("out0", "out1"));
+  auto unet = AnalyzeChecked(testing::UNetModel(3, 4, 16));
+  EXPECT_EQ(unet.boundaries, AnalyzeChecked(testing::UNetModel(3, 4, 16), Splitting(1)).boundaries);
+}
+
+TEST(Analyze, SplitPrefersFewerTensorsThenBalance) {
+  // x -> a -> b -> c -> d -> e -> y with x read again by y: two tensors live at every interior
+  // position, three where `keep` (read by y) is also live.
+  testing::GraphBuilder g;
+  g.Input("x", {1, 4});
+  g.Node("Exp", {"x"}, {"a"}).Node("Neg", {"a"}, {"keep"}).Node("Exp", {"keep"}, {"b"});
+  g.Node("Neg", {"b"}, {"c"}).Node("Exp", {"c"}, {"d"}).Node("Neg", {"d"}, {"e"});
+  g.Node("Sum", {"e", "x", "keep"}, {"y"}).Output("y", {1, 4});
+  auto proto = g.Build();
+  AnalysisOptions options = Splitting();
+  options.node_costs = {10, 10, 10, 10, 10, 10, 1};
+  options.split_share = 0.5;
+  options.min_block_share = 0;
+  auto a = Analyze(proto, options);
+  // Live: p1 {x,a} 2, p2 {x,keep} 2, p3..p6 {x,keep,...} 3. Fewest tensors: p1 or p2; p2 is the
+  // more balanced (20 | 41), then [20..61) (41 > 30.5) has only 3-tensor cuts: p4 (20 | 21).
+  EXPECT_THAT(a.boundaries, ElementsAre(0, 2, 4, 7));
+  options.max_cut_tensors = 2;
+  EXPECT_THAT(Analyze(proto, options).boundaries, ElementsAre(0, 2, 7));
+}
+
+TEST(Analyze, SplitNeverSeparatesAnElementwiseNodeFromItsProducer) {
+  // Two tensors live everywhere (x is read at the end); Relu and Add right after their producer.
+  testing::GraphBuilder g;
+  g.Input("x", {1, 4});
+  g.Node("Exp", {"x"}, {"a"}).Node("Relu", {"a"}, {"r"}).Node("Exp", {"r"}, {"b"});
+  g.Node("Add", {"b", "x"}, {"y"}).Output("y", {1, 4});
+  auto proto = g.Build();
+  AnalysisOptions options = Splitting();
+  options.node_costs = {10, 10, 10, 10};
+  options.split_share = 0.2;
+  options.min_block_share = 0;
+  // Cuts at 1 (before Relu) and 3 (before Add) would break fusions; 2 is the only one left.
+  EXPECT_THAT(Analyze(proto, options).boundaries, ElementsAre(0, 2, 4));
+}
+
+// Random DAGs and costs against the rules, checked the slow way: every boundary carries at most
+// K tensors; a block that came from a split is at or above the floor; a block above the split
+// limit has no cut that every rule allows.
+TEST(Analyze, BlocksFollowTheSplitRulesOnRandomGraphs) {
+  std::mt19937 rng(11);
+  const char* ops[] = {"Add", "Mul", "Max", "Min"};
+  for (int round = 0; round < 60; ++round) {
+    const int nodes = 4 + static_cast<int>(rng() % 40);
+    testing::GraphBuilder b;
+    b.Input("x", {1, 4});
+    std::vector<std::string> names = {"x"};
+    for (int i = 0; i < nodes; ++i) {
+      size_t window = std::min<size_t>(names.size(), 1 + rng() % 6);
+      std::string u = names[names.size() - 1 - rng() % window], v = names[rng() % names.size()];
+      names.push_back("t" + std::to_string(i));
+      b.Node(ops[rng() % 4], {u, v}, {names.back()});
+    }
+    b.Output(names.back(), {1, 4});
+    auto proto = b.Build();
+    AnalysisOptions options = Splitting(1 + static_cast<int>(rng() % 4));
+    for (int i = 0; i < nodes; ++i) options.node_costs.push_back(1 + rng() % 100);
+    options.min_block_share = 0.01 * static_cast<double>(rng() % 8);
+    auto a = Analyze(proto, options);
+    auto today = Analyze(proto, Splitting(1)).boundaries;
+    const double total = a.total_cost(), limit = options.split_share * total;
+    const double floor = options.min_block_share * total;
+    auto cost = [&](int begin, int end) { return a.cost_before[end] - a.cost_before[begin]; };
+    for (const auto& block : a.blocks) {
+      const bool from_split = !std::binary_search(today.begin(), today.end(), block.begin) ||
+                              !std::binary_search(today.begin(), today.end(), block.end);
+      if (from_split) {
+        EXPECT_GE(cost(block.begin, block.end), floor) << round;
+      }
+      if (block.end < a.positions()) {
+        EXPECT_LE(a.live_count[block.end], options.max_cut_tensors) << round;
+      }
+      if (cost(block.begin, block.end) <= limit) continue;
+      for (int p = block.begin + 1; p < block.end; ++p) {
+        const auto& node = proto.graph().node(a.order[p]);
+        const auto& before = proto.graph().node(a.order[p - 1]);
+        bool fused = IsElementwiseOp(node.op_type()) &&
+                     (node.input(0) == before.output(0) || node.input(1) == before.output(0));
+        bool allowed = a.live_count[p] >= 2 && a.live_count[p] <= options.max_cut_tensors &&
+                       !fused && cost(block.begin, p) >= floor && cost(p, block.end) >= floor;
+        EXPECT_FALSE(allowed) << "round " << round << ": block " << block.index << " not split at "
+                              << p;
+      }
+    }
+    EXPECT_EQ(a.boundaries, Analyze(proto, options).boundaries) << "not deterministic";
+  }
+}
+
+TEST(Analyze, BlockInputsAreTheBoundaryBefore) {
+  auto a = AnalyzeChecked(testing::UNetModel(3, 4, 16), Splitting());
+  ASSERT_FALSE(a.blocks.empty());
+  ASSERT_EQ(a.blocks[0].inputs.size(), 1u);
+  EXPECT_EQ(a.blocks[0].inputs[0].name, "x");
+  EXPECT_EQ(a.blocks[0].input_bytes(), 3 * 16 * 16 * 4);
+  double total = 0;
+  for (size_t b = 1; b < a.blocks.size(); ++b) {
+    std::vector<std::string> in, out;
+    for (const auto& t : a.blocks[b].inputs) in.push_back(t.name);
+    for (const auto& t : a.blocks[b - 1].outputs) out.push_back(t.name);
+    EXPECT_EQ(in, out) << b;
+    EXPECT_EQ(a.blocks[b].input_bytes(), a.blocks[b - 1].output_bytes());
+  }
+  for (const auto& b : a.blocks) total += b.cost;
+  EXPECT_DOUBLE_EQ(total, a.total_cost());
+}
+
+TEST(Analyze, OptionsAreValidated) {
+  auto proto = testing::ChainModel(2);
+  EXPECT_THROW(Analyze(proto, {.max_cut_tensors = 0}), Error);
+  EXPECT_THROW(Analyze(proto, {.max_cut_tensors = 65}), Error);
+  EXPECT_THROW(Analyze(proto, {.split_share = -0.1}), Error);
+  AnalysisOptions options;
+  options.node_costs = {1.0};  // ChainModel(2) has four nodes
+  EXPECT_THROW(Analyze(proto, options), Error);
+  try {
+    Analyze(proto, {.max_cut_tensors = 0});
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--max-cut-tensors: 0 is not within 1..64");
+    EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+  }
 }
 
 TEST(BlockWeightBytes, CountsEachWeightOncePerBlockThroughConstantChains) {

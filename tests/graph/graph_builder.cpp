@@ -615,6 +615,120 @@ onnx::ModelProto ScanOuterReadModel() {
       .GraphAttr("body", Named(body.graph(), "scan_body"));
   b.Node("Relu", {"s_final"}, {"y"});
   b.Output("y", {32});
+
+// Conv(3x3, pad 1) + Relu from `in` to `out`.
+void ConvRelu(GraphBuilder& b, const std::string& in, const std::string& out, int channels_in,
+              int channels_out) {
+  Conv(b, in, out + "_conv", "w_" + out, channels_in, channels_out);
+  b.Node("Relu", {out + "_conv"}, {out});
+}
+
+void MaxPool2(GraphBuilder& b, const std::string& in, const std::string& out) {
+  b.Node("MaxPool", {in}, {out}).IntsAttr("kernel_shape", {2, 2}).IntsAttr("strides", {2, 2});
+}
+
+// Doubles height and width: ConvTranspose(2x2, stride 2) from `channels_in` to `channels_out`.
+void UpConv(GraphBuilder& b, const std::string& in, const std::string& out, int channels_in,
+            int channels_out) {
+  b.Weight("w_" + out, {channels_in, channels_out, 2, 2});
+  b.Node("ConvTranspose", {in, "w_" + out}, {out})
+      .IntsAttr("kernel_shape", {2, 2})
+      .IntsAttr("strides", {2, 2});
+}
+
+// Nearest-neighbour upsampling by `factor` in height and width.
+void Upsample(GraphBuilder& b, const std::string& in, const std::string& out, float factor) {
+  const std::string scales = out + "_scales";
+  onnx::TensorProto t;
+  t.set_name(scales);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.add_dims(4);
+  for (float v : {1.0f, 1.0f, factor, factor}) t.add_float_data(v);
+  *b.graph().add_initializer() = t;
+  b.Node("Resize", {in, "", scales}, {out});
+}
+}  // namespace
+
+onnx::ModelProto UNetModel(int levels, int channels, int size) {
+  GraphBuilder b;
+  b.Input("x", {1, 3, size, size});
+  std::string current = "x";
+  int c_in = 3;
+  for (int level = 1; level <= levels; ++level) {  // encoder: skips e1..eL
+    std::string l = std::to_string(level);
+    int c = channels << (level - 1);
+    ConvRelu(b, current, "enc" + l + "a", c_in, c);
+    ConvRelu(b, "enc" + l + "a", "e" + l, c, c);
+    MaxPool2(b, "e" + l, "pool" + l);
+    current = "pool" + l;
+    c_in = c;
+  }
+  const int bottom = channels << levels;
+  ConvRelu(b, current, "mid_a", c_in, bottom);
+  ConvRelu(b, "mid_a", "mid", bottom, bottom);
+  current = "mid";
+  c_in = bottom;
+  for (int level = levels; level >= 1; --level) {  // decoder: each level reads its skip
+    std::string l = std::to_string(level);
+    int c = channels << (level - 1);
+    UpConv(b, current, "up" + l, c_in, c);
+    b.Node("Concat", {"up" + l, "e" + l}, {"cat" + l}).IntAttr("axis", 1);
+    ConvRelu(b, "cat" + l, "dec" + l + "a", 2 * c, c);
+    ConvRelu(b, "dec" + l + "a", "d" + l, c, c);
+    current = "d" + l;
+    c_in = c;
+  }
+  b.Weight("w_head", {1, channels, 1, 1});
+  b.Node("Conv", {current, "w_head"}, {"logits"});
+  b.Node("Sigmoid", {"logits"}, {"mask"});
+  b.Output("mask", {1, 1, size, size});
+  return b.Build();
+}
+
+onnx::ModelProto FpnModel(int size, int channels) {
+  GraphBuilder b;
+  b.Input("x", {1, 3, size, size});
+  std::string current = "x";
+  int c_in = 3;
+  for (int level = 1; level <= 4; ++level) {  // backbone: c1..c4, each half the size
+    std::string l = std::to_string(level);
+    int c = channels << (level - 1);
+    ConvRelu(b, current, "stage" + l, c_in, c);
+    ConvRelu(b, "stage" + l, "c" + l + "_full", c, c);
+    MaxPool2(b, "c" + l + "_full", "c" + l);
+    current = "c" + l;
+    c_in = c;
+  }
+  // Top-down: p4 = lateral(c4); p_l = lateral(c_l) + upsample(p_{l+1}).
+  for (int level = 4; level >= 1; --level) {
+    std::string l = std::to_string(level);
+    int c = channels << (level - 1);
+    b.Weight("w_lat" + l, {channels, c, 1, 1});
+    std::string lateral = level == 4 ? "p4" : "lat" + l;
+    b.Node("Conv", {"c" + l, "w_lat" + l}, {lateral});
+    if (level < 4) {
+      Upsample(b, "p" + std::to_string(level + 1), "td" + l, 2.0f);
+      b.Node("Add", {lateral, "td" + l}, {"p" + l});
+    }
+  }
+  // Head (DB-style): every level smoothed, brought to p1's size and concatenated.
+  std::vector<std::string> heads;
+  for (int level = 1; level <= 4; ++level) {
+    std::string l = std::to_string(level);
+    ConvRelu(b, "p" + l, "smooth" + l, channels, channels);
+    std::string head = "smooth" + l;
+    if (level > 1) {
+      Upsample(b, head, "head" + l, static_cast<float>(1 << (level - 1)));
+      head = "head" + l;
+    }
+    heads.push_back(head);
+  }
+  b.Node("Concat", heads, {"fused"}).IntAttr("axis", 1);
+  ConvRelu(b, "fused", "fused_conv", 4 * channels, channels);
+  b.Weight("w_out", {1, channels, 1, 1});
+  b.Node("Conv", {"fused_conv", "w_out"}, {"prob_logits"});
+  b.Node("Sigmoid", {"prob_logits"}, {"prob"});
+  b.Output("prob", {1, 1, size / 2, size / 2});
   return b.Build();
 }
 

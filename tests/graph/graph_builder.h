@@ -50,6 +50,15 @@ onnx::ModelProto ChainModel(int layers);
 onnx::ModelProto ResidualModel(int blocks);
 // Inception-like: branches of conv concatenated, then a conv consumed by two nodes.
 onnx::ModelProto ConcatModel();
+// U-Net: `levels` encoder levels (two Conv+Relu, channels << (level - 1), skip e<level>, MaxPool),
+// a bottleneck, and decoder levels (ConvTranspose up, Concat with the skip, two Conv+Relu), then a
+// 1x1 Conv and Sigmoid. Inside level l (encoder or decoder) l tensors are live; in the
+// bottleneck levels + 1. Input [1, 3, size, size]; size divisible by 2^levels.
+onnx::ModelProto UNetModel(int levels, int channels, int size);
+// FPN with a DB-style head: backbone levels c1..c4 (channels << (level - 1), halving the size),
+// lateral 1x1 convs, top-down Resize + Add, every level smoothed, resized to p1 and concatenated.
+// Input [1, 3, size, size]; size divisible by 16; output [1, 1, size / 2, size / 2].
+onnx::ModelProto FpnModel(int size, int channels);
 // The four generated graphs above, by number 0..3 (chain, residual, concat, shape arithmetic).
 onnx::ModelProto GeneratedModel(int number);
 // A model whose reshape uses Shape-derived arithmetic and an Identity of a weight.
