@@ -963,19 +963,19 @@ TEST_F(Hostile, UploadCapRefusesExtraUploadsAndHugeAnnouncementsAllocateNothing)
   OpenUpload first(w.address, token), second(w.address, token);
   ASSERT_TRUE(first.Send(Sha256Hex(a), a.size(), a.substr(0, a.size() / 2)));
   ASSERT_TRUE(second.Send(Sha256Hex(b), b.size(), b.substr(0, b.size() / 2)));
-  // A third model is refused while they are open. Their handlers start asynchronously, so retry
-  // until both hold their slots (bounded: 50 x 100 ms).
-  bool refused = false;
-  for (int attempt = 0; attempt < 50 && !refused; ++attempt) {
+  // Their handlers start asynchronously: wait until both hold their slots, which shows as their
+  // temporary files (bounded: 10 s). Trying the third upload earlier could take a slot from a
+  // handler that has not started yet.
+  for (auto start = Clock::now();
+       UploadFiles(w.options.cache_dir).size() < 2 && Seconds(start) < 10;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(UploadFiles(w.options.cache_dir).size(), 2u);
+  // A third model is refused while they are open.
+  {
     auto s = Put(w.address, token, c);
-    ASSERT_TRUE(s.ok() || s.error_code() == StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
-    refused = s.error_code() == StatusCode::RESOURCE_EXHAUSTED;
-    if (refused)
-      EXPECT_THAT(s.error_message(), HasSubstr("too many model uploads"));
-    else
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("too many model uploads"));
   }
-  EXPECT_TRUE(refused);
   first.Send("", 0, a.substr(a.size() / 2));
   second.Send("", 0, b.substr(b.size() / 2));
   EXPECT_TRUE(first.Finish().ok());
