@@ -77,10 +77,10 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     auto prepared = profile::PrepareModel(path, c->inputs.Options(), {}, c->options.backend);
     const auto& model = prepared.model;
     const auto& analysis = prepared.analysis;
+    profile::BenchmarkOptions options = c->options;
+    options.inputs = prepared.inputs.Tensors();  // before the notes: a failure is one line
     if (!global.json)
       for (const auto& n : prepared.inputs.notes) Note("note: " + n);
-    profile::BenchmarkOptions options = c->options;
-    options.inputs = prepared.inputs.tensors;
     // Open for writing before measuring: a bad or read-only --db fails fast.
     store::Store db(global.DbPath(), store::OpenMode::kWrite);
     db.set_note_callback([](const std::string& m) { Note("note: " + m); });

@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "common/files.h"
 #include "deploy/client.h"
+#include "profile/prepared.h"
 #include "store/validate.h"
 #include "zoo/zoo.h"
 
@@ -33,6 +34,20 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     auto connect = o->connect.Resolve();
     std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
     std::string sha = Sha256Hex(ReadFileBytes(path));
+    // Workers run the model at its declared shapes (a dynamic batch dimension as 1; the protocol
+    // carries no --shape or --input yet). The profile those runs belong to — shapes and
+    // partition — is worked out here, the way a local benchmark would, and checked against the
+    // blocks each worker reports.
+    profile::PreparedModel prepared;
+    try {
+      prepared = profile::PrepareModel(path, {});
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kBadInput) throw;
+      throw BadInput("{} (fleet benchmark runs models at their declared shapes only)", e.what());
+    }
+    std::string inputs_text;
+    for (const auto& n : prepared.inputs.notes)
+      inputs_text += (inputs_text.empty() ? "" : "; ") + n;
     store::Store db(global.DbPath(), store::OpenMode::kWrite);
     db.set_note_callback([](const std::string& m) { Note("note: " + m); });
     nlohmann::ordered_json doc = nlohmann::ordered_json::array();
@@ -52,6 +67,14 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
               ? o->model
               : store::NameFromFileStem(std::filesystem::path(path).stem().string());
       if (remote.model.key != sha) throw BadInput("worker {} benchmarked a different model", name);
+      if (remote.blocks.size() != prepared.analysis.blocks.size())
+        throw BadInput(
+            "worker {} cuts {} into {} blocks, this machine into {} (another Scission version?)",
+            name, path, remote.blocks.size(), prepared.analysis.blocks.size());
+      remote.run.input_shapes = prepared.inputs.shape_key;
+      remote.run.partition = prepared.partition;
+      remote.run.input_bytes = prepared.inputs.bytes;
+      remote.run.inputs = inputs_text;
       int64_t id = db.SaveRun({info.resource, info.tier}, remote.model, remote.blocks, remote.run);
       double sum = 0, whole = 0;
       for (const auto& m : remote.run.measurements)

@@ -68,9 +68,12 @@ nlohmann::ordered_json TensorsJson(const std::vector<TensorSpec>& tensors) {
 
 // One row per boundary tensor: the block's columns on the first, a total row when several.
 void AddBlockRows(Table& table, const graph::BlockInfo& b, const graph::GraphAnalysis& analysis) {
-  std::vector<std::string> block_columns = {std::to_string(b.index), std::to_string(b.nodes.size()),
+  std::vector<std::string> block_columns = {std::to_string(b.index),
+                                            std::to_string(b.nodes.size()),
                                             fmt::format("{:.1f}%", 100 * CostShare(b, analysis)),
-                                            b.first_node, b.last_node, OpsSummary(b)};
+                                            b.first_node,
+                                            b.last_node,
+                                            OpsSummary(b)};
   for (size_t i = 0; i < b.outputs.size(); ++i) {
     const TensorSpec& o = b.outputs[i];
     std::vector<std::string> row =
@@ -81,8 +84,8 @@ void AddBlockRows(Table& table, const graph::BlockInfo& b, const graph::GraphAna
   }
   if (b.outputs.size() > 1) {
     std::vector<std::string> total(block_columns.size());
-    for (auto cell : {fmt::format("({} tensors)", b.outputs.size()), std::string(),
-                      std::string(), SizeText(b.output_bytes())})
+    for (auto cell : {fmt::format("({} tensors)", b.outputs.size()), std::string(), std::string(),
+                      SizeText(b.output_bytes())})
       total.push_back(std::move(cell));
     table.Add(std::move(total));
   }

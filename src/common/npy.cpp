@@ -177,8 +177,10 @@ Tensor ParseNpy(std::string_view bytes, const std::string& label) {
   const auto* descr = std::get_if<std::string>(&get("descr"));
   const auto* fortran = std::get_if<bool>(&get("fortran_order"));
   const auto* shape = std::get_if<std::vector<int64_t>>(&get("shape"));
-  if (!descr || !fortran || !shape) throw BadInput("{}: .npy header has a field of the wrong type", label);
-  if (*fortran) throw BadInput("{}: Fortran-order arrays are not supported; save it C-ordered", label);
+  if (!descr || !fortran || !shape)
+    throw BadInput("{}: .npy header has a field of the wrong type", label);
+  if (*fortran)
+    throw BadInput("{}: Fortran-order arrays are not supported; save it C-ordered", label);
   Tensor t;
   t.spec.name = label;
   t.spec.dtype = DTypeOf(*descr, label);

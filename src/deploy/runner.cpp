@@ -111,9 +111,9 @@ class Runner {
     if (static_cast<int>(analysis_.blocks.size()) != o.plan_doc.blocks)
       throw BadInput("{}: the plan has {} blocks, this model cuts into {}", model_path_,
                      o.plan_doc.blocks, analysis_.blocks.size());
+    input_ = prepared.inputs.Tensors();  // before the notes: a failure is one line
     for (const auto& n : prepared.inputs.notes) note_("note: " + n);
     backend_ = runtime::CreateBackend(runtime::kDefaultBackend);
-    input_ = std::move(prepared.inputs.tensors);
   }
 
   void Setup(const plan::PlannedRun& plan) {

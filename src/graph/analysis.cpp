@@ -16,7 +16,10 @@ namespace {
 TensorSpec SpecFromValueInfo(const onnx::ValueInfoProto& info) {
   TensorSpec spec;
   spec.name = info.name();
-  if (!info.type().has_tensor_type()) return spec;
+  if (!info.type().has_tensor_type()) {
+    spec.rank_known = false;  // nothing known, not a scalar
+    return spec;
+  }
   const auto& tensor = info.type().tensor_type();
   spec.dtype = static_cast<DType>(tensor.elem_type());
   if (tensor.has_shape())
@@ -269,10 +272,10 @@ void MergeBlocks(const onnx::GraphProto& graph, const AnalysisOptions& options, 
 }
 
 // Node costs (given or estimated) and their prefix sums over positions.
-void ComputeCosts(const onnx::ModelProto& model, const AnalysisOptions& options,
-                  GraphAnalysis& a) {
+void ComputeCosts(const onnx::ModelProto& model, const AnalysisOptions& options, GraphAnalysis& a) {
   const int node_count = model.graph().node_size();
-  a.node_costs = options.node_costs.empty() ? EstimateNodeCosts(model, a.specs) : options.node_costs;
+  a.node_costs =
+      options.node_costs.empty() ? EstimateNodeCosts(model, a.specs) : options.node_costs;
   if (static_cast<int>(a.node_costs.size()) != node_count)
     throw Internal("{} node costs for {} nodes", a.node_costs.size(), node_count);
   a.cost_before.assign(1, 0.0);
@@ -412,8 +415,17 @@ std::vector<std::string> NodeInputs(const onnx::NodeProto& node) {
 }
 
 bool IsElementwiseOp(const std::string& op) {
-  static const std::unordered_set<std::string> kArithmetic = {
-      "Add", "Sub", "Mul", "Div", "Sum", "Pow", "Sqrt", "Erf", "Gelu", "PRelu", "BatchNormalization"};
+  static const std::unordered_set<std::string> kArithmetic = {"Add",
+                                                              "Sub",
+                                                              "Mul",
+                                                              "Div",
+                                                              "Sum",
+                                                              "Pow",
+                                                              "Sqrt",
+                                                              "Erf",
+                                                              "Gelu",
+                                                              "PRelu",
+                                                              "BatchNormalization"};
   return IsTrivialOp(op) || kArithmetic.count(op) > 0;
 }
 

@@ -61,7 +61,7 @@ struct BlockInfo {
   std::vector<TensorSpec> inputs;   // live tensors at `begin` (graph inputs for block 0)
   std::vector<TensorSpec> outputs;  // live tensors at `end` (1..max_cut_tensors for interior ones)
   double cost = 0;                  // estimated, in MACs (graph/cost.h)
-  int64_t input_bytes() const;  // BoundaryBytes(inputs)
+  int64_t input_bytes() const;      // BoundaryBytes(inputs)
   int64_t output_bytes() const;
 };
 
@@ -91,9 +91,9 @@ struct GraphAnalysis {
   std::vector<int> single_cuts;                 // interior positions with one live tensor
   // [k - 1]: interior positions with k live tensors, k = 1..max_cut_tensors.
   std::vector<int> cut_points_by_tensors;
-  std::vector<double> node_costs;  // by node index, MACs (graph/cost.h); constants included
+  std::vector<double> node_costs;   // by node index, MACs (graph/cost.h); constants included
   std::vector<double> cost_before;  // by position 0..n: cost of the activation nodes before it
-  std::vector<int> boundaries;                  // block boundaries after merging: 0 .. n
+  std::vector<int> boundaries;      // block boundaries after merging: 0 .. n
   std::vector<BlockInfo> blocks;
 
   int positions() const { return static_cast<int>(order.size()); }

@@ -19,7 +19,9 @@ class Scope {
  public:
   Scope(const onnx::GraphProto& graph, const Scope* outer) : graph_(graph), outer_(outer) {}
 
-  void Add(const std::string& name, Shape shape) { shapes_.insert_or_assign(name, std::move(shape)); }
+  void Add(const std::string& name, Shape shape) {
+    shapes_.insert_or_assign(name, std::move(shape));
+  }
   void AddDeclared(const onnx::GraphProto& graph);
 
   // The shape when every dimension is known.

@@ -455,8 +455,7 @@ LoadedModel ParseModelWith(std::string_view bytes, const std::string& label, Ext
   // oldest is the oldest it runs.
   int opset = DefaultOpset(loaded.proto, label);
   if (opset < kMinOpset)
-    throw BadInput("{}: opset {} is older than the oldest supported ({})", label, opset,
-                   kMinOpset);
+    throw BadInput("{}: opset {} is older than the oldest supported ({})", label, opset, kMinOpset);
   DropUnusedOpsetImports(loaded.proto);
   SortAllGraphs(loaded.proto, label);
   loaded.onnx_checked = KnownToOnnxLibrary(loaded.proto);

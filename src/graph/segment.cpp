@@ -15,6 +15,9 @@ namespace {
 onnx::ValueInfoProto ValueInfoFor(const TensorSpec& spec) {
   onnx::ValueInfoProto info;
   info.set_name(spec.name);
+  // Nothing known (a model the ONNX library could not infer, not probed): no type at all, which
+  // ONNX Runtime infers for outputs (a type of 0 it refuses).
+  if (spec.dtype == DType::kUndefined) return info;
   auto* tensor = info.mutable_type()->mutable_tensor_type();
   tensor->set_elem_type(static_cast<int32_t>(spec.dtype));
   if (!spec.rank_known) return info;

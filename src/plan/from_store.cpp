@@ -101,8 +101,9 @@ namespace {
 
 std::string ProfileText(const store::ProfileKey& key) {
   std::string shapes = key.input_shapes.empty() ? "shapes not recorded" : key.input_shapes;
-  return key.partition.empty() ? shapes
-                               : fmt::format("{} (partition {})", shapes, key.partition.substr(0, 8));
+  return key.partition.empty()
+             ? shapes
+             : fmt::format("{} (partition {})", shapes, key.partition.substr(0, 8));
 }
 
 }  // namespace
@@ -116,8 +117,8 @@ store::ProfileKey SelectProfile(store::Store& store, const PlanRequest& request,
   if (request.profile) {
     for (const auto& p : profiles)
       if (p.key == *request.profile) return p.key;
-    throw BadInput("the store has no profile {} of model {} any more", ProfileText(*request.profile),
-                   request.model_key.substr(0, 16));
+    throw BadInput("the store has no profile {} of model {} any more",
+                   ProfileText(*request.profile), request.model_key.substr(0, 16));
   }
   // One profile per set of input shapes: the newest partition at those shapes (Profiles() lists
   // the newest first); older partitions are benchmarks to repeat.
@@ -127,9 +128,8 @@ store::ProfileKey SelectProfile(store::Store& store, const PlanRequest& request,
       return c.key.input_shapes == p.key.input_shapes;
     });
     if (seen) continue;
-    if (!request.shapes.empty() &&
-        (p.key.input_shapes.empty() ||
-         !profile::ShapeKeyMatches(p.key.input_shapes, request.shapes)))
+    if (!request.shapes.empty() && (p.key.input_shapes.empty() ||
+                                    !profile::ShapeKeyMatches(p.key.input_shapes, request.shapes)))
       continue;
     candidates.push_back(p);
   }
@@ -172,7 +172,8 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
     std::set<std::string> named;
     for (const auto& other : store.Profiles(request.model_key))
       for (const auto& r : other.resources)
-        if (std::none_of(views.begin(), views.end(), [&](const auto& v) { return v.resource == r; }) &&
+        if (std::none_of(views.begin(), views.end(),
+                         [&](const auto& v) { return v.resource == r; }) &&
             named.insert(r).second)
           notes->push_back(fmt::format(
               "resource {} has no benchmark of this model in profile {} (it has {}); benchmark it "
@@ -185,8 +186,9 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
   // of its own sizes beyond the block records.
   for (size_t b = 0; b < views.front().blocks.size(); ++b) {
     const auto& m = views.front().block_measurements;
-    p.output_bytes.push_back(b < m.size() && m[b].output_bytes > 0 ? m[b].output_bytes
-                                                                   : views.front().blocks[b].output_bytes);
+    p.output_bytes.push_back(b < m.size() && m[b].output_bytes > 0
+                                 ? m[b].output_bytes
+                                 : views.front().blocks[b].output_bytes);
   }
   for (const auto& v : views) {
     auto it = std::find(p.tiers.begin(), p.tiers.end(), v.tier);

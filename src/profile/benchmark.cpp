@@ -180,8 +180,8 @@ std::unordered_map<std::string, Tensor> ReferenceValues(const graph::LoadedModel
     for (const auto& out : block.outputs)
       if (wanted.insert(out.name).second) names.push_back(out.name);
   onnx::ModelProto exposed = ExposeTensors(model.proto, names, analysis.specs);
-  auto session = backend.Prepare(exposed.SerializeAsString(), options.session,
-                                 model.label + " (chain check)");
+  auto session =
+      backend.Prepare(exposed.SerializeAsString(), options.session, model.label + " (chain check)");
   CancelToken::Registration stop;
   if (options.harness.cancel)
     stop = options.harness.cancel->OnCancel([s = session.get()] { s->Terminate(); });
@@ -254,9 +254,8 @@ void ThrowIfChainCheckFailed(const ModelBenchmark& result, const std::string& la
       "{}: chain check failed: block {} is the first to diverge: its output '{}' differs from the "
       "whole model's by {:.3g} (tolerance {:.3g}){}; {}",
       label, c.first_diverging_block, c.diverging_tensor, c.diverging_max_abs_diff,
-      c.diverging_tolerance, c.random_ops.empty() ? "" : " (it draws random numbers: " +
-                                                             c.random_ops + ")",
-      kAdvice);
+      c.diverging_tolerance,
+      c.random_ops.empty() ? "" : " (it draws random numbers: " + c.random_ops + ")", kAdvice);
 }
 
 std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
@@ -349,7 +348,8 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
     if (options.chain_check) CompareBlockOutputs(b, carried, reference, result.chain);
     for (const auto& t : carried) {
       profile.output_bytes += static_cast<int64_t>(t.data.size());
-      profile.output_shapes += (profile.output_shapes.empty() ? "" : ";") + ShapeString(t.spec.shape);
+      profile.output_shapes +=
+          (profile.output_shapes.empty() ? "" : ";") + ShapeString(t.spec.shape);
     }
     result.sum_block_median_ms += profile.timing.stats.median;
     result.setup_ms += profile.setup_ms;

@@ -18,7 +18,7 @@ struct BenchmarkOptions {
   std::string backend = runtime::kDefaultBackend;
   uint64_t seed = 1;           // for the random model input when `inputs` is empty
   std::vector<Tensor> inputs;  // the model's inputs (ResolveInputs), in its input order
-  bool chain_check = true;      // false: --no-chain-check (the run records that it was skipped)
+  bool chain_check = true;     // false: --no-chain-check (the run records that it was skipped)
   void Validate() const;
 };
 
@@ -39,7 +39,7 @@ struct ChainCheck {
   double diverging_max_abs_diff = 0;
   double diverging_tolerance = 0;
   std::string random_ops;  // random ops in the diverging block (why it cannot match), if any
-  double check_ms = 0;  // the reference run: session creation and one run of the whole model
+  double check_ms = 0;     // the reference run: session creation and one run of the whole model
   bool ran() const { return status != ChainCheckStatus::kSkipped; }
   bool failed() const { return status == ChainCheckStatus::kFailed; }
 };

@@ -154,6 +154,11 @@ bool ShapeKeyMatches(const std::string& key,
   return true;
 }
 
+const std::vector<Tensor>& ResolvedInputs::Tensors() const {
+  if (!unavailable.empty()) throw BadInput("{}", unavailable);
+  return tensors;
+}
+
 ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs, const InputOptions& o,
                              const std::string& label) {
   auto known = [&](const std::string& name, const char* flag) {
@@ -170,8 +175,8 @@ ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs, const 
   for (size_t i = 0; i < model_inputs.size(); ++i) {
     const TensorSpec& in = model_inputs[i];
     if (!in.rank_known)
-      throw BadInput("{}: input '{}' has no declared rank; give it with --input {}=FILE.npy",
-                     label, in.name, in.name);
+      throw BadInput("{}: input '{}' has no declared rank; give it with --input {}=FILE.npy", label,
+                     in.name, in.name);
     const std::vector<int64_t>* given = Find(o.shapes, in.name);
     const std::string* file = nullptr;
     for (const auto& [n, f] : o.files)
@@ -218,7 +223,13 @@ ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs, const 
     TensorSpec spec = in;
     spec.shape = dims;
     if (!file) {
-      t = runtime::MakeRandomInput(spec, o.seed + i);
+      try {
+        t = runtime::MakeRandomInput(spec, o.seed + i);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::kBadInput) throw;
+        if (r.unavailable.empty()) r.unavailable = e.what();
+        t.spec = spec;  // shape known, no data
+      }
       r.notes.push_back(fmt::format("input '{}': {} {} {} (generated)", in.name,
                                     DTypeName(in.dtype), ShapeString(dims), Generated(in.dtype)));
     } else {
@@ -226,7 +237,9 @@ ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs, const 
                                     ShapeString(dims), *file));
     }
     t.spec.name = in.name;
-    r.bytes += static_cast<int64_t>(t.data.size());
+    const int64_t bytes = t.spec.bytes();
+    if (bytes < 0 || r.bytes < 0 || __builtin_add_overflow(r.bytes, bytes, &r.bytes))
+      r.bytes = kSizeTooLarge;
     resolved.push_back(t.spec);
     r.tensors.push_back(std::move(t));
   }

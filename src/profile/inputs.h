@@ -26,7 +26,12 @@ struct InputOptions {
 };
 
 struct ResolvedInputs {
-  std::vector<Tensor> tensors;     // in the model's input order; every shape static
+  std::vector<Tensor> tensors;  // in the model's input order; every shape static
+  // Why the tensors could not be generated (an input beyond MakeRandomInput's bound), else "".
+  // Verbs that only look at the model (inspect) go on; those that run it call Tensors().
+  std::string unavailable;
+  // `tensors`, or BadInput `unavailable`.
+  const std::vector<Tensor>& Tensors() const;
   std::vector<std::string> notes;  // one per input (what it holds), plus a batch note if any
   std::string shape_key;           // "name=1x3x640x640;sr=1": identifies the profile
   int64_t bytes = 0;               // all inputs together
@@ -34,8 +39,8 @@ struct ResolvedInputs {
 
 // `model_inputs` are the model's declared inputs (-1 = dynamic). `label` names the model in
 // errors.
-ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs, const InputOptions& options,
-                             const std::string& label);
+ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs,
+                             const InputOptions& options, const std::string& label);
 
 // Shape key of fully static specs, the same text ResolveInputs gives.
 std::string ShapeKey(const std::vector<TensorSpec>& inputs);

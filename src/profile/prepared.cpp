@@ -13,7 +13,12 @@ PreparedModel PrepareModel(const std::string& path, const InputOptions& inputs,
   p.model = OpenModel(path, backend);
   p.analysis = graph::Analyze(p.model.proto, analysis_options);
   p.inputs = ResolveInputs(p.analysis.inputs, inputs, path);
-  ResolveBlockShapes(p.model, p.analysis, p.inputs.tensors, backend);
+  // Inputs too large to generate: only a run needs them (Tensors() says why); a model whose
+  // shapes are all known needs no probe either.
+  if (p.inputs.unavailable.empty())
+    ResolveBlockShapes(p.model, p.analysis, p.inputs.tensors, backend);
+  else
+    ResolveBlockShapes(p.model, p.analysis, backend);
   p.partition = graph::PartitionFingerprint(p.analysis);
   return p;
 }

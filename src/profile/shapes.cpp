@@ -40,10 +40,25 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
   // depend on the inputs. Sizes known but too large to count stay: a run could not fill them.
   const bool all = given && AnyDynamicInput(analysis);
   std::map<std::string, std::vector<TensorSpec*>> unknown;
-  for (auto& block : analysis.blocks)
+  for (auto& block : analysis.blocks) {
     for (auto& out : block.outputs)
       if (out.bytes() == kSizeUnknown || (all && out.bytes() >= 0))
         unknown[out.name].push_back(&out);
+    for (auto& in : block.inputs)
+      if (in.bytes() == kSizeUnknown || (all && in.bytes() >= 0)) unknown[in.name].push_back(&in);
+  }
+  // Every activation tensor without a static type and shape too (models the ONNX library could
+  // not infer, tensors with a type but no shape): a segment may start or end at any of them, and
+  // its inputs need a type and its cost estimate a shape.
+  const auto& graph = model.proto.graph();
+  for (int node : analysis.order)
+    for (const auto& name : graph.node(node).output()) {
+      if (name.empty()) continue;
+      auto it = analysis.specs.find(name);
+      const bool known = it != analysis.specs.end() && it->second.dtype != DType::kUndefined &&
+                         it->second.rank_known && ElementCount(it->second.shape) != kSizeUnknown;
+      if (!known || all) unknown[name];
+    }
   if (unknown.empty()) return 0;
 
   std::vector<std::string> names;
@@ -65,7 +80,17 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
   for (const auto& t : session->Infer(inputs, cancel)) {
     auto it = unknown.find(t.spec.name);
     if (it == unknown.end()) continue;
-    analysis.specs[t.spec.name] = t.spec;
+    // Blocks get the observed spec: their sizes are those of this profile's inputs. The graph's
+    // own spec stays as declared or inferred (a dynamic batch stays dynamic, so segments cut from
+    // it take any batch); where it had no type or no shape, it gets the observed type and rank
+    // with every dimension dynamic (ONNX Runtime shows an input without a shape as a scalar).
+    auto& spec = analysis.specs[t.spec.name];
+    if (spec.dtype == DType::kUndefined || !spec.rank_known) {
+      spec.name = t.spec.name;
+      spec.dtype = t.spec.dtype;
+      spec.shape.assign(t.spec.shape.size(), -1);
+      spec.rank_known = true;
+    }
     for (TensorSpec* out : it->second) *out = t.spec;
     ++resolved;
   }

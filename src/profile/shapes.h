@@ -14,9 +14,10 @@
 
 namespace scission::profile {
 
-// Runs the model once on a random input with every block output whose shape is not fully known
-// exposed as an extra graph output, and writes the observed shapes into `analysis` (specs and
-// block outputs). Does nothing when all shapes are already static. Returns how many it resolved.
+// Runs the model once on a random input with every activation tensor whose type or shape is not
+// fully known (block boundaries included) exposed as an extra graph output, and writes the
+// observed specs into `analysis` (specs, block inputs and outputs). Does nothing when all are
+// already static. Returns how many it resolved.
 // A cancelled `cancel` stops the run (a worker's caller went away or its deadline passed).
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
                        const std::string& backend = runtime::kDefaultBackend,

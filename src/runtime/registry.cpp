@@ -65,9 +65,10 @@ uint16_t FloatToHalf(float value) {
   const uint32_t sign = (bits >> 16) & 0x8000u;
   const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
   uint32_t mantissa = bits & 0x7fffffu;
-  if (((bits >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));
+  if (((bits >> 23) & 0xff) == 0xff)
+    return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));
   if (exponent >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow: infinity
-  if (exponent <= 0) {                                                // subnormal or zero
+  if (exponent <= 0) {                                               // subnormal or zero
     if (exponent < -10) return static_cast<uint16_t>(sign);
     mantissa |= 0x800000u;
     const int shift = 14 - exponent;

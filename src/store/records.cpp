@@ -99,9 +99,10 @@ RunRecord RunRecordFor(const profile::ModelBenchmark& result,
     }
     run.input_shapes = profile::ShapeKey(specs);
   }
-  run.chain_check = result.chain_ok ? "ok" : "mismatch";
-  run.chain_max_abs_diff = std::isfinite(result.chain_max_abs_diff) ? result.chain_max_abs_diff : 0;
-  run.chain_tolerance = result.chain_tolerance;
+  // "passed" or "skipped" (--no-chain-check); a failed check is never stored.
+  run.chain_check = profile::ChainCheckStatusName(result.chain.status);
+  run.chain_max_abs_diff = std::isfinite(result.chain.max_abs_diff) ? result.chain.max_abs_diff : 0;
+  run.chain_tolerance = result.chain.tolerance;
   run.measurements.push_back(
       MeasurementFor(-1, result.whole_setup_ms, result.whole, result.whole_output_bytes, ""));
   for (const auto& b : result.blocks)

@@ -220,6 +220,11 @@ MeasurementRecord ReadMeasurement(Statement& s, int first_column) {
 
 }  // namespace
 
+const char* MigrationSql(int from) {
+  if (from < 0 || from >= kMigrationCount) throw Internal("no migration from schema {}", from);
+  return kMigrations[from];
+}
+
 std::string NowIso8601() {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
@@ -600,8 +605,16 @@ std::vector<ProfileView> Store::LatestProfiles(const std::string& model_key,
       "WHERE model_id = ?1 AND partition = ?2 ORDER BY idx");
   b.Bind(1, model_id).Bind(2, key.partition);
   while (b.Step()) {
-    BlockRecord r{static_cast<int>(b.Int(0)), static_cast<int>(b.Int(1)), b.Text(2), b.Text(3),
-                  b.Text(4),  b.Text(5), b.Text(6), b.Text(7), b.Int(8), static_cast<int>(b.Int(9)),
+    BlockRecord r{static_cast<int>(b.Int(0)),
+                  static_cast<int>(b.Int(1)),
+                  b.Text(2),
+                  b.Text(3),
+                  b.Text(4),
+                  b.Text(5),
+                  b.Text(6),
+                  b.Text(7),
+                  b.Int(8),
+                  static_cast<int>(b.Int(9)),
                   static_cast<int>(b.Int(10))};
     r.begin_pos = static_cast<int>(b.Int(11));
     r.end_pos = static_cast<int>(b.Int(12));

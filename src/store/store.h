@@ -18,6 +18,8 @@
 namespace scission::store {
 
 inline constexpr int kSchemaVersion = 2;
+// The SQL that brings a database from schema `from` to `from + 1` (tests build old databases).
+const char* MigrationSql(int from);
 // PRAGMA application_id of a Scission database: "Scis" in ASCII.
 inline constexpr int32_t kApplicationId = 0x53636973;
 

@@ -245,8 +245,13 @@ TEST(Analyze, OnlyFullyKnownShapesAreFolded) {
   *partial.mutable_graph()->mutable_value_info() = declared.graph().value_info();
   EXPECT_FALSE(ShapeNodeIsConstant(partial));
   auto known = partial;
-  known.mutable_graph()->mutable_value_info(0)->mutable_type()->mutable_tensor_type()
-      ->mutable_shape()->mutable_dim(1)->set_dim_value(4);
+  known.mutable_graph()
+      ->mutable_value_info(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(1)
+      ->set_dim_value(4);
   EXPECT_TRUE(ShapeNodeIsConstant(known));  // [1,4,8,8]: static, folded as before
 }
 
@@ -282,7 +287,7 @@ TEST(NodeInputs, OuterNamesReadAtAnyDepthButNotNamesTheSubgraphsDefine) {
 TEST(NodeInputs, SubgraphInputsAndInitializersShadowOuterNames) {
   testing::GraphBuilder body;
   body.Input("i", {}, onnx::TensorProto::INT64).Input("c", {}, onnx::TensorProto::BOOL);
-  body.Input("a", {1, 4});  // same name as the outer `a`: the body's own input
+  body.Input("a", {1, 4});   // same name as the outer `a`: the body's own input
   body.Weight("k", {1, 4});  // same name as an outer tensor `k`
   body.Node("Add", {"a", "k"}, {"s"}).Node("Mul", {"s", "outer"}, {"a_next"});
   body.Node("Identity", {"c"}, {"c_next"});
@@ -307,6 +312,7 @@ TEST(NodeInputs, SubgraphNodesOutOfOrderReadTheirOwnTensors) {
   b.Node("Add", {"x", "branch"}, {"y"}).Output("y", {1, 4});
   EXPECT_EQ(Reads(b.graph().node(0)), (std::set<std::string>{"cond", "x"}));
   EXPECT_NO_THROW(Analyze(b.Build()));
+}
 
 // Options that let tiny test graphs split as a large model would: no absolute timing floor.
 AnalysisOptions Splitting(int max_cut_tensors = 4) {
@@ -345,8 +351,7 @@ TEST(Analyze, UNetSplitsAtMultiTensorCuts) {
   auto a = AnalyzeChecked(testing::UNetModel(3, 4, 16), Splitting());
   EXPECT_GT(a.blocks.size(), single.blocks.size() + 8);
   auto tensors = TensorsPerBoundary(a);
-  for (size_t k : {1u, 2u, 3u, 4u})
-    EXPECT_THAT(tensors, ::testing::Contains(k)) << k << " tensors";
+  for (size_t k : {1u, 2u, 3u, 4u}) EXPECT_THAT(tensors, ::testing::Contains(k)) << k << " tensors";
   for (const auto& b : a.blocks) {
     EXPECT_LE(b.outputs.size(), 4u);
     // Above the split limit only where the 4-tensor limit leaves no cut: the bottleneck.

@@ -58,13 +58,11 @@ TEST(EstimateNodeCosts, AttentionFromItsDimensions) {
   node->add_input("x");
   node->add_input("qkv");
   node->add_output("y");
-  std::unordered_map<std::string, TensorSpec> specs = {
-      {"x", {"x", DType::kFloat, {2, 10, 8}}},
-      {"qkv", {"qkv", DType::kFloat, {8, 24}}},
-      {"y", {"y", DType::kFloat, {2, 10, 8}}}};
+  std::unordered_map<std::string, TensorSpec> specs = {{"x", {"x", DType::kFloat, {2, 10, 8}}},
+                                                       {"qkv", {"qkv", DType::kFloat, {8, 24}}},
+                                                       {"y", {"y", DType::kFloat, {2, 10, 8}}}};
   // Projections 2*10 tokens x 8 x 24, then scores and sum: 2 x tokens x S x H (H = 24 / 3).
-  EXPECT_DOUBLE_EQ(EstimateNodeCosts(model, specs)[0],
-                   kNodeCost + 20 * 8 * 24 + 2.0 * 20 * 10 * 8);
+  EXPECT_DOUBLE_EQ(EstimateNodeCosts(model, specs)[0], kNodeCost + 20 * 8 * 24 + 2.0 * 20 * 10 * 8);
 }
 
 TEST(EstimateNodeCosts, ControlFlowCostsItsBodies) {
@@ -113,10 +111,9 @@ TEST(EstimateNodeCosts, UnknownShapesTakeTheMedianOfKnownNodes) {
   b.Output("y", {1, 4, 8, 8});
   onnx::ModelProto proto = b.Build();
   // Only x and y are known: Exp's output is taken as large as x; Neg knows none of its tensors.
-  std::unordered_map<std::string, TensorSpec> specs = {
-      {"x", {"x", DType::kFloat, {1, 4, 8, 8}}},
-      {"y", {"y", DType::kFloat, {1, 4, 8, 8}}},
-      {"a", {"a", DType::kFloat, {1, -1, 8, 8}}}};
+  std::unordered_map<std::string, TensorSpec> specs = {{"x", {"x", DType::kFloat, {1, 4, 8, 8}}},
+                                                       {"y", {"y", DType::kFloat, {1, 4, 8, 8}}},
+                                                       {"a", {"a", DType::kFloat, {1, -1, 8, 8}}}};
   proto.mutable_graph()->clear_output();
   auto costs = EstimateNodeCosts(proto, specs);
   EXPECT_DOUBLE_EQ(costs[0], kNodeCost + kElementCost * 2 * 256);
@@ -132,7 +129,8 @@ TEST(EstimateNodeCosts, NothingKnownCostsTheSameForEveryNode) {
   // Inputs are declared in the graph: Exp knows x. Drop them to know nothing at all.
   onnx::ModelProto bare = b.Build();
   bare.mutable_graph()->clear_input();
-  EXPECT_THAT(EstimateNodeCosts(bare, {}), ::testing::ElementsAre(kUnknownNodeCost, kUnknownNodeCost));
+  EXPECT_THAT(EstimateNodeCosts(bare, {}),
+              ::testing::ElementsAre(kUnknownNodeCost, kUnknownNodeCost));
   EXPECT_GT(costs[0], kNodeCost);
 }
 

@@ -453,20 +453,21 @@ onnx::ModelProto QuantizedModel() {
   scalar_float("y_scale", 0.02f);
   scalar_u8("y_zero", 128);
   std::vector<int8_t> weights;
-  for (int i = 0; i < 4 * 4 * 3 * 3; ++i) weights.push_back(static_cast<int8_t>((i * 37) % 61 - 30));
+  for (int i = 0; i < 4 * 4 * 3 * 3; ++i)
+    weights.push_back(static_cast<int8_t>((i * 37) % 61 - 30));
   b.RawInitializer("wq", onnx::TensorProto::INT8, {4, 4, 3, 3}, RawBytes(weights));
   b.RawInitializer("bias", onnx::TensorProto::INT32, {4},
                    RawBytes(std::vector<int32_t>{100, -50, 25, 0}));
   b.Node("QuantizeLinear", {"x", "x_scale", "x_zero"}, {"xq"});
-  b.Node("QLinearConv", {"xq", "x_scale", "x_zero", "wq", "w_scale", "w_zero", "y_scale", "y_zero",
-                         "bias"},
+  b.Node("QLinearConv",
+         {"xq", "x_scale", "x_zero", "wq", "w_scale", "w_zero", "y_scale", "y_zero", "bias"},
          {"q1"})
       .IntsAttr("pads", {1, 1, 1, 1});
   b.Node("DequantizeLinear", {"q1", "y_scale", "y_zero"}, {"d1"});
   b.Node("Relu", {"d1"}, {"r1"});
   b.Node("QuantizeLinear", {"r1", "y_scale", "y_zero"}, {"q2"});
-  b.Node("QLinearConv", {"q2", "y_scale", "y_zero", "wq", "w_scale", "w_zero", "y_scale", "y_zero",
-                         "bias"},
+  b.Node("QLinearConv",
+         {"q2", "y_scale", "y_zero", "wq", "w_scale", "w_zero", "y_scale", "y_zero", "bias"},
          {"q3"})
       .IntsAttr("pads", {1, 1, 1, 1});
   b.Node("DequantizeLinear", {"q3", "y_scale", "y_zero"}, {"y"});
@@ -615,6 +616,10 @@ onnx::ModelProto ScanOuterReadModel() {
       .GraphAttr("body", Named(body.graph(), "scan_body"));
   b.Node("Relu", {"s_final"}, {"y"});
   b.Output("y", {32});
+  return b.Build();
+}
+
+namespace {
 
 // Conv(3x3, pad 1) + Relu from `in` to `out`.
 void ConvRelu(GraphBuilder& b, const std::string& in, const std::string& out, int channels_in,

@@ -91,7 +91,8 @@ TEST(LoadModel, RejectsDirectoryAndMissingPath) {
 TEST(LoadModel, OpsetsNewerThanTheOnnxLibraryAreLeftToOnnxRuntime) {
   // Before: "unsupported opset 18 (supported: 7..17)", Debian's libonnx 1.12 being the limit.
   for (int opset : {OnnxLibraryMaxOpset() + 1, 20, 21}) {
-    auto model = LoadModel(WriteTemp("newer.onnx", testing::ReduceMeanModel(opset).SerializeAsString()));
+    auto model =
+        LoadModel(WriteTemp("newer.onnx", testing::ReduceMeanModel(opset).SerializeAsString()));
     EXPECT_FALSE(model.onnx_checked) << opset;
     EXPECT_EQ(model.proto.graph().value_info_size(), 0) << "no shape inference with old schemas";
   }

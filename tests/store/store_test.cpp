@@ -12,6 +12,7 @@
 #include <limits>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -334,20 +335,34 @@ TEST(Store, RefusesAForeignDatabaseAndLeavesItUnchanged) {
 
 TEST(Store, RecognisesASchemaOneDatabaseWithoutApplicationId) {
   std::string path = FreshDb("legacy");
-  ModelRecord model{"k", "k", "", "onnx", 0, 0};
-  model.key = std::string(64, 'b');
+  const std::string key(64, 'b');
   {
-    Store db(path);
-    db.SaveRun({"pi", "device"}, model, SampleBlocks(), SampleRun(10));
-  }
-  {
-    RawDb raw(path);  // as the first release wrote it
-    raw.Exec("PRAGMA application_id = 0");
+    RawDb raw(path);  // as the first release wrote it: schema 1, no application_id
+    raw.Exec(MigrationSql(0));
+    raw.Exec("PRAGMA user_version = 1");
+    raw.Exec("INSERT INTO resources VALUES (1, 'pi', 'device')");
+    raw.Exec("INSERT INTO models VALUES (1, '" + key + "', 'k', '', 'onnx', 100, 602112)");
+    for (int b = 0; b < 3; ++b)
+      raw.Exec(
+          fmt::format("INSERT INTO blocks VALUES (1, {0}, 2, 'n{0}', 'm{0}', 'Conv:1', 't{0}', "
+                      "'[1,8]', 'float32', 32, {0}, {0})",
+                      b));
+    raw.Exec(
+        "INSERT INTO runs VALUES (1, 1, 1, 'benchmark', '2026-01-01T00:00:00Z', 'onnxruntime', "
+        "'1.30.0', 'CPU', 1, 'cpu', 'host', 'Release', 3, 20, 100, 10)");
+    for (int b = -1; b < 3; ++b)
+      raw.Exec(
+          fmt::format("INSERT INTO measurements VALUES (1, {}, 1, 2, 20, 1.5, 1.5, 2, 2, "
+                      "0.1, 1, 2, 32, '[1.5]')",
+                      b));
     EXPECT_EQ(raw.Scalar("PRAGMA application_id"), 0);
   }
-  Store db(path);
+  Store db(path);  // recognised, migrated to the current schema, labelled
   EXPECT_EQ(db.CountRuns(), 1);
-  EXPECT_EQ(db.LatestProfiles(model.key).at(0).block_measurements.size(), 3u);
+  auto profiles = db.LatestProfiles(key);
+  ASSERT_EQ(profiles.size(), 1u);
+  EXPECT_EQ(profiles.at(0).block_measurements.size(), 3u);
+  EXPECT_EQ(profiles.at(0).key.input_shapes, "");  // unknown for runs made before schema 2
   EXPECT_EQ(db.connection().Prepare("PRAGMA application_id").Step(), true);
   RawDb raw(path);
   EXPECT_EQ(raw.Scalar("PRAGMA application_id"), kApplicationId);
