@@ -280,7 +280,17 @@ std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
                                    fmt::format("{} blocks {}..{}", model.label, first, last));
     carried = runtime::RunOnce(*session, MatchInputs(*session, std::move(carried), first));
   }
-  return carried;
+  // In the model's own output order (the last segment lists its outputs in its own order).
+  std::vector<Tensor> outputs;
+  for (const auto& out : model.proto.graph().output())
+    for (auto& t : carried)
+      if (t.spec.name == out.name()) {
+        outputs.push_back(std::move(t));
+        break;
+      }
+  if (outputs.size() != static_cast<size_t>(model.proto.graph().output_size()))
+    throw Internal("{}: the chain of segments lost a graph output", model.label);
+  return outputs;
 }
 
 ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::GraphAnalysis& analysis,

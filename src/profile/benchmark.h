@@ -87,7 +87,8 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
 void ThrowIfChainCheckFailed(const ModelBenchmark& result, const std::string& label);
 
 // Runs the model as a chain of segments (inclusive block ranges covering 0..n-1 in order), each
-// in its own session, feeding each segment the previous one's outputs. Returns the final outputs.
+// in its own session, feeding each segment the previous one's outputs. Returns the final outputs,
+// in the model's output order.
 std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
                                 const graph::GraphAnalysis& analysis,
                                 const std::vector<std::pair<int, int>>& ranges,

@@ -25,4 +25,10 @@ int ExpectEveryTwoWaySplitReproduces(const graph::LoadedModel& model,
                                      const graph::GraphAnalysis& analysis,
                                      const std::vector<Tensor>& inputs);
 
+// Only the splits at block boundaries (what a plan can choose), for models too large to split at
+// every position. Returns the number of splits checked.
+int ExpectEveryBlockSplitReproduces(const graph::LoadedModel& model,
+                                    const graph::GraphAnalysis& analysis,
+                                    const std::vector<Tensor>& inputs);
+
 }  // namespace scission::testing
