@@ -74,7 +74,8 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     if (!c->name.empty()) store::ValidateName(c->name, "--name");
     c->options.Validate();
     std::string path = zoo::ResolveModel(c->model, [](const std::string& m) { Note(m); });
-    auto prepared = profile::PrepareModel(path, c->inputs.Options(), {}, c->options.backend);
+    auto prepared =
+        profile::PrepareModel(path, c->inputs.Options(), c->inputs.Analysis(), c->options.backend);
     const auto& model = prepared.model;
     const auto& analysis = prepared.analysis;
     profile::BenchmarkOptions options = c->options;

@@ -90,11 +90,18 @@ void AddBlockRows(Table& table, const graph::BlockInfo& b, const graph::GraphAna
     table.Add(std::move(total));
   }
 }
+// The default domain's opset version, 0 when the model imports none.
+int64_t DefaultOpset(const onnx::ModelProto& proto) {
+  for (const auto& op : proto.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  return 0;
+}
+
 }  // namespace
 
 void PrintInspection(const std::string& path, const graph::LoadedModel& model,
                      const graph::GraphAnalysis& analysis) {
-  fmt::print("model   {}\nsha256  {}\n", path, model.sha256);
+  fmt::print("model   {}\nsha256  {}\nopset   {}\n", path, model.sha256, DefaultOpset(model.proto));
   // Users should know when shapes come from a run rather than from static inference.
   fmt::print("checks  {}\n", model.onnx_checked
                                  ? "ONNX checker, ONNX shape inference, ONNX Runtime"
@@ -123,7 +130,7 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
   AddInputFlags(cmd, *flags);
   cmd->callback([model_arg, flags, &global] {
     std::string path = zoo::ResolveModel(*model_arg, [](const std::string& m) { Note(m); });
-    auto prepared = profile::PrepareModel(path, flags->Options());
+    auto prepared = profile::PrepareModel(path, flags->Options(), flags->Analysis());
     const auto& model = prepared.model;
     const auto& analysis = prepared.analysis;
     if (!global.json)
@@ -132,6 +139,7 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
       nlohmann::ordered_json doc;
       doc["model"] = path;
       doc["sha256"] = model.sha256;
+      doc["opset"] = DefaultOpset(model.proto);
       doc["onnx_checked"] = model.onnx_checked;
       doc["inputs"] = nlohmann::ordered_json::array();
       for (const auto& in : analysis.inputs)

@@ -103,7 +103,7 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--top", o->top, "how many plans, 1..1000 (default 5)");
   cmd->add_option("--svg", o->svg, "write the best plan as an SVG chart");
   cmd->add_option("--statistic", o->statistic, "per-block time: mean (default) or median");
-  AddInputFlags(cmd, o->inputs, /*with_values=*/false);
+  AddInputFlags(cmd, o->inputs, /*with_values=*/false, /*with_cuts=*/false);
   cmd->callback([o, &global] {
     store::Store db(global.DbPath());
     auto model = ResolveStoredModel(db, o->model);

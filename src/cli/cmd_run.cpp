@@ -59,6 +59,7 @@ void RegisterRun(CLI::App& app, GlobalOptions& global) {
     o->run.db_path = global.DbPath();
     o->run.connect = o->connect.Resolve();
     o->run.inputs = o->inputs.Options();
+    o->run.analysis = o->inputs.Analysis();
     auto text = ReadFileBytes(o->plan);
     auto json = nlohmann::json::parse(text, nullptr, false);
     if (json.is_discarded())

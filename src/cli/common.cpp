@@ -19,7 +19,11 @@ void AddGlobalFlags(CLI::App* command, GlobalOptions& global) {
                       "database (default $SCISSION_DB or ~/.local/share/scission/scission.db)");
 }
 
-void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values) {
+void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values, bool with_cuts) {
+  if (with_cuts)
+    cmd->add_option("--max-cut-tensors", flags.max_cut_tensors,
+                    "most live tensors a block boundary may carry (1..64, default 4; 1 = "
+                    "single-tensor cuts only; benchmark and run must agree)");
   cmd->add_option("--shape", flags.shapes,
                   "NAME=1x3x640x640: an input's shape (repeatable; fixes dynamic dimensions)");
   if (with_values)

@@ -50,9 +50,19 @@ std::string FormatBytes(int64_t bytes);
 // a model or picks its profile.
 struct InputFlags {
   std::vector<std::string> shapes, files;
+  int max_cut_tensors = graph::AnalysisOptions{}.max_cut_tensors;  // --max-cut-tensors
   profile::InputOptions Options() const { return profile::InputOptions::Parse(shapes, files); }
+  graph::AnalysisOptions Analysis() const {
+    graph::AnalysisOptions a;
+    a.max_cut_tensors = max_cut_tensors;
+    a.Validate();
+    return a;
+  }
 };
-void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values = true);
+// `with_values`: --input too (not for plan); `with_cuts`: --max-cut-tensors too (verbs that cut the
+// model themselves).
+void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values = true,
+                   bool with_cuts = true);
 
 struct BenchmarkCommand {
   std::string model;

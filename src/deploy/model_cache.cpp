@@ -13,21 +13,12 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "graph/partition.h"
 #include "profile/shapes.h"
 
 namespace scission::deploy {
 
 namespace fs = std::filesystem;
-
-std::string PartitionFingerprint(const graph::GraphAnalysis& analysis) {
-  std::string text;
-  for (const auto& block : analysis.blocks) {
-    text += std::to_string(block.begin) + "-" + std::to_string(block.end) + ":";
-    for (const auto& out : block.outputs) text += out.name + ",";
-    text += ";";
-  }
-  return Sha256Hex(text);
-}
 
 bool IsSha256Hex(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -171,7 +162,7 @@ std::shared_ptr<const CachedModel> ModelCache::Load(const std::string& sha256,
                    ShortName(sha256));
   entry->analysis = graph::Analyze(entry->model.proto);
   profile::ResolveBlockShapes(entry->model, entry->analysis, runtime::kDefaultBackend, cancel);
-  entry->partition = PartitionFingerprint(entry->analysis);
+  entry->partition = graph::PartitionFingerprint(entry->analysis);
   return entry;
 }
 

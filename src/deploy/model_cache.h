@@ -22,12 +22,8 @@ namespace scission::deploy {
 struct CachedModel {
   graph::LoadedModel model;
   graph::GraphAnalysis analysis;
-  std::string partition;  // PartitionFingerprint(analysis)
+  std::string partition;  // graph::PartitionFingerprint(analysis)
 };
-
-// SHA-256 over the block partition (positions and boundary tensor names): equal on two machines
-// exactly when both cut the model into the same blocks.
-std::string PartitionFingerprint(const graph::GraphAnalysis& analysis);
 
 bool IsSha256Hex(const std::string& text);
 

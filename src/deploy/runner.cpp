@@ -97,7 +97,7 @@ class Runner {
                          profile::DimsText(dims));
       }
     }
-    auto prepared = profile::PrepareModel(model_path_, inputs);
+    auto prepared = profile::PrepareModel(model_path_, inputs, o.analysis);
     loaded_ = std::move(prepared.model);
     if (loaded_.sha256 != model_key_)
       throw BadInput("{}: file differs from the planned model (hash)", model_path_);

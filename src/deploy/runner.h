@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy/wire.h"
+#include "graph/analysis.h"
 #include "plan/document.h"
 #include "profile/inputs.h"
 
@@ -26,6 +27,7 @@ struct RunOptions {
   int threads = 0;  // intra-op threads of the local (first-tier) segment; workers use their own
   // Input values (--input); the shapes are the plan's profile's (a --shape must agree with them).
   profile::InputOptions inputs;
+  graph::AnalysisOptions analysis;  // --max-cut-tensors: as the plan's profile was benchmarked
   // On a dead worker, re-plan over the remaining resources with the plan document's own request
   // (every constraint the user gave), from the profiles and links in db_path.
   bool fallback_replan = false;

@@ -75,7 +75,7 @@ struct RunRecord {
   std::string input_shapes, partition;
   int64_t input_bytes = -1;  // bytes of the inputs it ran with; -1 = the model's input_bytes
   std::string inputs;        // what the inputs held ("x: float32 [1,3,224,224] uniform ...")
-  std::string chain_check;   // "ok", "skipped", or "" (not recorded)
+  std::string chain_check;   // "passed", "skipped" (--no-chain-check), or "" (not recorded)
   double chain_max_abs_diff = 0, chain_tolerance = 0;
   std::vector<MeasurementRecord> measurements;
 };

@@ -123,6 +123,32 @@ TEST_F(GraphCli, SizesThatOverflowSaySoAndBenchmarkIsBadInput) {
   ExpectBadInput(Benchmark(path), "input 'x' (float32 [1099511627776,1099511627776]) needs more");
 }
 
+TEST_F(GraphCli, MaxCutTensorsChoosesHowManyTensorsABoundaryMayCarry) {
+  // A U-Net keeps its skip connections live: with single-tensor cuts only, the levels between
+  // them are one block each; with up to 4 live tensors a boundary can fall inside them.
+  auto path = Write("unet.onnx", UNetModel(3, 8, 64).SerializeAsString());
+  auto blocks = [&](const std::string& k) {
+    auto r = Run({"inspect", path, "--json", "--max-cut-tensors", k});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto doc = nlohmann::json::parse(r.out);
+    size_t widest = 0;
+    for (const auto& b : doc["blocks"]) widest = std::max(widest, b["outputs"].size());
+    EXPECT_LE(widest, static_cast<size_t>(std::stoi(k)));
+    return doc["blocks"].size();
+  };
+  const size_t single = blocks("1");
+  EXPECT_GT(blocks("4"), single);
+  // The default is 4.
+  auto r = Run({"inspect", path, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["blocks"].size(), blocks("4"));
+  ExpectBadInput({"inspect", path, "--max-cut-tensors", "0"},
+                 "--max-cut-tensors: 0 is not within 1..64");
+  ExpectBadInput(
+      {"benchmark", path, "--resource", "box", "--tier", "edge", "--max-cut-tensors", "65"},
+      "--max-cut-tensors: 65 is not within 1..64");
+}
+
 TEST_F(GraphCli, HugeDeclaredInputIsBadInput) {
   // Before: std::bad_alloc, exit 1 (or as much memory as the allocator would give).
   GraphBuilder b;
