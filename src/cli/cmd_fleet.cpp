@@ -4,6 +4,7 @@
 #include "common/files.h"
 #include "deploy/client.h"
 #include "profile/prepared.h"
+#include "store/records.h"
 #include "store/validate.h"
 #include "zoo/zoo.h"
 
@@ -43,7 +44,10 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       prepared = profile::PrepareModel(path, {});
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kBadInput) throw;
-      throw BadInput("{} (fleet benchmark runs models at their declared shapes only)", e.what());
+      throw BadInput(
+          "{} — but fleet benchmark runs models at their declared shapes only (workers take no "
+          "--shape yet); benchmark such a model locally on each machine with `scission benchmark`",
+          e.what());
     }
     std::string inputs_text;
     for (const auto& n : prepared.inputs.notes)
@@ -71,6 +75,17 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
         throw BadInput(
             "worker {} cuts {} into {} blocks, this machine into {} (another Scission version?)",
             name, path, remote.blocks.size(), prepared.analysis.blocks.size());
+      // The blocks as this machine cut them (with their positions, which the wire does not
+      // carry), once every boundary agrees with the worker's.
+      auto local_blocks = store::BlockRecordsFor(prepared.analysis);
+      for (size_t b = 0; b < local_blocks.size(); ++b)
+        if (local_blocks[b].output_name != remote.blocks[b].output_name)
+          throw BadInput(
+              "worker {} ends block {} at '{}', this machine at '{}' (another Scission "
+              "version?)",
+              name, b, remote.blocks[b].output_name, local_blocks[b].output_name);
+      remote.blocks = std::move(local_blocks);
+      remote.model.input_bytes = prepared.inputs.bytes;
       remote.run.input_shapes = prepared.inputs.shape_key;
       remote.run.partition = prepared.partition;
       remote.run.input_bytes = prepared.inputs.bytes;

@@ -141,7 +141,8 @@ class Runner {
       if (reply.partition() != partition_)
         throw BadInput(
             "worker {} cuts the model into different blocks than this machine (another Scission "
-            "version?); block indices would not mean the same",
+            "version, or --max-cut-tensors other than the workers' default 4?); block indices "
+            "would not mean the same",
             s.resource);
       next_address = it->second;
       next_segment = reply.segment_id();

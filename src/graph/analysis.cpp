@@ -241,8 +241,28 @@ void ComputeLiveness(const onnx::GraphProto& graph,
   a.live_count.assign(n + 1, 0);
   int live = 0;
   for (int p = 0; p <= n; ++p) a.live_count[p] = live += delta[p];
+  // Values that are not tensors: outputs of sequence/optional/map ops, or declared so.
+  static const std::unordered_set<std::string> kNonTensorOps = {
+      "SplitToSequence", "SequenceConstruct", "SequenceInsert", "SequenceErase",
+      "SequenceEmpty",   "SequenceMap",       "Optional",       "ZipMap"};
+  std::unordered_set<std::string> not_tensors;
+  for (const auto* list : {&graph.value_info(), &graph.output()})
+    for (const auto& info : *list)
+      if (info.has_type() && !info.type().has_tensor_type()) not_tensors.insert(info.name());
+  for (int node : a.order)
+    if (kNonTensorOps.count(graph.node(node).op_type()))
+      for (const auto& out : graph.node(node).output()) not_tensors.insert(out);
+  std::vector<int> blocked(n + 2, 0);
+  for (const auto& interval : a.intervals)
+    if (not_tensors.count(interval.name)) {
+      ++blocked[interval.produced_at + 1];
+      --blocked[interval.last_use + 1];
+    }
+  a.uncuttable.assign(n + 1, 0);
+  int inside = 0;
+  for (int p = 0; p <= n; ++p) a.uncuttable[p] = (inside += blocked[p]) > 0;
   for (int p = 1; p < n; ++p)
-    if (a.live_count[p] == 1) a.single_cuts.push_back(p);
+    if (a.live_count[p] == 1 && !a.uncuttable[p]) a.single_cuts.push_back(p);
   BuildIntervalSearch(a);
 }
 
@@ -290,7 +310,8 @@ void CountCutPoints(const AnalysisOptions& options, GraphAnalysis& a) {
   a.cut_points_by_tensors.assign(options.max_cut_tensors, 0);
   for (int p = 1; p < a.positions(); ++p) {
     int live = a.live_count[p];
-    if (live >= 1 && live <= options.max_cut_tensors) ++a.cut_points_by_tensors[live - 1];
+    if (live >= 1 && live <= options.max_cut_tensors && !a.uncuttable[p])
+      ++a.cut_points_by_tensors[live - 1];
   }
 }
 
@@ -298,7 +319,7 @@ void CountCutPoints(const AnalysisOptions& options, GraphAnalysis& a) {
 // left inside a block were merged away on purpose), and the node at p is not an element-wise
 // node reading what the node just before produced, which ONNX Runtime would fuse.
 bool MultiTensorCutAt(const onnx::GraphProto& graph, const GraphAnalysis& a, int p, int max_live) {
-  if (a.live_count[p] < 2 || a.live_count[p] > max_live) return false;
+  if (a.live_count[p] < 2 || a.live_count[p] > max_live || a.uncuttable[p]) return false;
   const auto& node = graph.node(a.order[p]);
   if (!IsElementwiseOp(node.op_type())) return true;
   const auto& before = graph.node(a.order[p - 1]).output();

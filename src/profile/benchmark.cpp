@@ -283,9 +283,9 @@ std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
   // In the model's own output order (the last segment lists its outputs in its own order).
   std::vector<Tensor> outputs;
   for (const auto& out : model.proto.graph().output())
-    for (auto& t : carried)
+    for (const auto& t : carried)
       if (t.spec.name == out.name()) {
-        outputs.push_back(std::move(t));
+        outputs.push_back(t);  // a copy: a graph may list one output twice
         break;
       }
   if (outputs.size() != static_cast<size_t>(model.proto.graph().output_size()))

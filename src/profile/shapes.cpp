@@ -47,18 +47,29 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
     for (auto& in : block.inputs)
       if (in.bytes() == kSizeUnknown || (all && in.bytes() >= 0)) unknown[in.name].push_back(&in);
   }
-  // Every activation tensor without a static type and shape too (models the ONNX library could
-  // not infer, tensors with a type but no shape): a segment may start or end at any of them, and
-  // its inputs need a type and its cost estimate a shape.
+  // Every activation tensor without a known type and rank too (models the ONNX library could not
+  // infer, tensors with a type but no shape): a segment may start or end at any of them, and its
+  // inputs need both. Values that are not tensors (sequences, maps, optionals) stay out: ONNX
+  // Runtime cannot hand them over as tensors, and no cut carries them.
   const auto& graph = model.proto.graph();
-  for (int node : analysis.order)
-    for (const auto& name : graph.node(node).output()) {
-      if (name.empty()) continue;
+  std::set<std::string> not_tensors;
+  for (const auto* list : {&graph.value_info(), &graph.output()})
+    for (const auto& info : *list)
+      if (info.has_type() && !info.type().has_tensor_type()) not_tensors.insert(info.name());
+  static const std::set<std::string> kNonTensorOps = {
+      "SplitToSequence", "SequenceConstruct", "SequenceInsert", "SequenceErase",
+      "SequenceEmpty",   "SequenceMap",       "Optional",       "ZipMap"};
+  for (int node : analysis.order) {
+    const auto& n = graph.node(node);
+    if (kNonTensorOps.count(n.op_type())) continue;
+    for (const auto& name : n.output()) {
+      if (name.empty() || not_tensors.count(name)) continue;
       auto it = analysis.specs.find(name);
       const bool known = it != analysis.specs.end() && it->second.dtype != DType::kUndefined &&
-                         it->second.rank_known && ElementCount(it->second.shape) != kSizeUnknown;
-      if (!known || all) unknown[name];
+                         it->second.rank_known;
+      if (!known) unknown[name];
     }
+  }
   if (unknown.empty()) return 0;
 
   std::vector<std::string> names;

@@ -43,7 +43,10 @@ TEST(Harness, MinimumTimeExtendsAndMaxRunsCaps) {
   auto t = TimeRuns([] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }, o);
   double measured = 0;
   for (double s : t.samples_ms) measured += s;
-  EXPECT_GE(measured, 15.0);
+  // The harness extends until 15 ms of wall time have passed since the first sample; the samples
+  // themselves sum to a little less (the loop's own time between them, more on a loaded machine:
+  // CI once saw 14.99). Well above one sample shows the extension.
+  EXPECT_GE(measured, 10.0);
   EXPECT_GT(t.samples_ms.size(), 1u);
 
   o.min_time_ms = 1e9;

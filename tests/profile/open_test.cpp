@@ -185,6 +185,32 @@ TEST(OpenModel, ProbedDynamicBatchSegmentsRunAtAnyBatch) {
   }
 }
 
+// A sequence inside the graph (SplitToSequence -> ConcatFromSequence), at opset 18 so the ONNX
+// library infers nothing: the shape probe must not ask ONNX Runtime for the sequence as a tensor
+// (before: "not a tensor" for every verb).
+TEST(OpenModel, SequencesInsideTheGraphAreNotProbedAsTensors) {
+  testing::GraphBuilder b(18);
+  b.Input("x", {1, 16}).Weight("w", {16, 16});
+  b.Node("MatMul", {"x", "w"}, {"m"}).Node("Relu", {"m"}, {"r"});
+  b.Node("SplitToSequence", {"r"}, {"seq"}).IntAttr("axis", 1);
+  b.Node("ConcatFromSequence", {"seq"}, {"c"}).IntAttr("axis", 1);
+  b.Node("MatMul", {"c", "w"}, {"y"});
+  b.Output("y", {1, 16});
+  auto model = OpenModel(WriteModel(b.Build(), "sequence_inside"));
+  graph::AnalysisOptions no_merge;
+  no_merge.merge_trivial_blocks = false;
+  auto analysis = graph::Analyze(model.proto, no_merge);
+  ASSERT_NO_THROW(ResolveBlockShapes(model, analysis));
+  auto inputs = testing::RandomInputs(model);
+  EXPECT_GE(testing::ExpectEveryBlockSplitReproduces(model, analysis, inputs), 0);
+  BenchmarkOptions options;
+  options.harness.warmup_runs = 1;
+  options.harness.min_runs = 1;
+  options.session.threads = 1;
+  EXPECT_EQ(BenchmarkModel(model, analysis, options, nullptr).chain.status,
+            ChainCheckStatus::kPassed);
+}
+
 TEST(OpenModelBytes, ValidatesWithTheRuntimeToo) {
   EXPECT_NO_THROW(OpenModelBytes(testing::ContribModel().SerializeAsString(), "contrib.onnx"));
   testing::GraphBuilder b;
