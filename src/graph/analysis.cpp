@@ -245,7 +245,7 @@ void ComputeLiveness(const onnx::GraphProto& graph,
   static const std::unordered_set<std::string> kNonTensorOps = {
       "SplitToSequence", "SequenceConstruct", "SequenceInsert", "SequenceErase",
       "SequenceEmpty",   "SequenceMap",       "Optional",       "ZipMap"};
-  std::unordered_set<std::string> not_tensors;
+  auto& not_tensors = a.non_tensors;
   for (const auto* list : {&graph.value_info(), &graph.output()})
     for (const auto& info : *list)
       if (info.has_type() && !info.type().has_tensor_type()) not_tensors.insert(info.name());

@@ -90,8 +90,9 @@ struct GraphAnalysis {
   // Positions where a live value is not a tensor (a sequence, map or optional): no cut there, since
   // ONNX Runtime cannot hand such a value over between segments.
   std::vector<char> uncuttable;
-  std::vector<int> interval_search;  // LiveAt's index over `intervals`
-  std::vector<int> single_cuts;      // interior positions with one live tensor
+  std::unordered_set<std::string> non_tensors;  // those values, by name
+  std::vector<int> interval_search;             // LiveAt's index over `intervals`
+  std::vector<int> single_cuts;                 // interior positions with one live tensor
   // [k - 1]: interior positions with k live tensors, k = 1..max_cut_tensors.
   std::vector<int> cut_points_by_tensors;
   std::vector<double> node_costs;   // by node index, MACs (graph/cost.h); constants included

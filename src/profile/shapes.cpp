@@ -52,18 +52,9 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
   // inputs need both. Values that are not tensors (sequences, maps, optionals) stay out: ONNX
   // Runtime cannot hand them over as tensors, and no cut carries them.
   const auto& graph = model.proto.graph();
-  std::set<std::string> not_tensors;
-  for (const auto* list : {&graph.value_info(), &graph.output()})
-    for (const auto& info : *list)
-      if (info.has_type() && !info.type().has_tensor_type()) not_tensors.insert(info.name());
-  static const std::set<std::string> kNonTensorOps = {
-      "SplitToSequence", "SequenceConstruct", "SequenceInsert", "SequenceErase",
-      "SequenceEmpty",   "SequenceMap",       "Optional",       "ZipMap"};
   for (int node : analysis.order) {
-    const auto& n = graph.node(node);
-    if (kNonTensorOps.count(n.op_type())) continue;
-    for (const auto& name : n.output()) {
-      if (name.empty() || not_tensors.count(name)) continue;
+    for (const auto& name : graph.node(node).output()) {
+      if (name.empty() || analysis.non_tensors.count(name)) continue;
       auto it = analysis.specs.find(name);
       const bool known = it != analysis.specs.end() && it->second.dtype != DType::kUndefined &&
                          it->second.rank_known;
