@@ -29,7 +29,8 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
   struct Options {
     deploy::WorkerOptions worker;
     std::string token_file, peers;
-    int64_t max_segment_mb = -1, max_cache_mb = 16384, max_tensor_mb = 256;  // -1: automatic
+    int64_t max_segment_mb = -1, max_cache_mb = 16384, max_tensor_mb = 256,
+            max_transport_mb = 256;  // -1: automatic
   };
   auto o = std::make_shared<Options>();
   auto& w = o->worker;
@@ -53,6 +54,8 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
                   "memory for loaded segments (default half of this machine's memory)");
   cmd->add_option("--max-cache-mb", o->max_cache_mb, "disk for cached models (16384)");
   cmd->add_option("--max-tensor-mb", o->max_tensor_mb, "largest tensor accepted (256)");
+  cmd->add_option("--max-transport-mb", o->max_transport_mb,
+                  "memory gRPC may buffer for all connections together (256)");
   cmd->add_option("--max-benchmark-s", w.max_benchmark_s, "a benchmark stops after (900)");
   cmd->callback([o, &global] {
     // Block SIGINT/SIGTERM in every thread; one thread waits for them and shuts the server down.
@@ -76,6 +79,7 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
         o->max_segment_mb != -1 ? mb(o->max_segment_mb, "--max-segment-mb") : HalfOfMemory();
     cfg.models.max_disk_bytes = mb(o->max_cache_mb, "--max-cache-mb");
     cfg.max_tensor_bytes = mb(o->max_tensor_mb, "--max-tensor-mb");
+    cfg.max_transport_bytes = mb(o->max_transport_mb, "--max-transport-mb");
     cfg.log = [](const std::string& m) { Note("worker: " + m); };
     deploy::WorkerServer server(cfg);
     int port = server.Start();

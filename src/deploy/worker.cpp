@@ -847,8 +847,7 @@ void WorkerOptions::Validate() {
   if (models.max_disk_bytes < (1 << 20)) throw BadInput("--max-cache-mb must be at least 1");
   if (max_tensor_bytes < 1 || max_tensor_bytes > (4LL << 30))
     throw BadInput("--max-tensor-mb must be 1..4096");
-  if (max_transport_bytes < (4 << 20))
-    throw BadInput("the worker's transport memory must be at least 4 MiB");
+  if (max_transport_bytes < (4 << 20)) throw BadInput("--max-transport-mb must be at least 4");
   if (max_uploads < 1 || max_bulk_transfers < 1 || max_rpc_threads < 4)
     throw BadInput("worker concurrency limits must be positive");
   if (!(max_benchmark_s > 0) || !(max_request_s > 0))

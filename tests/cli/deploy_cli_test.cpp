@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -118,6 +119,26 @@ TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
   auto dead = Run({"probe", "127.0.0.1:1", "--from", "dev"});
   EXPECT_EQ(dead.exit_code, 2);
   EXPECT_THAT(dead.err, HasSubstr("unreachable"));
+}
+
+// A worker's limits out of range are one-line errors (exit 2) before it listens.
+TEST_F(DeployCli, WorkerLimitsOutOfRangeAreOneLineErrors) {
+  const std::vector<std::string> base = {"worker", "--listen", "127.0.0.1:0", "--resource",
+                                         "w",      "--tier",   "edge"};
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--max-transport-mb", "2"}, "--max-transport-mb must be at least 4"},
+      {{"--max-transport-mb", "0"}, "--max-transport-mb must be 1..2^30"},
+      {{"--max-tensor-mb", "0"}, "--max-tensor-mb must be 1..2^30"},
+      {{"--max-segments", "0"}, "--max-segments must be 1..4096"},
+  };
+  for (const auto& [flags, message] : cases) {
+    auto args = base;
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << flags[0] << " " << flags[1];
+    EXPECT_THAT(r.err, HasSubstr(message));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 // A `run` whose edge worker was killed 1.5 s in: its JSON summary and stderr.
