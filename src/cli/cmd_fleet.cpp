@@ -20,6 +20,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     std::string model, workers;
     int warmup = 3, repeats = 20, threads = 0;
     ConnectFlags connect;
+    InputFlags inputs;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("MODEL", o->model, ".onnx path or zoo name")->required();
@@ -28,6 +29,9 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--repeats", o->repeats, "measured runs per block (default 20)");
   cmd->add_option("--threads", o->threads, "intra-op threads on the workers (0 = their default)");
   AddConnectFlags(cmd, o->connect);
+  // No --input: the workers generate the values (floats uniform in [0, 1), integers 0) as a local
+  // benchmark without --input does; the request carries shapes, not tensors.
+  AddInputFlags(cmd, o->inputs, /*with_values=*/false);
   cmd->callback([o, &global] {
     if (o->repeats < 1 || o->warmup < 1)
       throw BadInput("--repeats and --warmup must be at least 1");
@@ -35,20 +39,13 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     auto connect = o->connect.Resolve();
     std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
     std::string sha = Sha256Hex(ReadFileBytes(path));
-    // Workers run the model at its declared shapes (a dynamic batch dimension as 1; the protocol
-    // carries no --shape or --input yet). The profile those runs belong to — shapes and
-    // partition — is worked out here, the way a local benchmark would, and checked against the
-    // blocks each worker reports.
-    profile::PreparedModel prepared;
-    try {
-      prepared = profile::PrepareModel(path, {});
-    } catch (const Error& e) {
-      if (e.kind() != ErrorKind::kBadInput) throw;
-      throw BadInput(
-          "{} — but fleet benchmark runs models at their declared shapes only (workers take no "
-          "--shape yet); benchmark such a model locally on each machine with `scission benchmark`",
-          e.what());
-    }
+    // The profile — input shapes and partition — is worked out here, the way a local benchmark
+    // would, and sent with the request: every worker runs these shapes and these blocks.
+    profile::PreparedModel prepared =
+        profile::PrepareModel(path, o->inputs.Options(), o->inputs.Analysis());
+    if (!prepared.inputs.unavailable.empty()) throw BadInput("{}", prepared.inputs.unavailable);
+    std::vector<TensorSpec> input_shapes;
+    for (const auto& t : prepared.inputs.tensors) input_shapes.push_back(t.spec);
     std::string inputs_text;
     for (const auto& n : prepared.inputs.notes)
       inputs_text += (inputs_text.empty() ? "" : "; ") + n;
@@ -63,7 +60,8 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       if (client.EnsureModel(sha, path)) Note(fmt::format("sent {} to {}", path, name));
       if (!global.json)
         Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
-      auto remote = client.Benchmark(sha, o->warmup, o->repeats, o->threads);
+      auto remote = client.Benchmark(sha, o->warmup, o->repeats, o->threads, {},
+                                     prepared.analysis.boundaries, input_shapes);
       remote.model.path = path;
       // The name is ours to choose, as for a local benchmark: the zoo name or the file stem.
       remote.model.name =
@@ -73,7 +71,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       if (remote.model.key != sha) throw BadInput("worker {} benchmarked a different model", name);
       if (remote.blocks.size() != prepared.analysis.blocks.size())
         throw BadInput(
-            "worker {} cuts {} into {} blocks, this machine into {} (another Scission version?)",
+            "worker {} cut {} into {} blocks, not the {} it was sent (another Scission version?)",
             name, path, remote.blocks.size(), prepared.analysis.blocks.size());
       // The blocks as this machine cut them (with their positions, which the wire does not
       // carry), once every boundary agrees with the worker's.

@@ -189,8 +189,9 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
 }
 
 RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats,
-                                        int threads,
-                                        const std::function<void(int, int)>& progress) {
+                                        int threads, const std::function<void(int, int)>& progress,
+                                        const std::vector<int>& boundaries,
+                                        const std::vector<TensorSpec>& input_shapes) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
   v2::BenchmarkRequest req;
@@ -198,6 +199,13 @@ RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, i
   req.set_warmup(warmup);
   req.set_repeats(repeats);
   req.set_threads(threads);
+  for (int b : boundaries) req.add_boundaries(b);
+  for (const auto& spec : input_shapes) {
+    auto* out = req.add_input_shapes();
+    out->set_name(spec.name);
+    out->set_dtype(static_cast<int32_t>(spec.dtype));
+    for (int64_t d : spec.shape) out->add_shape(d);
+  }
   auto reader = stub_->Benchmark(&ctx, req);
   const std::string what = "benchmark from " + address_;
   RemoteBenchmark result;
@@ -255,7 +263,8 @@ RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, i
 v2::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int first_block,
                                                int last_block, int threads,
                                                const std::string& next_address,
-                                               const std::string& next_segment_id) {
+                                               const std::string& next_segment_id,
+                                               const std::vector<int>& boundaries) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 300000);
   v2::LoadSegmentRequest req;
@@ -265,6 +274,7 @@ v2::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int fi
   req.set_threads(threads);
   req.set_next_address(next_address);
   req.set_next_segment_id(next_segment_id);
+  for (int b : boundaries) req.add_boundaries(b);
   v2::LoadSegmentReply reply;
   auto status = stub_->LoadSegment(&ctx, req, &reply);
   if (!status.ok()) ThrowStatus(status, "loading a segment on " + address_);

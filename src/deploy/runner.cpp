@@ -135,14 +135,14 @@ class Runner {
                           info.resource, s.resource));
       if (client.EnsureModel(model_key_, model_path_))
         note_(fmt::format("sent the model to {}", s.resource));
+      // Block indices are this machine's: the worker cuts where we say.
       auto reply = client.LoadSegment(model_key_, s.first_block, s.last_block, 0, next_address,
-                                      next_segment);
+                                      next_segment, analysis_.boundaries);
       c->loaded.emplace_back(it->second, reply.segment_id());
       if (reply.partition() != partition_)
         throw BadInput(
-            "worker {} cuts the model into different blocks than this machine (another Scission "
-            "version, or --max-cut-tensors other than the workers' default 4?); block indices "
-            "would not mean the same",
+            "worker {} formed other blocks from this machine's boundaries (another Scission "
+            "version?); block indices would not mean the same",
             s.resource);
       next_address = it->second;
       next_segment = reply.segment_id();

@@ -35,7 +35,8 @@ struct SegmentLimits {
 struct SegmentKey {
   std::string sha256;
   int first_block = 0, last_block = 0, threads = 0;
-  auto Tie() const { return std::tie(sha256, first_block, last_block, threads); }
+  std::string partition;  // whose blocks the indices count (graph::PartitionFingerprint)
+  auto Tie() const { return std::tie(sha256, first_block, last_block, threads, partition); }
   bool operator<(const SegmentKey& o) const { return Tie() < o.Tie(); }
 };
 

@@ -23,8 +23,10 @@
 #include "common/files.h"
 #include "deploy/client.h"
 #include "deploy/wire.h"
+#include "graph/partition.h"
 #include "graph/segment.h"
 #include "profile/benchmark.h"
+#include "profile/inputs.h"
 #include "runtime/onnxruntime_backend.h"
 #include "store/records.h"
 
@@ -474,6 +476,21 @@ class Service final : public StreamedWorker {
     });
   }
 
+  // The model's blocks as the caller cut them (its boundaries), or the worker's own cut.
+  graph::GraphAnalysis CallersCut(const CachedModel& model,
+                                  const google::protobuf::RepeatedField<int32_t>& boundaries) {
+    if (boundaries.empty()) return model.analysis;
+    if (boundaries.size() > model.analysis.positions() + 1)
+      Refuse(grpc::StatusCode::INVALID_ARGUMENT, "{} block boundaries for a model of {} positions",
+             boundaries.size(), model.analysis.positions());
+    try {
+      return graph::Reblock(model.model.proto.graph(), model.analysis,
+                            std::vector<int>(boundaries.begin(), boundaries.end()));
+    } catch (const Error& e) {
+      Refuse(grpc::StatusCode::INVALID_ARGUMENT, "{}", e.what());
+    }
+  }
+
   grpc::Status HandleBenchmark(grpc::ServerContext* ctx, const v2::BenchmarkRequest* req,
                                Writer<v2::BenchmarkEvent>* writer) {
     CancelToken token;
@@ -493,22 +510,35 @@ class Service final : public StreamedWorker {
       std::unique_lock<std::timed_mutex> lock(benchmark_mutex_, std::defer_lock);
       while (!lock.try_lock_for(std::chrono::milliseconds(100)))
         token.ThrowIfCancelled("benchmark");
+      const graph::GraphAnalysis cut = CallersCut(*entry, req->boundaries());
       profile::BenchmarkOptions o;
+      if (!req->input_shapes().empty()) {
+        profile::InputOptions shapes;
+        for (const auto& spec : req->input_shapes())
+          shapes.shapes.emplace_back(
+              spec.name(), std::vector<int64_t>(spec.shape().begin(), spec.shape().end()));
+        auto resolved = profile::ResolveInputs(cut.inputs, shapes, "the model");
+        if (resolved.bytes > options_.max_tensor_bytes)
+          Refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                 "inputs at these shapes take {} bytes, more than this worker's --max-tensor-mb",
+                 resolved.bytes);
+        o.inputs = resolved.Tensors();
+      }
       o.harness.warmup_runs = req->warmup() > 0 ? req->warmup() : 3;
       o.harness.min_runs = req->repeats() > 0 ? req->repeats() : 20;
       o.harness.cancel = &token;
       o.session.threads = threads;
       const std::string started = store::NowIso8601();
       v2::BenchmarkEvent event;
-      ToWire(store::ModelRecordFor(entry->model, entry->analysis, ""), event.mutable_model());
+      ToWire(store::ModelRecordFor(entry->model, cut, ""), event.mutable_model());
       if (!writer->Write(event)) return grpc::Status::OK;
-      for (const auto& b : store::BlockRecordsFor(entry->analysis)) {
+      for (const auto& b : store::BlockRecordsFor(cut)) {
         event.Clear();
         ToWire(b, event.mutable_block());
         if (!writer->Write(event)) return grpc::Status::OK;
       }
       StreamingListener listener(writer, &token);
-      auto result = profile::BenchmarkModel(entry->model, entry->analysis, o, &listener);
+      auto result = profile::BenchmarkModel(entry->model, cut, o, &listener);
       event.Clear();
       auto run = store::RunRecordFor(result, o, started);
       ToWire(run, event.mutable_run());
@@ -532,7 +562,10 @@ class Service final : public StreamedWorker {
       auto watch = watchdog_.Add(ctx, &token, options_.max_request_s,
                                  fmt::format("requests stop after {} s", options_.max_request_s));
       auto model = models_.Get(req->sha256(), &token);
-      const int blocks = static_cast<int>(model->analysis.blocks.size());
+      const graph::GraphAnalysis cut = CallersCut(*model, req->boundaries());
+      const std::string partition =
+          req->boundaries().empty() ? model->partition : graph::PartitionFingerprint(cut);
+      const int blocks = static_cast<int>(cut.blocks.size());
       if (req->first_block() < 0 || req->last_block() < req->first_block() ||
           req->last_block() >= blocks)
         Refuse(grpc::StatusCode::INVALID_ARGUMENT, "block range {}..{} is not within 0..{}",
@@ -543,9 +576,9 @@ class Service final : public StreamedWorker {
         entry.next_address = req->next_address();
         entry.next_segment_id = req->next_segment_id();
       }
-      entry.key = {req->sha256(), req->first_block(), req->last_block(), threads};
-      auto segment = graph::ExtractSegment(model->model.proto, model->analysis, req->first_block(),
-                                           req->last_block());
+      entry.key = {req->sha256(), req->first_block(), req->last_block(), threads, partition};
+      auto segment =
+          graph::ExtractSegment(model->model.proto, cut, req->first_block(), req->last_block());
       std::string bytes = segment.model.SerializeAsString();
       const std::string label = fmt::format("model {} blocks {}..{}", req->sha256().substr(0, 12),
                                             req->first_block(), req->last_block());
@@ -558,7 +591,7 @@ class Service final : public StreamedWorker {
       reply->set_segment_id(added->id);
       FillSpecs(added->prepared->session->inputs(), reply->mutable_inputs());
       FillSpecs(added->prepared->session->outputs(), reply->mutable_outputs());
-      reply->set_partition(model->partition);
+      reply->set_partition(partition);
       return grpc::Status::OK;
     });
   }

@@ -4,7 +4,9 @@
 #include <bit>
 #include <climits>
 #include <cmath>
+#include <functional>
 #include <queue>
+#include <tuple>
 
 #include "common/error.h"
 #include "graph/cost.h"
@@ -374,6 +376,70 @@ void SplitLargeBlocks(const onnx::GraphProto& graph, const AnalysisOptions& opti
   a.boundaries = std::move(boundaries);
 }
 
+// Step 3: blocks estimated below both min_block_share of the model and merge_cost join a
+// neighbour, since timing them separately measures ONNX Runtime's fixed cost per Run() more than
+// their work. The boundary removed is the one carrying more tensors, then more bytes (the cut
+// after a pool outlives the one before it), then the one toward the cheaper neighbour; the
+// smallest block goes first, until none is below the floor or one block is left.
+std::vector<TensorSpec> LiveSpecs(const GraphAnalysis& a, int position);
+
+void MergeSmallBlocks(const AnalysisOptions& options, GraphAnalysis& a) {
+  const double total = a.total_cost();
+  const double floor = std::min(options.min_block_share * total, options.merge_cost);
+  if (!options.merge_trivial_blocks || !(total > 0) || a.boundaries.size() <= 2) return;
+  // Boundaries as a linked list (block = a boundary and the next live one), blocks in a heap by
+  // cost with stale entries skipped: O(B log B) in blocks.
+  const std::vector<int>& at = a.boundaries;
+  const int m = static_cast<int>(at.size());
+  std::vector<int> prev(m), next(m);
+  std::vector<char> gone(m, 0);
+  for (int i = 0; i < m; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1;
+  }
+  auto cost = [&](int start) { return a.cost_before[at[next[start]]] - a.cost_before[at[start]]; };
+  using Entry = std::tuple<double, int, int>;  // cost, start, end (boundary indices)
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+  for (int i = 0; i + 1 < m; ++i) heap.emplace(cost(i), i, i + 1);
+  int blocks = m - 1;
+  auto remove = [&](int boundary) {  // joins the blocks on either side of an interior boundary
+    gone[boundary] = 1;
+    next[prev[boundary]] = next[boundary];
+    prev[next[boundary]] = prev[boundary];
+    --blocks;
+    heap.emplace(cost(prev[boundary]), prev[boundary], next[boundary]);
+  };
+  while (blocks > 1 && !heap.empty()) {
+    auto [c, start, end] = heap.top();
+    heap.pop();
+    if (gone[start] || next[start] != end) continue;  // stale
+    if (c >= floor) break;
+    const bool first = start == 0, last = end == m - 1;
+    int drop;
+    if (first) {
+      drop = end;
+    } else if (last) {
+      drop = start;
+    } else {
+      const int before = a.live_count[at[start]], after = a.live_count[at[end]];
+      // Unknown sizes (dynamic dimensions) count as equal.
+      const int64_t bytes_before = std::max<int64_t>(0, BoundaryBytes(LiveSpecs(a, at[start])));
+      const int64_t bytes_after = std::max<int64_t>(0, BoundaryBytes(LiveSpecs(a, at[end])));
+      if (before != after)
+        drop = before > after ? start : end;
+      else if (bytes_before != bytes_after && bytes_before > 0 && bytes_after > 0)
+        drop = bytes_before > bytes_after ? start : end;
+      else
+        drop = cost(prev[start]) <= cost(end) ? start : end;
+    }
+    remove(drop);
+  }
+  std::vector<int> kept;
+  for (int i = 0; i < m; ++i)
+    if (!gone[i]) kept.push_back(at[i]);
+  a.boundaries = std::move(kept);
+}
+
 std::vector<TensorSpec> LiveSpecs(const GraphAnalysis& a, int position) {
   std::vector<TensorSpec> specs;
   for (const auto& name : LiveAt(a, position)) {
@@ -540,6 +606,7 @@ void AnalysisOptions::Validate() const {
     if (!(share >= 0 && share <= 1)) throw BadInput("block share {} is not within 0..1", share);
   if (!(min_block_cost >= 0) || !std::isfinite(min_block_cost))
     throw BadInput("minimum block cost {} is not a finite number >= 0", min_block_cost);
+  if (!(merge_cost >= 0)) throw BadInput("merge cost {} is not a number >= 0", merge_cost);
 }
 
 std::vector<std::string> LiveAt(const GraphAnalysis& analysis, int position) {
@@ -583,6 +650,27 @@ GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& opti
   CountCutPoints(options, a);
   MergeBlocks(graph, options, a);
   SplitLargeBlocks(graph, options, a);
+  MergeSmallBlocks(options, a);
+  DescribeBlocks(graph, a);
+  return a;
+}
+
+GraphAnalysis Reblock(const onnx::GraphProto& graph, const GraphAnalysis& base,
+                      const std::vector<int>& boundaries, int max_cut_tensors) {
+  const int n = base.positions();
+  if (boundaries.size() < 2 || boundaries.front() != 0 || boundaries.back() != n)
+    throw BadInput("block boundaries must run from 0 to {} (the model's positions)", n);
+  for (size_t b = 1; b < boundaries.size(); ++b) {
+    const int p = boundaries[b];
+    if (p <= boundaries[b - 1])
+      throw BadInput("block boundaries must increase ({} after {})", p, boundaries[b - 1]);
+    if (p == n) continue;
+    if (base.live_count[p] < 1 || base.live_count[p] > max_cut_tensors || base.uncuttable[p])
+      throw BadInput("position {} is not a cut point with 1..{} live tensors", p, max_cut_tensors);
+  }
+  GraphAnalysis a = base;
+  a.boundaries = boundaries;
+  a.blocks.clear();
   DescribeBlocks(graph, a);
   return a;
 }

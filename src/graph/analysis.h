@@ -44,10 +44,14 @@ struct AnalysisOptions {
   // thread-pool wake-up, tens of microseconds), which the whole model pays once.
   double min_block_share = 0.02;
   double min_block_cost = 2e6;
+  // After splitting, a block below both min_block_share of the model and merge_cost (MACs) joins a
+  // neighbour (with merge_trivial_blocks): too small to time honestly on its own. Both, so that a
+  // small model keeps its blocks and a large one keeps its cheap but useful cuts (after a pool).
+  double merge_cost = 2e6;
   // Estimated cost per node index (graph/cost.h units). Empty: EstimateNodeCosts on the model's
   // own inferred shapes. Callers that know the real input shapes pass costs computed from those.
   std::vector<double> node_costs = {};
-  // Throws BadInput naming the option (max_cut_tensors 1..64, shares in [0, 1], floor >= 0).
+  // Throws BadInput naming the option (max_cut_tensors 1..64, shares in [0, 1], floors >= 0).
   void Validate() const;
 };
 
@@ -109,6 +113,13 @@ struct GraphAnalysis {
 // nothing to split (no activation node, or every output computed from constants).
 // Near-linear: O(N log N) in nodes and tensors, plus the sizes of the live sets it reports.
 GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& options = {});
+
+// `base` with its blocks formed at `boundaries` instead (positions: 0, the interior cuts, then
+// positions()), as another machine that analysed the same model with other options or costs sends
+// them; specs, liveness and costs stay. BadInput unless they run from 0 to positions(), increase,
+// and every interior one is a cut with 1..max_cut_tensors live tensors.
+GraphAnalysis Reblock(const onnx::GraphProto& graph, const GraphAnalysis& base,
+                      const std::vector<int>& boundaries, int max_cut_tensors = 64);
 
 // The live activation tensors at `position` (0..positions()), ordered by producer position then
 // name. O(log T + k log T) for k live tensors among T intervals.

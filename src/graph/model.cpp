@@ -428,17 +428,6 @@ void CheckSingleAssignment(const onnx::GraphProto& graph, const std::string& lab
         throw BadInput("{}: tensor {} is produced more than once", label, Quoted(out));
 }
 
-void InferShapes(onnx::ModelProto& model, const std::string& label) {
-  try {
-    // Data propagation resolves Shape -> Gather -> Concat -> Reshape chains to static shapes.
-    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
-                                        /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception& e) {
-    throw BadInput("{}: shape inference failed: {}", label, e.what());
-  }
-}
-
 // `model_path` locates external data (kFromModelDirectory only).
 LoadedModel ParseModelWith(std::string_view bytes, const std::string& label, ExternalData external,
                            const std::string& model_path) {
@@ -475,6 +464,17 @@ LoadedModel ParseModelWith(std::string_view bytes, const std::string& label, Ext
 }
 
 }  // namespace
+
+void InferShapes(onnx::ModelProto& model, const std::string& label) {
+  try {
+    // Data propagation resolves Shape -> Gather -> Concat -> Reshape chains to static shapes.
+    onnx::ShapeInferenceOptions options(/*check_type=*/false, /*strict_mode=*/0,
+                                        /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    throw BadInput("{}: shape inference failed: {}", label, e.what());
+  }
+}
 
 int MinSupportedOpset() { return kMinOpset; }
 

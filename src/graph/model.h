@@ -58,5 +58,8 @@ void CheckModel(const onnx::ModelProto& model, const std::string& label);
 // Whether the ONNX library knows the model's IR version, every domain at its imported version
 // and every operator (main graph and subgraphs), so its checker and shape inference apply.
 bool KnownToOnnxLibrary(const onnx::ModelProto& model);
+// ONNX shape inference (with data propagation) into the model's value_info; BadInput with the
+// label on failure. Only meaningful where KnownToOnnxLibrary(model).
+void InferShapes(onnx::ModelProto& model, const std::string& label);
 
 }  // namespace scission::graph

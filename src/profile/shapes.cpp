@@ -3,6 +3,9 @@
 #include <map>
 #include <set>
 
+#include "common/error.h"
+#include "graph/cost.h"
+
 namespace scission::profile {
 
 onnx::ModelProto ExposeTensors(const onnx::ModelProto& model, const std::vector<std::string>& names,
@@ -100,6 +103,58 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
 }
 
 }  // namespace
+
+std::vector<double> NodeCostsAtInputs(const graph::LoadedModel& model,
+                                      const graph::GraphAnalysis& analysis,
+                                      const std::vector<Tensor>& inputs,
+                                      const std::string& backend_name, CancelToken* cancel) {
+  if (!AnyDynamicInput(analysis)) return {};
+  auto specs = analysis.specs;
+  if (model.onnx_checked) {
+    // ONNX shape inference with the inputs' dimensions fixed costs no run and no memory; what it
+    // leaves unknown (data-dependent shapes) the run below fills in.
+    onnx::ModelProto fixed = model.proto;
+    fixed.mutable_graph()->clear_value_info();
+    for (auto& in : *fixed.mutable_graph()->mutable_input())
+      for (const auto& t : inputs) {
+        if (t.spec.name != in.name() || !in.type().has_tensor_type()) continue;
+        auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+        shape->clear_dim();
+        for (int64_t d : t.spec.shape) shape->add_dim()->set_dim_value(d);
+      }
+    try {
+      graph::InferShapes(fixed, model.label);
+      for (auto& [name, spec] : graph::Analyze(fixed).specs)
+        if (spec.bytes() >= 0) specs[name] = spec;
+    } catch (const Error&) {
+      // Shape inference refused the fixed shapes: the run below measures them all.
+    }
+  }
+  for (const auto& t : inputs) specs[t.spec.name] = t.spec;
+  std::vector<std::string> names;
+  const auto& graph = model.proto.graph();
+  for (int node : analysis.order)
+    for (const auto& name : graph.node(node).output()) {
+      if (name.empty() || analysis.non_tensors.count(name)) continue;
+      auto it = specs.find(name);
+      if (it == specs.end() || it->second.bytes() < 0) names.push_back(name);
+    }
+  if (!names.empty()) {
+    onnx::ModelProto probe = ExposeTensors(model.proto, names, analysis.specs);
+    auto backend = runtime::CreateBackend(backend_name);
+    auto session = backend->Prepare(probe.SerializeAsString(), {}, model.label + " (cost probe)");
+    std::vector<Tensor> ordered;
+    for (const auto& spec : session->inputs())
+      for (const auto& t : inputs)
+        if (t.spec.name == spec.name) ordered.push_back(t);
+    for (const auto& t : session->Infer(ordered, cancel)) {
+      TensorSpec spec = t.spec;
+      spec.rank_known = true;
+      specs[t.spec.name] = spec;
+    }
+  }
+  return graph::EstimateNodeCosts(model.proto, specs);
+}
 
 int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
                        const std::string& backend_name, CancelToken* cancel) {

@@ -29,6 +29,17 @@ int ResolveBlockShapes(const graph::LoadedModel& model, graph::GraphAnalysis& an
                        const std::string& backend = runtime::kDefaultBackend,
                        CancelToken* cancel = nullptr);
 
+// Estimated node costs (graph/cost.h) at the given inputs' shapes, for a model whose declared
+// inputs leave dimensions dynamic: its own inferred shapes would cost each node as if unknown (or
+// at a guessed 1), and blocks would be formed from a wrong picture. One run on `inputs` with every
+// activation tensor whose shape is not static exposed; the observed shapes feed
+// EstimateNodeCosts. Empty when every input is static (the inferred shapes are the real ones).
+std::vector<double> NodeCostsAtInputs(const graph::LoadedModel& model,
+                                      const graph::GraphAnalysis& analysis,
+                                      const std::vector<Tensor>& inputs,
+                                      const std::string& backend = runtime::kDefaultBackend,
+                                      CancelToken* cancel = nullptr);
+
 // `model` with each of `names` that is not already a graph output added as one, so one run
 // shows intermediate tensors. The element type comes from `specs` where known; otherwise it is
 // left for ONNX Runtime to infer (a guessed type would make it refuse the model).

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -146,6 +147,59 @@ struct KilledRun {
   nlohmann::json doc;
   std::string err;
 };
+
+// A model with dynamic height and width, benchmarked on a worker at --shape: the worker runs
+// those shapes and this machine's blocks, the profile is stored under the shapes, and `run` loads
+// the same blocks there.
+TEST_F(DeployCli, FleetBenchmarkAndRunAtAGivenShape) {
+  auto proto = ChainModel(8);
+  for (auto* value :
+       {proto.mutable_graph()->mutable_input(0), proto.mutable_graph()->mutable_output(0)})
+    for (int d : {2, 3})
+      value->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(d)->set_dim_param(
+          d == 2 ? "H" : "W");
+  const std::string model = dir_ + "/dynamic.onnx";
+  std::ofstream(model, std::ios::binary) << proto.SerializeAsString();
+  auto edge = StartWorker("edge", "edge");
+  const std::string workers = "edge=" + edge;
+  auto unshaped = Run({"fleet", "benchmark", model, "--workers", workers, "--repeats", "2"});
+  EXPECT_EQ(unshaped.exit_code, 2);
+  EXPECT_THAT(unshaped.err, HasSubstr("--shape"));
+  EXPECT_EQ(std::count(unshaped.err.begin(), unshaped.err.end(), '\n'), 1) << unshaped.err;
+
+  ASSERT_EQ(Run({"benchmark", model, "--resource", "dev", "--tier", "device", "--repeats", "2",
+                 "--warmup", "1", "--threads", "1", "--shape", "x=1x4x24x24"})
+                .exit_code,
+            0);
+  auto fleet = Run({"fleet", "benchmark", model, "--workers", workers, "--repeats", "2", "--warmup",
+                    "1", "--shape", "x=1x4x24x24", "--max-cut-tensors", "1", "--json"});
+  ASSERT_EQ(fleet.exit_code, 0) << fleet.err;
+  auto exported = Run({"export", "--format", "json"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  int edge_rows = 0;
+  std::set<std::string> partitions;
+  const auto rows = nlohmann::json::parse(exported.out)["measurements"];
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["input_shapes"], "x=1x4x24x24");
+    partitions.insert(row["partition"].get<std::string>());
+    edge_rows += row["resource"] == "edge";
+  }
+  EXPECT_GT(edge_rows, 2);
+  // --max-cut-tensors 1 leaves this chain's blocks as they are: one partition for both runs.
+  EXPECT_EQ(partitions.size(), 1u);
+  ASSERT_EQ(
+      Run({"probe", edge, "--from", "dev", "--pings", "3", "--min-transfer-ms", "10"}).exit_code,
+      0);
+  auto plan = Run({"plan", model, "--shape", "x=1x4x24x24", "-e", "!-1", "--top", "1", "--json"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  std::ofstream(dir_ + "/plan.json") << plan.out;
+  auto run = Run(
+      {"run", "--plan", dir_ + "/plan.json", "--workers", workers, "--requests", "4", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto doc = nlohmann::json::parse(run.out);
+  EXPECT_EQ(doc["ok"], 4);
+  EXPECT_EQ(doc["failed"], 0);
+}
 
 TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequestAndReplansWithinTheConstraints) {
   auto edge = StartWorker("edge", "edge"), cloud = StartWorker("cloud", "cloud");

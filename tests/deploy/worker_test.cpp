@@ -11,6 +11,7 @@
 #include "graph/analysis.h"
 #include "graph/graph_builder.h"
 #include "graph/model.h"
+#include "graph/partition.h"
 #include "profile/stats.h"
 #include "runtime/backend.h"
 
@@ -228,6 +229,63 @@ TEST_F(Deploy, ChainOfWorkersReproducesTheModelAndBenchmarks) {
   EXPECT_EQ(remote.run.measurements.size(), 4u);  // whole + 3 blocks
   EXPECT_EQ(progress_calls, 4);
   for (const auto& m : remote.run.measurements) EXPECT_EQ(m.samples_ms.size(), 3u);
+}
+
+// A caller that cut the model otherwise (another --max-cut-tensors, costs at its --shape) sends
+// its boundaries: the worker benchmarks and loads those blocks, not its own.
+TEST_F(Deploy, WorkersFollowTheCallersBlocks) {
+  TestWorker w("edgeF");
+  WorkerClient client(w.address, {});
+  client.EnsureModel(sha_, model_path_);
+  auto model = graph::ParseModel(model_bytes_, "chain");
+  auto own = graph::Analyze(model.proto);
+  ASSERT_THAT(own.boundaries, ::testing::ElementsAre(0, 2, 4, 6));
+  const std::vector<int> two = {0, 2, 6};
+  auto callers = graph::Reblock(model.proto.graph(), own, two);
+
+  auto remote = client.Benchmark(sha_, 1, 2, 1, {}, two, {{"x", DType::kFloat, {1, 4, 8, 8}}});
+  ASSERT_EQ(remote.blocks.size(), 2u);
+  EXPECT_EQ(remote.blocks[0].output_name, "r0");
+  EXPECT_EQ(remote.blocks[1].output_name, "r2");
+  EXPECT_EQ(remote.run.measurements.size(), 3u);  // whole + 2 blocks
+
+  auto tail = client.LoadSegment(sha_, 1, 1, 1, "", "", two);
+  auto head = client.LoadSegment(sha_, 0, 0, 1, w.address, tail.segment_id(), two);
+  EXPECT_EQ(tail.partition(), graph::PartitionFingerprint(callers));
+  EXPECT_EQ(head.partition(), tail.partition());
+  EXPECT_NE(tail.partition(), graph::PartitionFingerprint(own));
+  ASSERT_EQ(tail.inputs_size(), 1);
+  EXPECT_EQ(tail.inputs(0).name(), "r0");
+  // Its own blocks under the same indices are another segment.
+  auto default_cut = client.LoadSegment(sha_, 1, 1, 1, "", "");
+  EXPECT_NE(default_cut.segment_id(), tail.segment_id());
+  EXPECT_EQ(default_cut.inputs(0).name(), "r0");
+  EXPECT_EQ(default_cut.outputs(0).name(), "r1");
+
+  auto backend = runtime::CreateBackend("onnxruntime");
+  auto whole = backend->Prepare(model_bytes_, {1}, "whole");
+  auto input = runtime::MakeRandomInput(whole->inputs()[0], 7);
+  auto expected = runtime::RunOnce(*whole, {input});
+  auto reply = client.Infer(head.segment_id(), 1, {input}, 10000);
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  ASSERT_EQ(reply.outputs.size(), 1u);
+  EXPECT_EQ(reply.outputs[0].data, expected[0].data);
+
+  // Boundaries that are no cut of this model, and shapes that contradict it, are refused.
+  for (const std::vector<int>& bad :
+       std::vector<std::vector<int>>{{0, 4, 2, 6}, {0, 2, 5}, {1, 6}, {0, 6, 6}, {0, 2, 4, 6, 8}}) {
+    try {
+      client.LoadSegment(sha_, 0, 0, 1, "", "", bad);
+      ADD_FAILURE() << "accepted " << bad.size() << " boundaries";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();
+      EXPECT_THAT(e.what(), HasSubstr("boundar")) << e.what();
+    }
+  }
+  EXPECT_THROW(client.LoadSegment(sha_, 0, 2, 1, "", "", two), Error);  // 2 blocks, not 3
+  EXPECT_THROW(client.Benchmark(sha_, 1, 1, 1, {}, {}, {{"x", DType::kFloat, {1, 4, 16, 16}}}),
+               Error);
+  EXPECT_TRUE(client.Hello().resource == "edgeF");  // still up
 }
 
 TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -476,6 +477,77 @@ TEST(Analyze, BlocksFollowTheSplitRulesOnRandomGraphs) {
     }
     EXPECT_EQ(a.boundaries, Analyze(proto, options).boundaries) << "not deterministic";
   }
+}
+
+// A chain of Exp/Neg (one tensor live everywhere, nothing fused), one cost per node.
+onnx::ModelProto ExpChain(int nodes) {
+  testing::GraphBuilder g;
+  g.Input("x", {1, 4});
+  std::string prev = "x";
+  for (int i = 0; i < nodes; ++i) {
+    std::string out = i + 1 == nodes ? "y" : "t" + std::to_string(i);
+    g.Node(i % 2 ? "Neg" : "Exp", {prev}, {out});
+    prev = out;
+  }
+  g.Output("y", {1, 4});
+  return g.Build();
+}
+
+// Blocks below min_block_share (and merge_cost) join a neighbour: the first and last inward,
+// others toward the boundary with more live tensors, else more bytes, else the cheaper neighbour
+// (the one before on a tie).
+TEST(Analyze, SmallBlocksJoinANeighbour) {
+  AnalysisOptions options = Splitting();
+  options.min_block_share = 0.05;
+  options.merge_cost = std::numeric_limits<double>::infinity();
+  options.node_costs = {100, 1, 100, 1, 100};
+  EXPECT_THAT(Analyze(ExpChain(5), options).boundaries, ElementsAre(0, 2, 4, 5));
+  options.node_costs = {1, 100, 100, 100, 1};
+  EXPECT_THAT(Analyze(ExpChain(5), options).boundaries, ElementsAre(0, 2, 3, 5));
+  options.node_costs = {100, 50, 1, 100, 100};
+  EXPECT_THAT(Analyze(ExpChain(5), options).boundaries, ElementsAre(0, 1, 3, 4, 5));
+  options.node_costs = {1, 1, 1, 1, 1};  // all equal: nothing below 5%
+  EXPECT_EQ(Analyze(ExpChain(5), options).blocks.size(), 5u);
+  options.min_block_share = 0.5;  // every block below half: they merge until one is not
+  auto a = Analyze(ExpChain(5), options);
+  for (const auto& b : a.blocks) EXPECT_GE(b.cost, 0.5 * a.total_cost()) << b.index;
+  options.merge_cost = 1e9;  // the costs are tiny, so the share rules
+  EXPECT_EQ(Analyze(ExpChain(5), options).boundaries, a.boundaries);
+  options.merge_cost = 0.5;  // below both only what costs less than half a MAC: nothing
+  EXPECT_EQ(Analyze(ExpChain(5), options).blocks.size(), 5u);
+  options.merge_cost = 1e9;
+  options.merge_trivial_blocks = false;
+  EXPECT_EQ(Analyze(ExpChain(5), options).blocks.size(), 5u);
+}
+
+// The blocks of one analysis formed at the boundaries another one chose: what a worker does with
+// the caller's cut.
+TEST(Reblock, FormsTheBlocksOfAnotherAnalysis) {
+  auto proto = testing::UNetModel(3, 4, 16);
+  auto single = AnalyzeChecked(proto, Splitting(1));
+  auto multi = AnalyzeChecked(proto, Splitting());
+  ASSERT_NE(single.boundaries, multi.boundaries);
+  auto re = Reblock(proto.graph(), single, multi.boundaries);
+  EXPECT_EQ(re.boundaries, multi.boundaries);
+  ASSERT_EQ(re.blocks.size(), multi.blocks.size());
+  for (size_t b = 0; b < re.blocks.size(); ++b) {
+    EXPECT_EQ(re.blocks[b].begin, multi.blocks[b].begin);
+    EXPECT_EQ(re.blocks[b].end, multi.blocks[b].end);
+    EXPECT_EQ(re.blocks[b].outputs.size(), multi.blocks[b].outputs.size());
+    EXPECT_EQ(re.blocks[b].output_bytes(), multi.blocks[b].output_bytes());
+    EXPECT_DOUBLE_EQ(re.blocks[b].cost, multi.blocks[b].cost);
+  }
+  // Every boundary set it accepts is made of cuts; everything else is BadInput.
+  const int n = single.positions();
+  int two_tensor = -1;
+  for (int p = 1; p < n && two_tensor < 0; ++p)
+    if (single.live_count[p] == 2 && !single.uncuttable[p]) two_tensor = p;
+  ASSERT_GT(two_tensor, 0);
+  EXPECT_NO_THROW(Reblock(proto.graph(), single, {0, two_tensor, n}));
+  EXPECT_THROW(Reblock(proto.graph(), single, {0, two_tensor, n}, 1), Error);
+  for (const std::vector<int>& bad : std::vector<std::vector<int>>{
+           {}, {0}, {1, n}, {0, n - 1}, {0, n, n}, {0, two_tensor, two_tensor, n}, {0, n + 1}})
+    EXPECT_THROW(Reblock(proto.graph(), single, bad), Error) << bad.size();
 }
 
 TEST(Analyze, BlockInputsAreTheBoundaryBefore) {
