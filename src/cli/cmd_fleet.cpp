@@ -19,6 +19,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   struct Options {
     std::string model, workers;
     int warmup = 3, repeats = 20, threads = 0;
+    bool chain_check = true;
     ConnectFlags connect;
     InputFlags inputs;
   };
@@ -28,6 +29,8 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--warmup", o->warmup, "warm-up runs per block (default 3)");
   cmd->add_option("--repeats", o->repeats, "measured runs per block (default 20)");
   cmd->add_option("--threads", o->threads, "intra-op threads on the workers (0 = their default)");
+  cmd->add_flag("!--no-chain-check", o->chain_check,
+                "do not check that the workers' chains of blocks compute the whole model");
   AddConnectFlags(cmd, o->connect);
   // No --input: the workers generate the values (floats uniform in [0, 1), integers 0) as a local
   // benchmark without --input does; the request carries shapes, not tensors.
@@ -61,7 +64,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       if (!global.json)
         Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
       auto remote = client.Benchmark(sha, o->warmup, o->repeats, o->threads, {},
-                                     prepared.analysis.boundaries, input_shapes);
+                                     prepared.analysis.boundaries, input_shapes, o->chain_check);
       remote.model.path = path;
       // The name is ours to choose, as for a local benchmark: the zoo name or the file stem.
       remote.model.name =
@@ -96,10 +99,14 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
                      {"tier", info.tier},
                      {"run_id", id},
                      {"whole_median_ms", whole},
-                     {"sum_block_median_ms", sum}});
+                     {"sum_block_median_ms", sum},
+                     {"chain_check", remote.run.chain_check}});
       if (!global.json)
-        fmt::print("{} ({}): whole model {:.2f} ms, sum of blocks {:.2f} ms, stored as run {}\n",
-                   name, info.tier, whole, sum, id);
+        fmt::print(
+            "{} ({}): whole model {:.2f} ms, sum of blocks {:.2f} ms, chain check {}, stored as "
+            "run {}\n",
+            name, info.tier, whole, sum,
+            remote.run.chain_check.empty() ? "not reported" : remote.run.chain_check, id);
     }
     if (global.json) PrintJson(doc);
   });

@@ -191,7 +191,8 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
 RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats,
                                         int threads, const std::function<void(int, int)>& progress,
                                         const std::vector<int>& boundaries,
-                                        const std::vector<TensorSpec>& input_shapes) {
+                                        const std::vector<TensorSpec>& input_shapes,
+                                        bool chain_check) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
   v2::BenchmarkRequest req;
@@ -199,6 +200,7 @@ RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, i
   req.set_warmup(warmup);
   req.set_repeats(repeats);
   req.set_threads(threads);
+  req.set_skip_chain_check(!chain_check);
   for (int b : boundaries) req.add_boundaries(b);
   for (const auto& spec : input_shapes) {
     auto* out = req.add_input_shapes();

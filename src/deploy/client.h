@@ -64,11 +64,12 @@ class WorkerClient {
   bool EnsureModel(const std::string& sha256, const std::string& path);
   // `progress` (may be empty) is told each block as its measurement arrives. `boundaries`
   // (graph::GraphAnalysis::boundaries) and `input_shapes` (static) are this machine's profile;
-  // empty: the worker's own cut at the declared shapes.
+  // empty: the worker's own cut at the declared shapes. A failed chain check is Internal (exit 1).
   RemoteBenchmark Benchmark(const std::string& sha256, int warmup, int repeats, int threads,
                             const std::function<void(int done, int total)>& progress = {},
                             const std::vector<int>& boundaries = {},
-                            const std::vector<TensorSpec>& input_shapes = {});
+                            const std::vector<TensorSpec>& input_shapes = {},
+                            bool chain_check = true);
   v2::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block,
                                    int threads, const std::string& next_address,
                                    const std::string& next_segment_id,

@@ -191,6 +191,9 @@ void ToWire(const store::RunRecord& r, v2::RunRecord* w) {
   w->set_repeats(r.repeats);
   w->set_wall_ms(r.wall_ms);
   w->set_setup_ms(r.setup_ms);
+  w->set_chain_check(r.chain_check);
+  w->set_chain_max_abs_diff(r.chain_max_abs_diff);
+  w->set_chain_tolerance(r.chain_tolerance);
 }
 
 store::ModelRecord FromWire(const v2::ModelRecord& w, const std::string& what) {
@@ -256,6 +259,9 @@ store::RunRecord FromWire(const v2::RunRecord& w, const std::string& what) {
   r.repeats = static_cast<int>(NonNegative(w.repeats(), what, "repeats"));
   r.wall_ms = Finite(w.wall_ms(), what, "wall_ms");
   r.setup_ms = Finite(w.setup_ms(), what, "setup_ms");
+  r.chain_check = w.chain_check();  // store::ValidateRun checks the word
+  r.chain_max_abs_diff = Finite(w.chain_max_abs_diff(), what, "chain_max_abs_diff");
+  r.chain_tolerance = Finite(w.chain_tolerance(), what, "chain_tolerance");
   return r;
 }
 

@@ -528,6 +528,7 @@ class Service final : public StreamedWorker {
       o.harness.min_runs = req->repeats() > 0 ? req->repeats() : 20;
       o.harness.cancel = &token;
       o.session.threads = threads;
+      o.chain_check = !req->skip_chain_check();
       const std::string started = store::NowIso8601();
       v2::BenchmarkEvent event;
       ToWire(store::ModelRecordFor(entry->model, cut, ""), event.mutable_model());
@@ -539,6 +540,13 @@ class Service final : public StreamedWorker {
       }
       StreamingListener listener(writer, &token);
       auto result = profile::BenchmarkModel(entry->model, cut, o, &listener);
+      // As a local benchmark: a chain that does not compute the model is an error, not a run
+      // (ABORTED: the caller gets the reason, and exits 1 as a local benchmark would).
+      try {
+        profile::ThrowIfChainCheckFailed(result, "model " + req->sha256().substr(0, 12));
+      } catch (const Error& e) {
+        Refuse(grpc::StatusCode::ABORTED, "{}", e.what());
+      }
       event.Clear();
       auto run = store::RunRecordFor(result, o, started);
       ToWire(run, event.mutable_run());

@@ -248,6 +248,8 @@ TEST_F(Deploy, WorkersFollowTheCallersBlocks) {
   EXPECT_EQ(remote.blocks[0].output_name, "r0");
   EXPECT_EQ(remote.blocks[1].output_name, "r2");
   EXPECT_EQ(remote.run.measurements.size(), 3u);  // whole + 2 blocks
+  EXPECT_EQ(remote.run.chain_check, "passed");
+  EXPECT_GE(remote.run.chain_tolerance, 0);
 
   auto tail = client.LoadSegment(sha_, 1, 1, 1, "", "", two);
   auto head = client.LoadSegment(sha_, 0, 0, 1, w.address, tail.segment_id(), two);
@@ -286,6 +288,29 @@ TEST_F(Deploy, WorkersFollowTheCallersBlocks) {
   EXPECT_THROW(client.Benchmark(sha_, 1, 1, 1, {}, {}, {{"x", DType::kFloat, {1, 4, 16, 16}}}),
                Error);
   EXPECT_TRUE(client.Hello().resource == "edgeF");  // still up
+}
+
+// A worker's chain check fails the call as a local benchmark fails (the reason reaches the
+// caller, Internal: exit 1, nothing stored); skipped, the run says so.
+TEST_F(Deploy, WorkerChainCheckFailsTheBenchmarkOrIsRecordedAsSkipped) {
+  TestWorker w("edgeG");
+  WorkerClient client(w.address, {});
+  const std::string bytes = testing::RandomLikeModel().SerializeAsString();
+  const std::string path = ::testing::TempDir() + "/deploy_noise.onnx";
+  WriteFileAtomic(path, bytes);
+  const std::string sha = Sha256Hex(bytes);
+  client.EnsureModel(sha, path);
+  try {
+    client.Benchmark(sha, 1, 2, 1);
+    ADD_FAILURE() << "a diverging chain was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInternal) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("chain check failed"));
+    EXPECT_THAT(e.what(), HasSubstr("RandomUniformLike"));
+  }
+  auto skipped = client.Benchmark(sha, 1, 2, 1, {}, {}, {}, /*chain_check=*/false);
+  EXPECT_EQ(skipped.run.chain_check, "skipped");
+  EXPECT_EQ(client.Hello().resource, "edgeG");
 }
 
 TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {
