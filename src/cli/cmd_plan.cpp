@@ -10,6 +10,7 @@
 #include "plan/document.h"
 #include "plan/from_store.h"
 #include "plan/planner.h"
+#include "profile/open.h"
 #include "report/svg.h"
 #include "zoo/zoo.h"
 
@@ -128,19 +129,44 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
     req.max_time = SplitPairs(o->max_time, "--max-time");
     for (const auto& [res, mb] : SplitPairs(o->max_memory, "--max-memory"))
       req.max_memory_mb.emplace_back(res, ToNumber(mb, "--max-memory " + res));
-    if (!req.max_memory_mb.empty()) {
-      if (model.origin != "onnx" || !std::filesystem::exists(model.path))
-        throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})",
-                       model.name,
-                       model.origin == "onnx" ? "missing at " + model.path : "imported data");
-      auto loaded = graph::LoadModel(model.path);
-      req.block_weight_bytes = graph::BlockWeightBytes(loaded.proto, graph::Analyze(loaded.proto));
-    }
     req.return_result = o->return_result;
     req.shapes = o->inputs.Options().shapes;
     req.statistic = o->statistic;
     req.objective = plan::ParseObjective(o->objective);
     req.top_k = o->top;
+    if (!req.max_memory_mb.empty()) {
+      if (model.origin != "onnx" || !std::filesystem::exists(model.path))
+        throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})",
+                       model.name,
+                       model.origin == "onnx" ? "missing at " + model.path : "imported data");
+      // The weights of the blocks the profile was measured with (its stored positions), which
+      // depend on the shapes and --max-cut-tensors it was benchmarked at, not on default options.
+      auto views = db.LatestProfiles(model.key, plan::SelectProfile(db, req, nullptr));
+      if (!views.empty()) {  // else BuildProblem says why there is nothing to plan
+        std::vector<int> boundaries = {0};
+        for (const auto& b : views.front().blocks) {
+          if (b.begin_pos != boundaries.back() || b.end_pos <= b.begin_pos)
+            throw BadInput(
+                "--max-memory: the stored profile of {} has no block positions (stored by an "
+                "older version); benchmark it again",
+                model.name);
+          boundaries.push_back(b.end_pos);
+        }
+        auto loaded = profile::OpenModel(model.path);
+        if (loaded.sha256 != model.key)
+          throw BadInput("--max-memory: {} has changed since it was benchmarked (hash)",
+                         model.path);
+        try {
+          req.block_weight_bytes = graph::BlockWeightBytes(
+              loaded.proto,
+              graph::Reblock(loaded.proto.graph(), graph::Analyze(loaded.proto), boundaries));
+        } catch (const Error& e) {
+          throw BadInput(
+              "--max-memory: the stored blocks of {} do not fit {} ({}); benchmark again",
+              model.name, model.path, e.what());
+        }
+      }
+    }
     std::vector<std::string> notes;
     store::ProfileKey profile;
     auto problem = plan::BuildProblem(db, req, &notes, &profile);

@@ -149,6 +149,31 @@ TEST_F(GraphCli, MaxCutTensorsChoosesHowManyTensorsABoundaryMayCarry) {
       "--max-cut-tensors: 65 is not within 1..64");
 }
 
+// --max-memory weighs the blocks the profile was measured with: a benchmark at
+// --max-cut-tensors 1 has fewer blocks than the default cut, and the plan must still fit them.
+TEST_F(GraphCli, MaxMemoryUsesTheProfilesBlocks) {
+  auto path = Write("unet.onnx", UNetModel(3, 8, 64).SerializeAsString());
+  auto bench = Benchmark(path);
+  bench.insert(bench.end(), {"--max-cut-tensors", "1"});
+  ASSERT_EQ(Run(bench).exit_code, 0);
+  auto unlimited = Run({"plan", path, "--tiers", "edge", "--json"});
+  ASSERT_EQ(unlimited.exit_code, 0) << unlimited.err;
+  const int blocks = nlohmann::json::parse(unlimited.out)["blocks"];
+  auto r = Run({"plan", path, "--tiers", "edge", "--max-memory", "box=1000", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["blocks"], blocks);
+  ASSERT_EQ(doc["plans"].size(), 1u);
+  // Too little memory for the weights of any block: no plan, not a wrong one.
+  auto tight = Run({"plan", path, "--tiers", "edge", "--max-memory", "box=0", "--json"});
+  ASSERT_EQ(tight.exit_code, 0) << tight.err;
+  EXPECT_EQ(nlohmann::json::parse(tight.out)["plans"].size(), 0u);
+  // The file changed since the benchmark: said, not weighed.
+  Write("unet.onnx", UNetModel(3, 8, 32).SerializeAsString());
+  auto changed = Run({"plan", path, "--tiers", "edge", "--max-memory", "box=1000"});
+  EXPECT_NE(changed.exit_code, 0);
+}
+
 TEST_F(GraphCli, HugeDeclaredInputIsBadInput) {
   // Before: std::bad_alloc, exit 1 (or as much memory as the allocator would give).
   GraphBuilder b;
