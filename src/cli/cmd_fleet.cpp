@@ -9,6 +9,10 @@
 #include "zoo/zoo.h"
 
 namespace scission::cli {
+namespace {
+// What fits in one request beside its other fields (deploy::kMaxMessageBytes is 1 MiB).
+constexpr int64_t kMaxInlineInputBytes = 960 << 10;
+}  // namespace
 
 void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   auto* fleet = app.add_subcommand("fleet", "operate on several workers");
@@ -32,9 +36,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("!--no-chain-check", o->chain_check,
                 "do not check that the workers' chains of blocks compute the whole model");
   AddConnectFlags(cmd, o->connect);
-  // No --input: the workers generate the values (floats uniform in [0, 1), integers 0) as a local
-  // benchmark without --input does; the request carries shapes, not tensors.
-  AddInputFlags(cmd, o->inputs, /*with_values=*/false);
+  AddInputFlags(cmd, o->inputs);
   cmd->callback([o, &global] {
     if (o->repeats < 1 || o->warmup < 1)
       throw BadInput("--repeats and --warmup must be at least 1");
@@ -49,6 +51,20 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     if (!prepared.inputs.unavailable.empty()) throw BadInput("{}", prepared.inputs.unavailable);
     std::vector<TensorSpec> input_shapes;
     for (const auto& t : prepared.inputs.tensors) input_shapes.push_back(t.spec);
+    // --input values travel inline in the request (one message); without --input the workers
+    // generate the same values this machine would (floats uniform in [0, 1), integers 0).
+    std::string input_values;
+    if (!o->inputs.files.empty()) {
+      for (const auto& t : prepared.inputs.tensors)
+        input_values.append(reinterpret_cast<const char*>(t.data.data()), t.data.size());
+      if (input_values.size() > kMaxInlineInputBytes)
+        throw BadInput(
+            "--input: fleet benchmark sends the input values inside the request, at most {} in "
+            "all; these take {} — benchmark such a model on each machine with `scission "
+            "benchmark --input`",
+            FormatBytes(kMaxInlineInputBytes),
+            FormatBytes(static_cast<int64_t>(input_values.size())));
+    }
     std::string inputs_text;
     for (const auto& n : prepared.inputs.notes)
       inputs_text += (inputs_text.empty() ? "" : "; ") + n;
@@ -63,8 +79,9 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       if (client.EnsureModel(sha, path)) Note(fmt::format("sent {} to {}", path, name));
       if (!global.json)
         Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
-      auto remote = client.Benchmark(sha, o->warmup, o->repeats, o->threads, {},
-                                     prepared.analysis.boundaries, input_shapes, o->chain_check);
+      auto remote =
+          client.Benchmark(sha, o->warmup, o->repeats, o->threads, {}, prepared.analysis.boundaries,
+                           input_shapes, o->chain_check, input_values);
       remote.model.path = path;
       // The name is ours to choose, as for a local benchmark: the zoo name or the file stem.
       remote.model.name =
@@ -86,6 +103,15 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
               "version?)",
               name, b, remote.blocks[b].output_name, local_blocks[b].output_name);
       remote.blocks = std::move(local_blocks);
+      // The worker says what it ran; anything but the profile asked for is not stored under it.
+      if (remote.run.input_shapes != prepared.inputs.shape_key ||
+          remote.run.partition != prepared.partition)
+        throw BadInput(
+            "worker {} ran {} (blocks {}), not the profile asked for, {} (blocks {}) — another "
+            "Scission version?",
+            name, remote.run.input_shapes.empty() ? "unreported shapes" : remote.run.input_shapes,
+            remote.run.partition.empty() ? "unreported" : remote.run.partition.substr(0, 12),
+            prepared.inputs.shape_key, prepared.partition.substr(0, 12));
       remote.model.input_bytes = prepared.inputs.bytes;
       remote.run.input_shapes = prepared.inputs.shape_key;
       remote.run.partition = prepared.partition;

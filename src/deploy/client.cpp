@@ -188,11 +188,19 @@ bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& pat
   return true;
 }
 
+namespace {
+void ToWireSpec(const TensorSpec& spec, v2::TensorSpec* out) {
+  out->set_name(spec.name);
+  out->set_dtype(static_cast<int32_t>(spec.dtype));
+  for (int64_t d : spec.shape) out->add_shape(d);
+}
+}  // namespace
+
 RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, int repeats,
                                         int threads, const std::function<void(int, int)>& progress,
                                         const std::vector<int>& boundaries,
                                         const std::vector<TensorSpec>& input_shapes,
-                                        bool chain_check) {
+                                        bool chain_check, const std::string& input_values) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
   v2::BenchmarkRequest req;
@@ -201,13 +209,9 @@ RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, i
   req.set_repeats(repeats);
   req.set_threads(threads);
   req.set_skip_chain_check(!chain_check);
+  req.set_input_values(input_values);
   for (int b : boundaries) req.add_boundaries(b);
-  for (const auto& spec : input_shapes) {
-    auto* out = req.add_input_shapes();
-    out->set_name(spec.name);
-    out->set_dtype(static_cast<int32_t>(spec.dtype));
-    for (int64_t d : spec.shape) out->add_shape(d);
-  }
+  for (const auto& spec : input_shapes) ToWireSpec(spec, req.add_input_shapes());
   auto reader = stub_->Benchmark(&ctx, req);
   const std::string what = "benchmark from " + address_;
   RemoteBenchmark result;
@@ -266,7 +270,8 @@ v2::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int fi
                                                int last_block, int threads,
                                                const std::string& next_address,
                                                const std::string& next_segment_id,
-                                               const std::vector<int>& boundaries) {
+                                               const std::vector<int>& boundaries,
+                                               const std::vector<TensorSpec>& input_shapes) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 300000);
   v2::LoadSegmentRequest req;
@@ -277,6 +282,7 @@ v2::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int fi
   req.set_next_address(next_address);
   req.set_next_segment_id(next_segment_id);
   for (int b : boundaries) req.add_boundaries(b);
+  for (const auto& spec : input_shapes) ToWireSpec(spec, req.add_input_shapes());
   v2::LoadSegmentReply reply;
   auto status = stub_->LoadSegment(&ctx, req, &reply);
   if (!status.ok()) ThrowStatus(status, "loading a segment on " + address_);

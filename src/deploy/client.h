@@ -65,15 +65,17 @@ class WorkerClient {
   // `progress` (may be empty) is told each block as its measurement arrives. `boundaries`
   // (graph::GraphAnalysis::boundaries) and `input_shapes` (static) are this machine's profile;
   // empty: the worker's own cut at the declared shapes. A failed chain check is Internal (exit 1).
+  // `input_values`: the inputs' bytes concatenated in `input_shapes` order (BenchmarkRequest).
   RemoteBenchmark Benchmark(const std::string& sha256, int warmup, int repeats, int threads,
                             const std::function<void(int done, int total)>& progress = {},
                             const std::vector<int>& boundaries = {},
                             const std::vector<TensorSpec>& input_shapes = {},
-                            bool chain_check = true);
+                            bool chain_check = true, const std::string& input_values = {});
   v2::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block,
                                    int threads, const std::string& next_address,
                                    const std::string& next_segment_id,
-                                   const std::vector<int>& boundaries = {});
+                                   const std::vector<int>& boundaries = {},
+                                   const std::vector<TensorSpec>& input_shapes = {});
   void UnloadSegment(const std::string& segment_id);
   // Returns the gRPC status instead of throwing (the runner counts failures).
   InferResult Infer(const std::string& segment_id, uint64_t request_id,

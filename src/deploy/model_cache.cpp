@@ -161,7 +161,12 @@ std::shared_ptr<const CachedModel> ModelCache::Load(const std::string& sha256,
     throw BadInput("{}: the cached file is damaged (hash differs); send it again",
                    ShortName(sha256));
   entry->analysis = graph::Analyze(entry->model.proto);
-  profile::ResolveBlockShapes(entry->model, entry->analysis, runtime::kDefaultBackend, cancel);
+  try {
+    profile::ResolveBlockShapes(entry->model, entry->analysis, runtime::kDefaultBackend, cancel);
+  } catch (const Error& e) {
+    if (cancel && cancel->cancelled()) throw;
+    entry->probe_error = e.what();  // a model that only runs at real sizes
+  }
   entry->partition = graph::PartitionFingerprint(entry->analysis);
   return entry;
 }

@@ -23,6 +23,9 @@ struct CachedModel {
   graph::LoadedModel model;
   graph::GraphAnalysis analysis;
   std::string partition;  // graph::PartitionFingerprint(analysis)
+  // Why the shape probe at the declared shapes (dynamic dimensions as 1) failed, else "": such a
+  // model's tensor types are learnt at the shapes a caller sends.
+  std::string probe_error;
 };
 
 bool IsSha256Hex(const std::string& text);

@@ -136,8 +136,10 @@ class Runner {
       if (client.EnsureModel(model_key_, model_path_))
         note_(fmt::format("sent the model to {}", s.resource));
       // Block indices are this machine's: the worker cuts where we say.
+      std::vector<TensorSpec> shapes;
+      for (const auto& t : input_) shapes.push_back(t.spec);
       auto reply = client.LoadSegment(model_key_, s.first_block, s.last_block, 0, next_address,
-                                      next_segment, analysis_.boundaries);
+                                      next_segment, analysis_.boundaries, shapes);
       c->loaded.emplace_back(it->second, reply.segment_id());
       if (reply.partition() != partition_)
         throw BadInput(

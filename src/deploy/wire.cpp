@@ -194,6 +194,8 @@ void ToWire(const store::RunRecord& r, v2::RunRecord* w) {
   w->set_chain_check(r.chain_check);
   w->set_chain_max_abs_diff(r.chain_max_abs_diff);
   w->set_chain_tolerance(r.chain_tolerance);
+  w->set_input_shapes(r.input_shapes);
+  w->set_partition(r.partition);
 }
 
 store::ModelRecord FromWire(const v2::ModelRecord& w, const std::string& what) {
@@ -262,6 +264,8 @@ store::RunRecord FromWire(const v2::RunRecord& w, const std::string& what) {
   r.chain_check = w.chain_check();  // store::ValidateRun checks the word
   r.chain_max_abs_diff = Finite(w.chain_max_abs_diff(), what, "chain_max_abs_diff");
   r.chain_tolerance = Finite(w.chain_tolerance(), what, "chain_tolerance");
+  r.input_shapes = w.input_shapes();
+  r.partition = w.partition();
   return r;
 }
 

@@ -27,6 +27,7 @@
 #include "graph/segment.h"
 #include "profile/benchmark.h"
 #include "profile/inputs.h"
+#include "profile/shapes.h"
 #include "runtime/onnxruntime_backend.h"
 #include "store/records.h"
 
@@ -491,6 +492,95 @@ class Service final : public StreamedWorker {
     }
   }
 
+  // Inputs at the caller's shapes, checked and bounded before anything is allocated: each name a
+  // model input at most once, its dtype (or 0) and declared rank, dimensions 1..2^31-1, and all
+  // inputs together (the others at their declared shapes, a dynamic dimension as 1) within
+  // --max-tensor-mb. Values generated as for a local benchmark without --input.
+  profile::ResolvedInputs CallersInputs(
+      const graph::GraphAnalysis& cut,
+      const google::protobuf::RepeatedPtrField<v2::TensorSpec>& shapes) const {
+    if (shapes.size() > static_cast<int>(cut.inputs.size()))
+      Refuse(grpc::StatusCode::INVALID_ARGUMENT, "{} input shapes for a model of {} inputs",
+             shapes.size(), cut.inputs.size());
+    std::vector<TensorSpec> planned = cut.inputs;
+    std::vector<char> given(planned.size(), 0);
+    profile::InputOptions options;
+    for (const auto& spec : shapes) {
+      size_t i = 0;
+      while (i < planned.size() && planned[i].name != spec.name()) ++i;
+      if (i == planned.size())
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input_shapes names an input the model lacks");
+      TensorSpec& s = planned[i];
+      if (given[i]++)
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input_shapes names '{}' twice", s.name);
+      if (spec.dtype() != 0 && spec.dtype() != static_cast<int32_t>(s.dtype))
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input '{}' has dtype {}, not {}", s.name,
+               static_cast<int>(s.dtype), spec.dtype());
+      if (spec.shape_size() != static_cast<int>(s.shape.size()))
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input '{}' has rank {}, not {}", s.name,
+               s.shape.size(), spec.shape_size());
+      for (int64_t d : spec.shape())
+        if (d < 1 || d > INT32_MAX)
+          Refuse(grpc::StatusCode::INVALID_ARGUMENT,
+                 "input '{}': dimensions must be 1..2^31-1, got {}", s.name, d);
+      s.shape.assign(spec.shape().begin(), spec.shape().end());
+      options.shapes.emplace_back(s.name, s.shape);
+    }
+    int64_t total = 0;
+    for (auto& s : planned) {
+      for (auto& d : s.shape)
+        if (d < 0) d = 1;
+      const int64_t bytes = s.bytes();
+      if (bytes < 0 || __builtin_add_overflow(total, bytes, &total) ||
+          total > options_.max_tensor_bytes)
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT,
+               "the model's inputs at these shapes take more than this worker's --max-tensor-mb");
+    }
+    auto resolved = profile::ResolveInputs(cut.inputs, options, "the model");
+    resolved.Tensors();  // BadInput if they could not be generated
+    return resolved;
+  }
+
+  // A model whose probe at its declared shapes failed learns its tensors' types at the caller's.
+  void ProbeIfNeeded(const CachedModel& model, graph::GraphAnalysis& cut,
+                     const google::protobuf::RepeatedPtrField<v2::TensorSpec>& shapes,
+                     CancelToken* token) const {
+    if (model.probe_error.empty()) return;
+    if (shapes.empty())
+      Refuse(grpc::StatusCode::FAILED_PRECONDITION,
+             "the model does not run at its declared shapes with dynamic dimensions as 1 ({}); "
+             "send the input shapes (--shape)",
+             model.probe_error);
+    profile::ResolveBlockShapes(model.model, cut, CallersInputs(cut, shapes).tensors,
+                                runtime::kDefaultBackend, token);
+  }
+
+  // The caller's values into `inputs` (the model's inputs in its order, at the request's shapes):
+  // names, dtypes and sizes must match exactly.
+  static void SetInputValues(const v2::BenchmarkRequest& req, std::vector<Tensor>& inputs) {
+    const std::string& values = req.input_values();
+    if (req.input_shapes_size() != static_cast<int>(inputs.size()))
+      Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input_values for {} inputs, the model has {}",
+             req.input_shapes_size(), inputs.size());
+    size_t offset = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto& spec = req.input_shapes(static_cast<int>(i));
+      Tensor& t = inputs[i];
+      if (spec.name() != t.spec.name || spec.dtype() != static_cast<int32_t>(t.spec.dtype))
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT,
+               "input_values: input {} must be '{}' of dtype {} (the model's order)", i,
+               t.spec.name, static_cast<int>(t.spec.dtype));
+      if (t.data.size() > values.size() - offset)
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT,
+               "input_values: {} bytes, fewer than the inputs take", values.size());
+      std::memcpy(t.data.data(), values.data() + offset, t.data.size());
+      offset += t.data.size();
+    }
+    if (offset != values.size())
+      Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input_values: {} bytes, the inputs take {}",
+             values.size(), offset);
+  }
+
   grpc::Status HandleBenchmark(grpc::ServerContext* ctx, const v2::BenchmarkRequest* req,
                                Writer<v2::BenchmarkEvent>* writer) {
     CancelToken token;
@@ -510,19 +600,17 @@ class Service final : public StreamedWorker {
       std::unique_lock<std::timed_mutex> lock(benchmark_mutex_, std::defer_lock);
       while (!lock.try_lock_for(std::chrono::milliseconds(100)))
         token.ThrowIfCancelled("benchmark");
-      const graph::GraphAnalysis cut = CallersCut(*entry, req->boundaries());
+      graph::GraphAnalysis cut = CallersCut(*entry, req->boundaries());
+      ProbeIfNeeded(*entry, cut, req->input_shapes(), &token);
       profile::BenchmarkOptions o;
-      if (!req->input_shapes().empty()) {
-        profile::InputOptions shapes;
-        for (const auto& spec : req->input_shapes())
-          shapes.shapes.emplace_back(
-              spec.name(), std::vector<int64_t>(spec.shape().begin(), spec.shape().end()));
-        auto resolved = profile::ResolveInputs(cut.inputs, shapes, "the model");
-        if (resolved.bytes > options_.max_tensor_bytes)
-          Refuse(grpc::StatusCode::INVALID_ARGUMENT,
-                 "inputs at these shapes take {} bytes, more than this worker's --max-tensor-mb",
-                 resolved.bytes);
-        o.inputs = resolved.Tensors();
+      // Always resolved here, so that no input (a declared static one included) is generated
+      // beyond --max-tensor-mb.
+      auto inputs = CallersInputs(cut, req->input_shapes());
+      o.inputs = std::move(inputs.tensors);
+      if (!req->input_values().empty()) {
+        if (req->input_shapes().empty())
+          Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input_values need input_shapes");
+        SetInputValues(*req, o.inputs);
       }
       o.harness.warmup_runs = req->warmup() > 0 ? req->warmup() : 3;
       o.harness.min_runs = req->repeats() > 0 ? req->repeats() : 20;
@@ -549,6 +637,9 @@ class Service final : public StreamedWorker {
       }
       event.Clear();
       auto run = store::RunRecordFor(result, o, started);
+      // What this worker ran, so that the caller can check it is what it asked for.
+      run.partition = graph::PartitionFingerprint(cut);
+      run.input_shapes = inputs.shape_key;
       ToWire(run, event.mutable_run());
       writer->Write(event);
       return grpc::Status::OK;
@@ -570,7 +661,8 @@ class Service final : public StreamedWorker {
       auto watch = watchdog_.Add(ctx, &token, options_.max_request_s,
                                  fmt::format("requests stop after {} s", options_.max_request_s));
       auto model = models_.Get(req->sha256(), &token);
-      const graph::GraphAnalysis cut = CallersCut(*model, req->boundaries());
+      graph::GraphAnalysis cut = CallersCut(*model, req->boundaries());
+      ProbeIfNeeded(*model, cut, req->input_shapes(), &token);
       const std::string partition =
           req->boundaries().empty() ? model->partition : graph::PartitionFingerprint(cut);
       const int blocks = static_cast<int>(cut.blocks.size());

@@ -664,6 +664,7 @@ GraphAnalysis Reblock(const onnx::GraphProto& graph, const GraphAnalysis& base,
     const int p = boundaries[b];
     if (p <= boundaries[b - 1])
       throw BadInput("block boundaries must increase ({} after {})", p, boundaries[b - 1]);
+    if (p > n) throw BadInput("block boundary {} is past the model's {} positions", p, n);
     if (p == n) continue;
     if (base.live_count[p] < 1 || base.live_count[p] > max_cut_tensors || base.uncuttable[p])
       throw BadInput("position {} is not a cut point with 1..{} live tensors", p, max_cut_tensors);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_binary.h"
+#include "common/npy.h"
 #include "graph/graph_builder.h"
 
 namespace scission::testing {
@@ -199,6 +200,57 @@ TEST_F(DeployCli, FleetBenchmarkAndRunAtAGivenShape) {
   auto doc = nlohmann::json::parse(run.out);
   EXPECT_EQ(doc["ok"], 4);
   EXPECT_EQ(doc["failed"], 0);
+}
+
+// --input values reach the workers: here they decide an output's size (Tile by `reps`), which
+// the worker's measurements report; generated values (zeros) would give an empty output.
+TEST_F(DeployCli, FleetBenchmarkSendsInputValues) {
+  GraphBuilder g;
+  g.Input("x", {1, 4}).Input("reps", {2}, onnx::TensorProto::INT64);
+  g.Node("Relu", {"x"}, {"r"}).Node("Tile", {"r", "reps"}, {"t"}).Node("Exp", {"t"}, {"y"});
+  g.Output("y", {-1, -1});
+  auto proto = g.Build();
+  proto.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(1)
+      ->set_dim_param("N");
+  const std::string model = dir_ + "/tile.onnx";
+  std::ofstream(model, std::ios::binary) << proto.SerializeAsString();
+  Tensor reps{{"reps", DType::kInt64, {2}}, {}};
+  const int64_t values[2] = {3, 5};
+  reps.data.assign(reinterpret_cast<const uint8_t*>(values),
+                   reinterpret_cast<const uint8_t*>(values) + sizeof(values));
+  std::ofstream(dir_ + "/reps.npy", std::ios::binary) << SerializeNpy(reps);
+  auto edge = StartWorker("edge", "edge");
+  auto fleet =
+      Run({"fleet", "benchmark", model, "--workers", "edge=" + edge, "--repeats", "2", "--warmup",
+           "1", "--shape", "x=1x4", "--input", "reps=" + dir_ + "/reps.npy", "--json"});
+  ASSERT_EQ(fleet.exit_code, 0) << fleet.err;
+  auto exported = Run({"export", "--format", "json"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  const auto rows = nlohmann::json::parse(exported.out)["measurements"];
+  ASSERT_FALSE(rows.empty());
+  int last_block = -1;
+  int64_t last_bytes = 0;
+  for (const auto& row : rows) {
+    EXPECT_THAT(row["inputs"].get<std::string>(), HasSubstr("reps.npy"));
+    if (row["block"].get<int>() > last_block) {
+      last_block = row["block"];
+      last_bytes = row["output_bytes"];
+    }
+  }
+  EXPECT_GE(last_block, 0);
+  EXPECT_EQ(last_bytes, 3 * 20 * 4);  // y is [3, 20] floats as measured on the worker
+  // Values beyond what one request carries: said, with the way out.
+  Tensor big{{"x", DType::kFloat, {1, 300000}}, std::vector<uint8_t>(1200000, 0)};
+  std::ofstream(dir_ + "/x.npy", std::ios::binary) << SerializeNpy(big);
+  auto too_big = Run({"fleet", "benchmark", model, "--workers", "edge=" + edge, "--input",
+                      "x=" + dir_ + "/x.npy", "--input", "reps=" + dir_ + "/reps.npy"});
+  EXPECT_EQ(too_big.exit_code, 2);
+  EXPECT_THAT(too_big.err, HasSubstr("scission benchmark --input"));
 }
 
 TEST_F(DeployCli, KillingTheEdgeWorkerMidRunLosesNoRequestAndReplansWithinTheConstraints) {

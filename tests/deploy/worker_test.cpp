@@ -274,8 +274,8 @@ TEST_F(Deploy, WorkersFollowTheCallersBlocks) {
   EXPECT_EQ(reply.outputs[0].data, expected[0].data);
 
   // Boundaries that are no cut of this model, and shapes that contradict it, are refused.
-  for (const std::vector<int>& bad :
-       std::vector<std::vector<int>>{{0, 4, 2, 6}, {0, 2, 5}, {1, 6}, {0, 6, 6}, {0, 2, 4, 6, 8}}) {
+  for (const std::vector<int>& bad : std::vector<std::vector<int>>{
+           {0, 4, 2, 6}, {0, 2, 5}, {1, 6}, {0, 6, 6}, {0, 2, 4, 6, 8}, {0, 2147483647, 6}}) {
     try {
       client.LoadSegment(sha_, 0, 0, 1, "", "", bad);
       ADD_FAILURE() << "accepted " << bad.size() << " boundaries";
@@ -311,6 +311,76 @@ TEST_F(Deploy, WorkerChainCheckFailsTheBenchmarkOrIsRecordedAsSkipped) {
   auto skipped = client.Benchmark(sha, 1, 2, 1, {}, {}, {}, /*chain_check=*/false);
   EXPECT_EQ(skipped.run.chain_check, "skipped");
   EXPECT_EQ(client.Hello().resource, "edgeG");
+}
+
+// x[1,4,H,W] -> Relu -> Flatten -> MatMul(w[256,10]) -> y: runs only at H = W = 8, so the
+// worker's probe at the declared shapes (dynamic dimensions as 1) fails and it learns the
+// tensors at the shapes the caller sends; hostile shapes are refused before any allocation.
+TEST_F(Deploy, ModelThatRunsOnlyAtRealSizesIsServedAtTheCallersShapes) {
+  testing::GraphBuilder g;
+  g.Input("x", {1, 4, 8, 8}).Weight("w", {256, 10});
+  g.Node("Relu", {"x"}, {"a"}).Node("Exp", {"a"}, {"e"}).Node("Flatten", {"e"}, {"f"});
+  g.Node("MatMul", {"f", "w"}, {"y"}).Output("y", {1, 10});
+  auto proto = g.Build();
+  auto* dims = proto.mutable_graph()
+                   ->mutable_input(0)
+                   ->mutable_type()
+                   ->mutable_tensor_type()
+                   ->mutable_shape();
+  dims->mutable_dim(2)->set_dim_param("H");
+  dims->mutable_dim(3)->set_dim_param("W");
+  const std::string bytes = proto.SerializeAsString(), sha = Sha256Hex(bytes);
+  const std::string path = ::testing::TempDir() + "/deploy_real_sizes.onnx";
+  WriteFileAtomic(path, bytes);
+  TestWorker w("edgeH");
+  WorkerClient client(w.address, {});
+  client.EnsureModel(sha, path);
+  const std::vector<TensorSpec> shapes = {{"x", DType::kFloat, {1, 4, 8, 8}}};
+  try {
+    client.Benchmark(sha, 1, 2, 1);
+    ADD_FAILURE() << "benchmarked at guessed shapes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("send the input shapes (--shape)"));
+  }
+  auto remote = client.Benchmark(sha, 1, 2, 1, {}, {}, shapes);
+  EXPECT_EQ(remote.run.input_shapes, "x=1x4x8x8");
+  EXPECT_EQ(remote.run.chain_check, "passed");
+  ASSERT_FALSE(remote.blocks.empty());
+  const int last = static_cast<int>(remote.blocks.size()) - 1;
+  EXPECT_THROW(client.LoadSegment(sha, 0, last, 1, "", ""), Error);
+  auto segment = client.LoadSegment(sha, 0, last, 1, "", "", {}, shapes);
+  EXPECT_EQ(segment.partition(), remote.run.partition);
+  auto backend = runtime::CreateBackend("onnxruntime");
+  auto whole = backend->Prepare(bytes, {1}, "whole");
+  auto input = runtime::MakeRandomInput(shapes[0], 3);
+  auto expected = runtime::RunOnce(*whole, {input});
+  auto reply = client.Infer(segment.segment_id(), 1, {input}, 10000);
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  ASSERT_EQ(reply.outputs.size(), 1u);
+  EXPECT_EQ(reply.outputs[0].data, expected[0].data);
+
+  const std::vector<std::vector<TensorSpec>> hostile = {
+      {{"x", DType::kFloat, {1, 4, -8, 8}}},
+      {{"x", DType::kFloat, {1, 4, 0, 8}}},
+      {{"x", DType::kFloat, {1, 4, 2147483647, 2147483647}}},
+      {{"x", DType::kFloat, {1, 4, 8192, 8192}}},  // 1 GiB, beyond --max-tensor-mb
+      {{"x", DType::kFloat, {1, 4, 1LL << 40, 8}}},
+      {{"nope", DType::kFloat, {1, 4, 8, 8}}},
+      {{"x", DType::kFloat, {1, 4, 8}}},
+      {{"x", DType::kInt64, {1, 4, 8, 8}}},
+      {{"x", DType::kFloat, {1, 4, 8, 8}}, {"x", DType::kFloat, {1, 4, 8, 8}}},
+  };
+  for (const auto& bad : hostile) {
+    try {
+      client.Benchmark(sha, 1, 1, 1, {}, {}, bad);
+      ADD_FAILURE() << "accepted " << bad[0].name << " " << ShapeString(bad[0].shape);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput) << e.what();
+    }
+    EXPECT_THROW(client.LoadSegment(sha, 0, last, 1, "", "", {}, bad), Error);
+  }
+  EXPECT_EQ(client.Hello().resource, "edgeH");
 }
 
 TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {

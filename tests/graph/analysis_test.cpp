@@ -545,8 +545,17 @@ TEST(Reblock, FormsTheBlocksOfAnotherAnalysis) {
   ASSERT_GT(two_tensor, 0);
   EXPECT_NO_THROW(Reblock(proto.graph(), single, {0, two_tensor, n}));
   EXPECT_THROW(Reblock(proto.graph(), single, {0, two_tensor, n}, 1), Error);
-  for (const std::vector<int>& bad : std::vector<std::vector<int>>{
-           {}, {0}, {1, n}, {0, n - 1}, {0, n, n}, {0, two_tensor, two_tensor, n}, {0, n + 1}})
+  for (const std::vector<int>& bad :
+       std::vector<std::vector<int>>{{},
+                                     {0},
+                                     {1, n},
+                                     {0, n - 1},
+                                     {0, n, n},
+                                     {0, two_tensor, two_tensor, n},
+                                     {0, n + 1},
+                                     {0, n + 1, n},
+                                     {0, std::numeric_limits<int>::max(), n},
+                                     {0, -1, n}})
     EXPECT_THROW(Reblock(proto.graph(), single, bad), Error) << bad.size();
 }
 
