@@ -541,18 +541,15 @@ class Service final : public StreamedWorker {
     return resolved;
   }
 
-  // A model whose probe at its declared shapes failed learns its tensors' types at the caller's.
-  void ProbeIfNeeded(const CachedModel& model, graph::GraphAnalysis& cut,
-                     const google::protobuf::RepeatedPtrField<v2::TensorSpec>& shapes,
-                     CancelToken* token) const {
-    if (model.probe_error.empty()) return;
-    if (shapes.empty())
+  // A model whose probe at its declared shapes failed learns its tensors' types at the caller's
+  // shapes (profile::ResolveBlockShapes on the caller's cut); without shapes, the caller is told.
+  static void RequireShapesIfUnprobed(
+      const CachedModel& model, const google::protobuf::RepeatedPtrField<v2::TensorSpec>& shapes) {
+    if (!model.probe_error.empty() && shapes.empty())
       Refuse(grpc::StatusCode::FAILED_PRECONDITION,
              "the model does not run at its declared shapes with dynamic dimensions as 1 ({}); "
              "send the input shapes (--shape)",
              model.probe_error);
-    profile::ResolveBlockShapes(model.model, cut, CallersInputs(cut, shapes).tensors,
-                                runtime::kDefaultBackend, token);
   }
 
   // The caller's values into `inputs` (the model's inputs in its order, at the request's shapes):
@@ -601,7 +598,7 @@ class Service final : public StreamedWorker {
       while (!lock.try_lock_for(std::chrono::milliseconds(100)))
         token.ThrowIfCancelled("benchmark");
       graph::GraphAnalysis cut = CallersCut(*entry, req->boundaries());
-      ProbeIfNeeded(*entry, cut, req->input_shapes(), &token);
+      RequireShapesIfUnprobed(*entry, req->input_shapes());
       profile::BenchmarkOptions o;
       // Always resolved here, so that no input (a declared static one included) is generated
       // beyond --max-tensor-mb.
@@ -612,6 +609,8 @@ class Service final : public StreamedWorker {
           Refuse(grpc::StatusCode::INVALID_ARGUMENT, "input_values need input_shapes");
         SetInputValues(*req, o.inputs);
       }
+      if (!entry->probe_error.empty())
+        profile::ResolveBlockShapes(entry->model, cut, o.inputs, runtime::kDefaultBackend, &token);
       o.harness.warmup_runs = req->warmup() > 0 ? req->warmup() : 3;
       o.harness.min_runs = req->repeats() > 0 ? req->repeats() : 20;
       o.harness.cancel = &token;
@@ -662,7 +661,11 @@ class Service final : public StreamedWorker {
                                  fmt::format("requests stop after {} s", options_.max_request_s));
       auto model = models_.Get(req->sha256(), &token);
       graph::GraphAnalysis cut = CallersCut(*model, req->boundaries());
-      ProbeIfNeeded(*model, cut, req->input_shapes(), &token);
+      RequireShapesIfUnprobed(*model, req->input_shapes());
+      if (!model->probe_error.empty())
+        profile::ResolveBlockShapes(model->model, cut,
+                                    CallersInputs(cut, req->input_shapes()).tensors,
+                                    runtime::kDefaultBackend, &token);
       const std::string partition =
           req->boundaries().empty() ? model->partition : graph::PartitionFingerprint(cut);
       const int blocks = static_cast<int>(cut.blocks.size());

@@ -13,8 +13,6 @@
 
 namespace scission::graph {
 
-namespace {
-
 TensorSpec SpecFromValueInfo(const onnx::ValueInfoProto& info) {
   TensorSpec spec;
   spec.name = info.name();
@@ -31,6 +29,8 @@ TensorSpec SpecFromValueInfo(const onnx::ValueInfoProto& info) {
     spec.rank_known = false;
   return spec;
 }
+
+namespace {
 
 TensorSpec SpecFromTensor(const onnx::TensorProto& tensor) {
   TensorSpec spec;

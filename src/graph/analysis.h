@@ -121,6 +121,10 @@ GraphAnalysis Analyze(const onnx::ModelProto& model, const AnalysisOptions& opti
 GraphAnalysis Reblock(const onnx::GraphProto& graph, const GraphAnalysis& base,
                       const std::vector<int>& boundaries, int max_cut_tensors = 64);
 
+// A declared value's spec: dtype and shape (-1 for unknown dimensions); rank_known false without a
+// shape, dtype undefined without a tensor type.
+TensorSpec SpecFromValueInfo(const onnx::ValueInfoProto& info);
+
 // The live activation tensors at `position` (0..positions()), ordered by producer position then
 // name. O(log T + k log T) for k live tensors among T intervals.
 std::vector<std::string> LiveAt(const GraphAnalysis& analysis, int position);

@@ -27,6 +27,16 @@ onnx::ModelProto ExposeTensors(const onnx::ModelProto& model, const std::vector<
 
 namespace {
 
+// `inputs` ordered like the session's inputs, by name.
+std::vector<Tensor> InSessionOrder(const runtime::Session& session,
+                                   const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> ordered;
+  for (const auto& spec : session.inputs())
+    for (const auto& t : inputs)
+      if (t.spec.name == spec.name) ordered.push_back(t);
+  return ordered;
+}
+
 bool AnyDynamicInput(const graph::GraphAnalysis& analysis) {
   for (const auto& in : analysis.inputs) {
     if (!in.rank_known) return true;
@@ -73,10 +83,7 @@ int Probe(const graph::LoadedModel& model, graph::GraphAnalysis& analysis,
   auto session = backend->Prepare(probe.SerializeAsString(), {}, model.label + " (shape probe)");
   std::vector<Tensor> inputs;
   if (given) {
-    // Ordered like the session's inputs, by name.
-    for (const auto& spec : session->inputs())
-      for (const auto& t : *given)
-        if (t.spec.name == spec.name) inputs.push_back(t);
+    inputs = InSessionOrder(*session, *given);
   } else {
     for (size_t i = 0; i < session->inputs().size(); ++i)
       inputs.push_back(runtime::MakeRandomInput(session->inputs()[i], 1 + i));
@@ -124,8 +131,9 @@ std::vector<double> NodeCostsAtInputs(const graph::LoadedModel& model,
       }
     try {
       graph::InferShapes(fixed, model.label);
-      for (auto& [name, spec] : graph::Analyze(fixed).specs)
-        if (spec.bytes() >= 0) specs[name] = spec;
+      for (const auto& info : fixed.graph().value_info())
+        if (TensorSpec spec = graph::SpecFromValueInfo(info); spec.bytes() >= 0)
+          specs[info.name()] = spec;
     } catch (const Error&) {
       // Shape inference refused the fixed shapes: the run below measures them all.
     }
@@ -143,11 +151,7 @@ std::vector<double> NodeCostsAtInputs(const graph::LoadedModel& model,
     onnx::ModelProto probe = ExposeTensors(model.proto, names, analysis.specs);
     auto backend = runtime::CreateBackend(backend_name);
     auto session = backend->Prepare(probe.SerializeAsString(), {}, model.label + " (cost probe)");
-    std::vector<Tensor> ordered;
-    for (const auto& spec : session->inputs())
-      for (const auto& t : inputs)
-        if (t.spec.name == spec.name) ordered.push_back(t);
-    for (const auto& t : session->Infer(ordered, cancel)) {
+    for (const auto& t : session->Infer(InSessionOrder(*session, inputs), cancel)) {
       TensorSpec spec = t.spec;
       spec.rank_known = true;
       specs[t.spec.name] = spec;

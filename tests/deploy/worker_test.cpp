@@ -82,6 +82,18 @@ class Deploy : public ::testing::Test {
     return req;
   }
 
+  // Infers `input` through the segments from `segment` on and expects the whole model's output.
+  static void ExpectWholeModelOutput(WorkerClient& client, const std::string& segment,
+                                     const std::string& model_bytes, const Tensor& input) {
+    auto backend = runtime::CreateBackend("onnxruntime");
+    auto expected = runtime::RunOnce(*backend->Prepare(model_bytes, {1}, "whole"), {input});
+    auto reply = client.Infer(segment, 1, {input}, 10000);
+    ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+    ASSERT_EQ(reply.outputs.size(), 1u);
+    ASSERT_EQ(expected.size(), 1u);
+    EXPECT_EQ(reply.outputs[0].data, expected[0].data);
+  }
+
   std::string model_bytes_, sha_, model_path_;
 };
 
@@ -264,14 +276,8 @@ TEST_F(Deploy, WorkersFollowTheCallersBlocks) {
   EXPECT_EQ(default_cut.inputs(0).name(), "r0");
   EXPECT_EQ(default_cut.outputs(0).name(), "r1");
 
-  auto backend = runtime::CreateBackend("onnxruntime");
-  auto whole = backend->Prepare(model_bytes_, {1}, "whole");
-  auto input = runtime::MakeRandomInput(whole->inputs()[0], 7);
-  auto expected = runtime::RunOnce(*whole, {input});
-  auto reply = client.Infer(head.segment_id(), 1, {input}, 10000);
-  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
-  ASSERT_EQ(reply.outputs.size(), 1u);
-  EXPECT_EQ(reply.outputs[0].data, expected[0].data);
+  ExpectWholeModelOutput(client, head.segment_id(), model_bytes_,
+                         runtime::MakeRandomInput({"x", DType::kFloat, {1, 4, 8, 8}}, 7));
 
   // Boundaries that are no cut of this model, and shapes that contradict it, are refused.
   for (const std::vector<int>& bad : std::vector<std::vector<int>>{
@@ -351,14 +357,8 @@ TEST_F(Deploy, ModelThatRunsOnlyAtRealSizesIsServedAtTheCallersShapes) {
   EXPECT_THROW(client.LoadSegment(sha, 0, last, 1, "", ""), Error);
   auto segment = client.LoadSegment(sha, 0, last, 1, "", "", {}, shapes);
   EXPECT_EQ(segment.partition(), remote.run.partition);
-  auto backend = runtime::CreateBackend("onnxruntime");
-  auto whole = backend->Prepare(bytes, {1}, "whole");
-  auto input = runtime::MakeRandomInput(shapes[0], 3);
-  auto expected = runtime::RunOnce(*whole, {input});
-  auto reply = client.Infer(segment.segment_id(), 1, {input}, 10000);
-  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
-  ASSERT_EQ(reply.outputs.size(), 1u);
-  EXPECT_EQ(reply.outputs[0].data, expected[0].data);
+  ExpectWholeModelOutput(client, segment.segment_id(), bytes,
+                         runtime::MakeRandomInput(shapes[0], 3));
 
   const std::vector<std::vector<TensorSpec>> hostile = {
       {{"x", DType::kFloat, {1, 4, -8, 8}}},
