@@ -9,6 +9,9 @@ find_package(nlohmann_json REQUIRED)
 find_package(fmt REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(Threads REQUIRED)
+# libcpp-httplib-dev: Debian builds cpp-httplib as a library (the header declares, the .so defines).
+find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+find_library(HTTPLIB_LIBRARY NAMES cpp-httplib REQUIRED)
 
 set(ONNXRUNTIME_ROOT "" CACHE PATH "ONNX Runtime install (include/, lib/); empty = fetch the pinned build")
 if(NOT ONNXRUNTIME_ROOT)

@@ -6,7 +6,8 @@ pkgs=(cmake ninja-build g++ pkg-config git
       libonnx-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
       libsqlite3-dev libcli11-dev nlohmann-json3-dev libfmt-dev libzstd-dev liblz4-dev libssl-dev
       libgtest-dev libgmock-dev libbenchmark-dev iproute2 openssl python3 python3-torchvision
-      clang-format
+      clang-format libcpp-httplib-dev
+      python3-grpcio python3-grpc-tools curl  # independent clients of `serve` in the tests
       python3-numpy python3-scipy python3-skimage espeak-ng)  # tools/make_test_inputs.py
 [[ "${SCISSION_SETUP_BROWSER:-1}" == 1 ]] && pkgs+=(chromium)
 command -v npm >/dev/null || pkgs+=(npm)

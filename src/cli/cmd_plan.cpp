@@ -72,101 +72,125 @@ std::string StageText(const plan::PlanProblem& p, const plan::Stage& s) {
 
 }  // namespace
 
+void AddPlanFlags(CLI::App* cmd, PlanFlags& f) {
+  cmd->add_option("--tiers", f.tiers, "ordered tiers (default device,edge,cloud)");
+  cmd->add_option("--where", f.where, "TIER=CRIT: N, !N, -1, !-1, name, !name (N = block index)");
+  cmd->add_option("-d", f.d, "criteria for the first tier");
+  cmd->add_option("-e", f.e, "criteria for the second tier");
+  cmd->add_option("-c", f.c, "criteria for the third tier");
+  cmd->add_option("--privacy", f.privacy, "blocks 0..K-1 must run on the first tier");
+  cmd->add_option("--max-upload", f.max_upload, "TIER=MB that may leave the tier");
+  cmd->add_option("--max-time", f.max_time, "TIER=T compute cap: 0.5 (s), 250ms or 40%");
+  cmd->add_option("--max-memory", f.max_memory, "RESOURCE=MB for segment weights + activations");
+  cmd->add_flag("--return-result", f.return_result,
+                "add the transfer of the result back to the first tier");
+  cmd->add_option("--objective", f.objective, "latency (default), throughput or uplink");
+  cmd->add_option("--statistic", f.statistic, "per-block time: mean (default) or median");
+  AddInputFlags(cmd, f.inputs, /*with_values=*/false, /*with_cuts=*/false);
+}
+
+plan::PlanRequest BuildPlanRequest(const PlanFlags& f, store::Store& db,
+                                   const store::ModelRecord& model) {
+  plan::PlanRequest req;
+  req.model_key = model.key;
+  req.tiers = SplitCommas(f.tiers);
+  for (const auto& t : req.tiers)
+    if (t.empty()) throw BadInput("--tiers: empty tier name in '{}'", f.tiers);
+  req.where = SplitPairs(f.where, "--where");
+  const char* shorthand[] = {"-d", "-e", "-c"};
+  const std::string* texts[] = {&f.d, &f.e, &f.c};
+  for (size_t i = 0; i < 3; ++i) {
+    if (texts[i]->empty()) continue;
+    if (i >= req.tiers.size())
+      throw BadInput("{} refers to tier {} but --tiers has {}", shorthand[i], i + 1,
+                     req.tiers.size());
+    req.where.emplace_back(req.tiers[i], *texts[i]);
+  }
+  req.privacy_blocks = f.privacy;
+  for (const auto& [tier, mb] : SplitPairs(f.max_upload, "--max-upload"))
+    req.max_upload_mb.emplace_back(tier, ToNumber(mb, "--max-upload " + tier));
+  req.max_time = SplitPairs(f.max_time, "--max-time");
+  for (const auto& [res, mb] : SplitPairs(f.max_memory, "--max-memory"))
+    req.max_memory_mb.emplace_back(res, ToNumber(mb, "--max-memory " + res));
+  req.return_result = f.return_result;
+  req.shapes = f.inputs.Options().shapes;
+  req.statistic = f.statistic;
+  req.objective = plan::ParseObjective(f.objective);
+  req.top_k = f.top;
+  if (!req.max_memory_mb.empty()) {
+    if (model.origin != "onnx" || !std::filesystem::exists(model.path))
+      throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})",
+                     model.name,
+                     model.origin == "onnx" ? "missing at " + model.path : "imported data");
+    // The weights of the blocks the profile was measured with (its stored positions), which
+    // depend on the shapes and --max-cut-tensors it was benchmarked at, not on default options.
+    auto views = db.LatestProfiles(model.key, plan::SelectProfile(db, req, nullptr));
+    if (!views.empty()) {  // else BuildProblem says why there is nothing to plan
+      std::vector<int> boundaries = {0};
+      for (const auto& b : views.front().blocks) {
+        if (b.begin_pos != boundaries.back() || b.end_pos <= b.begin_pos)
+          throw BadInput(
+              "--max-memory: the stored profile of {} has no block positions (stored by an "
+              "older version); benchmark it again",
+              model.name);
+        boundaries.push_back(b.end_pos);
+      }
+      auto loaded = profile::OpenModel(model.path);
+      if (loaded.sha256 != model.key)
+        throw BadInput("--max-memory: {} has changed since it was benchmarked (hash)", model.path);
+      try {
+        req.block_weight_bytes = graph::BlockWeightBytes(
+            loaded.proto,
+            graph::Reblock(loaded.proto.graph(), graph::Analyze(loaded.proto), boundaries));
+      } catch (const Error& e) {
+        throw BadInput("--max-memory: the stored blocks of {} do not fit {} ({}); benchmark again",
+                       model.name, model.path, e.what());
+      }
+    }
+  }
+  return req;
+}
+
+plan::PlanDocument MakePlanDocument(const store::ModelRecord& model, const plan::PlanRequest& req,
+                                    const plan::PlanProblem& problem,
+                                    const std::vector<plan::PlanCandidate>& plans,
+                                    const store::ProfileKey& profile,
+                                    const std::vector<std::string>& notes,
+                                    const std::string& objective) {
+  plan::PlanDocument doc;
+  doc.model = {model.key, model.name, model.path, model.origin};
+  doc.request = req;
+  doc.profile = profile;
+  doc.tiers = problem.tiers;
+  doc.objective = objective;
+  doc.blocks = problem.blocks;
+  doc.input_bytes = problem.input_bytes;
+  doc.output_bytes = problem.output_bytes;
+  int rank = 1;
+  for (const auto& c : plans) doc.plans.push_back(plan::ToPlannedRun(problem, c, rank++));
+  doc.notes = notes;
+  return doc;
+}
+
 void RegisterPlan(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("plan", "exact top-k placements over stored profiles and links");
   AddGlobalFlags(cmd, global);
   struct Options {
-    std::string model, tiers = "device,edge,cloud", objective = "latency", pareto, svg,
-                       statistic = "mean";
-    std::vector<std::string> where, max_upload, max_time, max_memory;
-    std::string d, e, c;
-    int privacy = 0, top = 5;
-    InputFlags inputs;
-    bool return_result = false;
+    std::string model, pareto, svg;
+    PlanFlags flags;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("MODEL", o->model,
                   "stored model: .onnx path, zoo name, stored name or key (scission:vgg19)")
       ->required();
-  cmd->add_option("--tiers", o->tiers, "ordered tiers (default device,edge,cloud)");
-  cmd->add_option("--where", o->where, "TIER=CRIT: N, !N, -1, !-1, name, !name (N = block index)");
-  cmd->add_option("-d", o->d, "criteria for the first tier");
-  cmd->add_option("-e", o->e, "criteria for the second tier");
-  cmd->add_option("-c", o->c, "criteria for the third tier");
-  cmd->add_option("--privacy", o->privacy, "blocks 0..K-1 must run on the first tier");
-  cmd->add_option("--max-upload", o->max_upload, "TIER=MB that may leave the tier");
-  cmd->add_option("--max-time", o->max_time, "TIER=T compute cap: 0.5 (s), 250ms or 40%");
-  cmd->add_option("--max-memory", o->max_memory, "RESOURCE=MB for segment weights + activations");
-  cmd->add_flag("--return-result", o->return_result,
-                "add the transfer of the result back to the first tier");
-  cmd->add_option("--objective", o->objective, "latency (default), throughput or uplink");
+  AddPlanFlags(cmd, o->flags);
   cmd->add_option("--pareto", o->pareto, "latency,uplink: list the Pareto front instead");
-  cmd->add_option("--top", o->top, "how many plans, 1..1000 (default 5)");
+  cmd->add_option("--top", o->flags.top, "how many plans, 1..1000 (default 5)");
   cmd->add_option("--svg", o->svg, "write the best plan as an SVG chart");
-  cmd->add_option("--statistic", o->statistic, "per-block time: mean (default) or median");
-  AddInputFlags(cmd, o->inputs, /*with_values=*/false, /*with_cuts=*/false);
   cmd->callback([o, &global] {
     store::Store db(global.DbPath());
     auto model = ResolveStoredModel(db, o->model);
-    plan::PlanRequest req;
-    req.model_key = model.key;
-    req.tiers = SplitCommas(o->tiers);
-    for (const auto& t : req.tiers)
-      if (t.empty()) throw BadInput("--tiers: empty tier name in '{}'", o->tiers);
-    req.where = SplitPairs(o->where, "--where");
-    const char* shorthand[] = {"-d", "-e", "-c"};
-    const std::string* texts[] = {&o->d, &o->e, &o->c};
-    for (size_t i = 0; i < 3; ++i) {
-      if (texts[i]->empty()) continue;
-      if (i >= req.tiers.size())
-        throw BadInput("{} refers to tier {} but --tiers has {}", shorthand[i], i + 1,
-                       req.tiers.size());
-      req.where.emplace_back(req.tiers[i], *texts[i]);
-    }
-    req.privacy_blocks = o->privacy;
-    for (const auto& [tier, mb] : SplitPairs(o->max_upload, "--max-upload"))
-      req.max_upload_mb.emplace_back(tier, ToNumber(mb, "--max-upload " + tier));
-    req.max_time = SplitPairs(o->max_time, "--max-time");
-    for (const auto& [res, mb] : SplitPairs(o->max_memory, "--max-memory"))
-      req.max_memory_mb.emplace_back(res, ToNumber(mb, "--max-memory " + res));
-    req.return_result = o->return_result;
-    req.shapes = o->inputs.Options().shapes;
-    req.statistic = o->statistic;
-    req.objective = plan::ParseObjective(o->objective);
-    req.top_k = o->top;
-    if (!req.max_memory_mb.empty()) {
-      if (model.origin != "onnx" || !std::filesystem::exists(model.path))
-        throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})",
-                       model.name,
-                       model.origin == "onnx" ? "missing at " + model.path : "imported data");
-      // The weights of the blocks the profile was measured with (its stored positions), which
-      // depend on the shapes and --max-cut-tensors it was benchmarked at, not on default options.
-      auto views = db.LatestProfiles(model.key, plan::SelectProfile(db, req, nullptr));
-      if (!views.empty()) {  // else BuildProblem says why there is nothing to plan
-        std::vector<int> boundaries = {0};
-        for (const auto& b : views.front().blocks) {
-          if (b.begin_pos != boundaries.back() || b.end_pos <= b.begin_pos)
-            throw BadInput(
-                "--max-memory: the stored profile of {} has no block positions (stored by an "
-                "older version); benchmark it again",
-                model.name);
-          boundaries.push_back(b.end_pos);
-        }
-        auto loaded = profile::OpenModel(model.path);
-        if (loaded.sha256 != model.key)
-          throw BadInput("--max-memory: {} has changed since it was benchmarked (hash)",
-                         model.path);
-        try {
-          req.block_weight_bytes = graph::BlockWeightBytes(
-              loaded.proto,
-              graph::Reblock(loaded.proto.graph(), graph::Analyze(loaded.proto), boundaries));
-        } catch (const Error& e) {
-          throw BadInput(
-              "--max-memory: the stored blocks of {} do not fit {} ({}); benchmark again",
-              model.name, model.path, e.what());
-        }
-      }
-    }
+    plan::PlanRequest req = BuildPlanRequest(o->flags, db, model);
     std::vector<std::string> notes;
     store::ProfileKey profile;
     auto problem = plan::BuildProblem(db, req, &notes, &profile);
@@ -183,19 +207,9 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
                                               fmt::format("{}: best plan, {:.2f} ms", model.name,
                                                           plans.front().latency_ms)));
     if (global.json) {
-      plan::PlanDocument doc;
-      doc.model = {model.key, model.name, model.path, model.origin};
-      doc.request = req;
-      doc.profile = profile;
-      doc.tiers = problem.tiers;
-      doc.objective =
-          o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink";
-      doc.blocks = problem.blocks;
-      doc.input_bytes = problem.input_bytes;
-      doc.output_bytes = problem.output_bytes;
-      int rank = 1;
-      for (const auto& c : plans) doc.plans.push_back(plan::ToPlannedRun(problem, c, rank++));
-      doc.notes = notes;
+      auto doc = MakePlanDocument(
+          model, req, problem, plans, profile, notes,
+          o->pareto.empty() ? plan::ObjectiveName(problem.objective) : "pareto:latency,uplink");
       PrintJson(plan::ToJson(doc));
       return;
     }

@@ -1,10 +1,8 @@
-#include <signal.h>
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 
 #include "cli/common.h"
 #include "common/text.h"
@@ -58,12 +56,7 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
                   "memory gRPC may buffer for all connections together (256)");
   cmd->add_option("--max-benchmark-s", w.max_benchmark_s, "a benchmark stops after (900)");
   cmd->callback([o, &global] {
-    // Block SIGINT/SIGTERM in every thread; one thread waits for them and shuts the server down.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    BlockStopSignals();
     auto& cfg = o->worker;
     cfg.token = deploy::ResolveToken(cfg.token, o->token_file);
     if (!cfg.token.empty() && o->token_file.empty() && std::getenv("SCISSION_TOKEN") == nullptr)
@@ -91,13 +84,7 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global) {
                  cfg.listen, port, cfg.token.empty() ? "" : ", token required",
                  cfg.tls_cert.empty() ? "" : ", TLS");
     std::fflush(stdout);
-    std::thread stopper([&server, signals] {
-      int sig = 0;
-      sigwait(&signals, &sig);
-      server.Shutdown();
-    });
-    server.Wait();
-    stopper.detach();
+    ServeUntilStopped([&server] { server.Shutdown(); }, [&server] { server.Wait(); });
   });
 }
 

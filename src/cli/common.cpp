@@ -1,9 +1,11 @@
 #include "cli/common.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -66,6 +68,32 @@ std::string FormatBytes(int64_t bytes) {
   if (bytes < 1000) return fmt::format("{} B", bytes);
   if (bytes < 1000 * 1000) return fmt::format("{:.1f} kB", bytes / 1e3);
   return fmt::format("{:.2f} MB", bytes / 1e6);
+}
+
+namespace {
+sigset_t StopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+}  // namespace
+
+void BlockStopSignals() {
+  sigset_t signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+void ServeUntilStopped(const std::function<void()>& stop, const std::function<void()>& wait) {
+  std::thread stopper([stop] {
+    sigset_t signals = StopSignals();
+    int sig = 0;
+    sigwait(&signals, &sig);
+    stop();
+  });
+  wait();
+  stopper.detach();
 }
 
 }  // namespace scission::cli

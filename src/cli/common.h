@@ -1,6 +1,7 @@
 // Shared pieces of the thin CLI: global options, table printing, progress output.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "deploy/wire.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
+#include "plan/document.h"
+#include "plan/planner.h"
 #include "plan/problem.h"
 #include "profile/benchmark.h"
 #include "profile/inputs.h"
@@ -81,6 +84,31 @@ void PrintInspection(const std::string& path, const graph::LoadedModel& model,
 // model name or key. BadInput when nothing matches.
 store::ModelRecord ResolveStoredModel(store::Store& db, const std::string& model);
 
+// The planning options of `plan`, shared by `serve` (which plans the same way).
+struct PlanFlags {
+  std::string tiers = "device,edge,cloud", objective = "latency", statistic = "mean";
+  std::vector<std::string> where, max_upload, max_time, max_memory;
+  std::string d, e, c;
+  int privacy = 0, top = 5;
+  bool return_result = false;
+  InputFlags inputs;  // --shape: which profile
+};
+void AddPlanFlags(CLI::App* cmd, PlanFlags& flags);
+plan::PlanRequest BuildPlanRequest(const PlanFlags& flags, store::Store& db,
+                                   const store::ModelRecord& model);
+plan::PlanDocument MakePlanDocument(const store::ModelRecord& model, const plan::PlanRequest& req,
+                                    const plan::PlanProblem& problem,
+                                    const std::vector<plan::PlanCandidate>& plans,
+                                    const store::ProfileKey& profile,
+                                    const std::vector<std::string>& notes,
+                                    const std::string& objective);
+
+// Servers (`worker`, `serve`): call BlockStopSignals() first, before any thread starts, so SIGINT
+// and SIGTERM reach no thread; ServeUntilStopped() then runs `wait` (the server's Wait) while one
+// thread waits for either signal and calls `stop`.
+void BlockStopSignals();
+void ServeUntilStopped(const std::function<void()>& stop, const std::function<void()>& wait);
+
 // name=host:port,... (BadInput for anything else).
 std::map<std::string, std::string> ParseWorkers(const std::string& text);
 // --token, --token-file, --tls-ca, --tls of the verbs that call workers.
@@ -110,5 +138,6 @@ void RegisterWorker(CLI::App& app, GlobalOptions& global);
 void RegisterProbe(CLI::App& app, GlobalOptions& global);
 void RegisterFleet(CLI::App& app, GlobalOptions& global);
 void RegisterRun(CLI::App& app, GlobalOptions& global);
+void RegisterServe(CLI::App& app, GlobalOptions& global);
 
 }  // namespace scission::cli

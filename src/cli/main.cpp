@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   RegisterProbe(app, global);
   RegisterFleet(app, global);
   RegisterRun(app, global);
+  RegisterServe(app, global);
   RegisterDemo(app, global);
   try {
     app.parse(argc, argv);

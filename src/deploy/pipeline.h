@@ -1,0 +1,97 @@
+// One plan deployed across workers, ready for requests: the first tier's segment runs in this
+// process, the cut tensors go to the next tier's worker, which forwards worker to worker, and the
+// model's outputs come back along the chain. Shared by `scission run` (measurement) and
+// `scission serve` (an inference service). Install() is make-before-break: the new chain's
+// segments are loaded first, requests already running finish on the old chain, which releases its
+// segments when the last of them is done.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/tensor.h"
+#include "deploy/wire.h"
+#include "graph/analysis.h"
+#include "graph/model.h"
+#include "plan/document.h"
+#include "profile/inputs.h"
+#include "runtime/backend.h"
+
+namespace scission::deploy {
+
+struct PipelineOptions {
+  plan::PlanDocument plan_doc;                 // what `scission plan --json` printed
+  std::map<std::string, std::string> workers;  // resource -> host:port
+  int threads = 0;  // intra-op threads of the local (first-tier) segment; workers use their own
+  // Input values (--input); the shapes are the plan's profile's (a --shape must agree with them).
+  profile::InputOptions inputs;
+  graph::AnalysisOptions analysis;  // --max-cut-tensors: as the plan's profile was benchmarked
+  std::string db_path;              // profiles and links for re-plans
+  ConnectOptions connect;
+};
+
+// One request through the chain.
+struct ChainResult {
+  bool ok = false;
+  grpc::StatusCode code = grpc::StatusCode::OK;  // of the failure, when !ok
+  std::string error;
+  double total_ms = 0;
+  std::vector<double> stage_ms;  // per stage (compute)
+  std::vector<double> hop_ms;    // per hop (transfer, as the caller of each hop sees it)
+  std::vector<Tensor> outputs;   // the model's outputs, in the model's order
+  uint64_t chain = 0;            // which installed chain answered (1, 2, ...)
+};
+
+class Pipeline {
+ public:
+  using NoteFn = std::function<void(const std::string&)>;
+  // Loads the model, checks it against the plan document (hash, blocks), resolves the inputs.
+  Pipeline(PipelineOptions options, NoteFn note);
+  ~Pipeline();
+
+  // Loads every segment of `plan` and makes it the chain new requests take.
+  void Install(const plan::PlannedRun& plan);
+  // Runs `inputs` (the model's inputs in its order, at the profile's shapes) through the current
+  // chain. Thread-safe.
+  ChainResult Infer(const std::vector<Tensor>& inputs, uint64_t request_id, int timeout_ms);
+  // Re-plans without the workers that do not answer, under the plan document's own request, so
+  // privacy, criteria, caps, statistic, objective and the return hop all still hold. False when
+  // no plan satisfies them over what is left (or nothing has died).
+  bool ReplanWithoutDeadWorkers();
+
+  plan::PlannedRun current_plan() const;
+  uint64_t current_chain() const;
+  std::vector<plan::PlannedRun> replanned() const;
+  // The inputs generated or read (--input) at the profile's shapes.
+  const std::vector<Tensor>& default_inputs() const { return input_; }
+  const std::vector<TensorSpec>& input_specs() const { return input_specs_; }
+  // The model's outputs (dimensions unknown before a run are -1).
+  const std::vector<TensorSpec>& output_specs() const { return output_specs_; }
+  const graph::LoadedModel& model() const { return loaded_; }
+  const PipelineOptions& options() const { return o_; }
+
+ private:
+  struct Chain;
+  PipelineOptions o_;
+  NoteFn note_;
+  std::string partition_;
+  graph::LoadedModel loaded_;
+  graph::GraphAnalysis analysis_;
+  std::unique_ptr<runtime::Backend> backend_;
+  std::vector<Tensor> input_;
+  std::vector<TensorSpec> input_specs_, output_specs_;
+  mutable std::mutex mutex_;  // guards chain_, chains_, replanned_, hopeless_
+  std::shared_ptr<Chain> chain_;
+  uint64_t chains_ = 0;
+  std::mutex replan_mutex_;         // one re-plan at a time
+  std::set<std::string> hopeless_;  // dead workers no plan could do without
+  double hopeless_at_ms_ = -1e18;
+  std::vector<plan::PlannedRun> replanned_;
+};
+
+}  // namespace scission::deploy
