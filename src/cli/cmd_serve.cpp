@@ -30,7 +30,7 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
     ConnectFlags connect;
     serve::ServeOptions serve;
     int threads = 0, max_cut_tensors = graph::AnalysisOptions{}.max_cut_tensors;
-    int64_t max_request_mb = 64;
+    int64_t max_request_mb = 32;
   };
   auto o = std::make_shared<Options>();
   o->serve.grpc_listen = "127.0.0.1:8001";
@@ -46,7 +46,8 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--metrics", o->serve.metrics_listen, "address of /metrics (Prometheus)");
   cmd->add_option("--name", o->serve.name, "the model's name in the protocol (default: its name)");
   cmd->add_option("--threads", o->threads, "intra-op threads of this machine's segment");
-  cmd->add_option("--max-request-mb", o->max_request_mb, "largest request's tensors (default 64)");
+  cmd->add_option("--max-request-mb", o->max_request_mb,
+                  "largest request's tensors (default 32; a JSON body may be 6x)");
   cmd->add_option("--timeout-ms", o->serve.timeout_ms, "per-request deadline (default 60000)");
   AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {

@@ -345,7 +345,9 @@ void InferenceService::Impl::SetupHttp() {
   auto error = [json_reply](httplib::Response& res, int status, const std::string& message) {
     json_reply(res, status, {{"error", message}});
   };
-  http.set_payload_max_length(static_cast<size_t>(o.max_request_bytes) * 12 + (1 << 20));
+  // JSON spends up to ~6 characters per byte of float32 data ("0.123456789," per 4 bytes); a body
+  // beyond that is refused before it is buffered.
+  http.set_payload_max_length(static_cast<size_t>(o.max_request_bytes) * 6 + (1 << 20));
   http.Get("/v2/health/live", [json_reply](const httplib::Request&, httplib::Response& res) {
     json_reply(res, 200, {{"live", true}});
   });

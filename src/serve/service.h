@@ -20,7 +20,7 @@ struct ServeOptions {
   std::string grpc_listen;     // host:port (port 0: any free port)
   std::string http_listen;     // "" = no HTTP API
   std::string metrics_listen;  // "" = no /metrics
-  int64_t max_request_bytes = int64_t{64} << 20;
+  int64_t max_request_bytes = int64_t{32} << 20;
   int timeout_ms = 60000;  // per request, through the whole chain
   bool replan_on_failure = true;
   void Validate() const;
