@@ -2,25 +2,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include <fmt/ranges.h>
 
 #include "common/error.h"
-#include "common/files.h"
-#include "deploy/client.h"
 #include "deploy/pipeline.h"
-#include "graph/analysis.h"
-#include "graph/model.h"
-#include "graph/segment.h"
-#include "plan/from_store.h"
-#include "plan/planner.h"
-#include "profile/prepared.h"
 #include "profile/stats.h"
-#include "runtime/backend.h"
 
 namespace scission::deploy {
 

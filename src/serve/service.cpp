@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include "common/error.h"
+#include "deploy/wire.h"
 #include "inference.grpc.pb.h"
 
 namespace scission::serve {
@@ -63,20 +64,19 @@ int HttpStatus(grpc::StatusCode code) {
   }
 }
 
-// host:port -> (host, port); BadInput for anything else. "[::1]:80" keeps the brackets off.
+// host:port -> (host, port), checked as every listen address is (deploy::CheckListenAddress);
+// "[::1]:80" keeps the brackets off.
 std::pair<std::string, int> SplitHostPort(const std::string& address, const std::string& flag) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
-    throw BadInput("{}: expected HOST:PORT, got '{}'", flag, address);
-  std::string host = address.substr(0, colon), port_text = address.substr(colon + 1);
+  try {
+    deploy::CheckListenAddress(address);
+  } catch (const Error& e) {
+    throw BadInput("{}: {}", flag, e.what());
+  }
+  const auto colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
-  int port = -1;
-  if (port_text.find_first_not_of("0123456789") == std::string::npos && port_text.size() <= 5)
-    port = std::stoi(port_text);
-  if (port < 0 || port > 65535)
-    throw BadInput("{}: '{}' is not a port (0..65535)", flag, port_text);
-  return {host, port};
+  return {host, std::stoi(address.substr(colon + 1))};
 }
 
 std::string Escape(const std::string& label) {  // Prometheus label value
