@@ -1,6 +1,9 @@
+#include <optional>
+
 #include <fmt/ranges.h>
 
 #include "cli/common.h"
+#include "common/files.h"
 #include "deploy/pipeline.h"
 #include "plan/from_store.h"
 #include "plan/planner.h"
@@ -25,17 +28,23 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
       "serve", "plan, deploy and answer the Open Inference Protocol (KServe v2) with the split");
   AddGlobalFlags(cmd, global);
   struct Options {
-    std::string model, workers;
+    std::string model, workers, plan_file;
+    int rank = 1;
     PlanFlags flags;
     ConnectFlags connect;
     serve::ServeOptions serve;
+    serve::AdaptOptions adapt;
+    bool no_adapt = false;
     int threads = 0, max_cut_tensors = graph::AnalysisOptions{}.max_cut_tensors;
     int64_t max_request_mb = 32;
   };
   auto o = std::make_shared<Options>();
   o->serve.grpc_listen = "127.0.0.1:8001";
-  cmd->add_option("MODEL", o->model, "stored model: .onnx path, zoo name, stored name or key")
-      ->required();
+  cmd->add_option("MODEL", o->model,
+                  "stored model: .onnx path, zoo name, stored name or key (or --plan)");
+  cmd->add_option("--plan", o->plan_file,
+                  "serve this plan document (`scission plan --json`) instead of planning");
+  cmd->add_option("--rank", o->rank, "which plan of --plan (default 1)");
   cmd->add_option("--workers", o->workers, "name=host:port,... for the remote resources to use");
   AddPlanFlags(cmd, o->flags);
   cmd->add_option("--max-cut-tensors", o->max_cut_tensors,
@@ -49,6 +58,19 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--max-request-mb", o->max_request_mb,
                   "largest request's tensors (default 32; a JSON body may be 6x)");
   cmd->add_option("--timeout-ms", o->serve.timeout_ms, "per-request deadline (default 60000)");
+  cmd->add_flag("--no-adapt", o->no_adapt,
+                "serve the first plan only: never switch, no background probes");
+  cmd->add_option("--replan-ms", o->adapt.replan_ms, "re-plan on the estimates every MS (1000)");
+  cmd->add_option("--switch-gain", o->adapt.switch_gain,
+                  "predicted improvement needed to switch plans (0.10 = 10%)");
+  cmd->add_option("--switch-window-ms", o->adapt.switch_window_ms,
+                  "the gain must hold this long first (1000)");
+  cmd->add_option("--probe-duty", o->adapt.probe_duty,
+                  "background probes: share of one core per worker and of each link (0.05)");
+  cmd->add_option("--max-estimate-age-ms", o->adapt.max_age_ms,
+                  "older estimates fall back to the profile and stored links (15000)");
+  cmd->add_option("--switch-log", o->adapt.switch_log,
+                  "append each plan switch to FILE (JSON Lines)");
   AddConnectFlags(cmd, o->connect);
   cmd->callback([o, &global] {
     BlockStopSignals();
@@ -59,16 +81,39 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
     auto workers =
         o->workers.empty() ? std::map<std::string, std::string>{} : ParseWorkers(o->workers);
     store::Store db(global.DbPath());
+    std::optional<plan::PlanDocument> given;
+    if (!o->plan_file.empty()) {
+      std::string text;
+      try {
+        text = ReadFileBytes(o->plan_file);
+      } catch (const Error& e) {
+        throw BadInput("--plan: {}", e.what());
+      }
+      auto json = nlohmann::json::parse(text, nullptr, false);
+      if (json.is_discarded())
+        throw BadInput("{}: not a plan file (expected `scission plan --json` output)",
+                       o->plan_file);
+      given = plan::PlanDocumentFromJson(json, o->plan_file);
+      if (o->rank < 1 || o->rank > static_cast<int>(given->plans.size()))
+        throw BadInput("--rank {}: {} has plans 1..{}", o->rank, o->plan_file, given->plans.size());
+      if (o->model.empty()) o->model = given->model.key;
+    }
+    if (o->model.empty()) throw BadInput("MODEL or --plan is required");
     auto model = ResolveStoredModel(db, o->model);
+    if (given && model.key != given->model.key)
+      throw BadInput("{}: the plan is for another model ({})", o->plan_file, given->model.name);
     if (o->serve.name.empty()) o->serve.name = model.name;
     if (!ValidModelName(o->serve.name))
       throw BadInput("--name: '{}' is not a model name for the protocol (letters, digits, _ - .)",
                      o->serve.name);
     o->serve.Validate();
-    auto req = BuildPlanRequest(o->flags, db, model);
+    o->adapt.adapt = !o->no_adapt;
+    o->adapt.Validate();
+    auto req = given ? given->request : BuildPlanRequest(o->flags, db, model);
     req.top_k = 1;
     std::vector<std::string> notes;
     store::ProfileKey profile;
+    if (given) req.profile = given->profile;
     auto problem = plan::BuildProblem(db, req, &notes, &profile);
     // Only resources this service can reach: the first tier (this machine) and --workers.
     std::vector<std::string> unreachable;
@@ -82,11 +127,21 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
           fmt::format("not in --workers, so not planned on: {}", fmt::join(unreachable, ", ")));
     auto plans = plan::PlanTopK(problem);
     for (const auto& n : notes) Note("note: " + n);
-    if (plans.empty())
+    if (plans.empty() && !given)
       throw BadInput("{}: no plan over this machine and --workers satisfies the constraints",
                      model.name);
-    auto doc = MakePlanDocument(model, req, problem, plans, profile, notes,
-                                plan::ObjectiveName(problem.objective));
+    plan::PlanDocument doc;
+    if (!given) {
+      doc = MakePlanDocument(model, req, problem, plans, profile, notes,
+                             plan::ObjectiveName(problem.objective));
+    } else {
+      doc = *given;
+      doc.plans = {given->plans[static_cast<size_t>(o->rank - 1)]};
+      for (const auto& s : doc.plans.front().stages)
+        if (s.resource != doc.plans.front().stages.front().resource && !workers.count(s.resource))
+          throw BadInput("--workers has no address for '{}', which plan {} of {} uses", s.resource,
+                         o->rank, o->plan_file);
+    }
 
     deploy::PipelineOptions po;
     po.plan_doc = doc;
@@ -100,14 +155,12 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
     deploy::Pipeline pipeline(po, [](const std::string& m) { Note(m); });
     pipeline.Install(doc.plans.front());
 
-    serve::InferenceService service(o->serve, pipeline, [](const std::string& m) { Note(m); });
+    serve::Adapter adapter(o->adapt, pipeline, problem, [](const std::string& m) { Note(m); });
+    serve::InferenceService service(
+        o->serve, pipeline, [](const std::string& m) { Note(m); }, &adapter);
     service.Start();
+    adapter.Start();
     const auto& best = doc.plans.front();
-    std::vector<std::string> stages;
-    for (const auto& s : best.stages)
-      stages.push_back(s.last_block < s.first_block
-                           ? s.resource + " (input only)"
-                           : fmt::format("{} {}-{}", s.resource, s.first_block, s.last_block));
     if (global.json) {
       nlohmann::ordered_json ready = {{"model", o->serve.name},
                                       {"grpc_port", service.grpc_port()},
@@ -116,14 +169,20 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
                                       {"plan", plan::ToJson(best)}};
       PrintJson(ready);
     } else {
-      fmt::print("serving {} (plan: {}; {:.2f} ms predicted): grpc port {}", o->serve.name,
-                 fmt::join(stages, " | "), best.latency_ms, service.grpc_port());
+      fmt::print("serving {} (plan: {}; {:.2f} ms predicted{}): grpc port {}", o->serve.name,
+                 plan::LayoutText(best), best.latency_ms, o->no_adapt ? "; static" : "",
+                 service.grpc_port());
       if (service.http_port() > 0) fmt::print(", http port {}", service.http_port());
       if (service.metrics_port() > 0) fmt::print(", metrics port {}", service.metrics_port());
       fmt::print("\n");
     }
     std::fflush(stdout);
-    ServeUntilStopped([&service] { service.Shutdown(); }, [&service] { service.Wait(); });
+    ServeUntilStopped(
+        [&service, &adapter] {
+          adapter.Stop();
+          service.Shutdown();
+        },
+        [&service] { service.Wait(); });
   });
 }
 

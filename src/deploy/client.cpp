@@ -102,22 +102,7 @@ ProbeResult WorkerClient::Probe(const ProbeOptions& o) {
   r.rtt_ms = profile::Median(pings);
   r.rtt_p90_ms = profile::Percentile(pings, 0.9);
 
-  auto upload = [&](int64_t bytes) {
-    grpc::ClientContext ctx;
-    PrepareContext(&ctx, options_, 600000);
-    v2::BulkReply reply;
-    auto start = Clock::now();
-    auto writer = stub_->Upload(&ctx, &reply);
-    v2::BulkChunk chunk;
-    chunk.set_data(std::string(kChunkBytes, 'u'));
-    for (int64_t sent = 0; sent < bytes; sent += static_cast<int64_t>(kChunkBytes))
-      if (!writer->Write(chunk)) break;
-    writer->WritesDone();
-    auto status = writer->Finish();
-    double ms = Ms(start);
-    if (!status.ok()) ThrowStatus(status, "upload probe " + address_);
-    return ms;
-  };
+  auto upload = [&](int64_t bytes) { return UploadMs(bytes); };
   auto download = [&](int64_t bytes) {
     grpc::ClientContext ctx;
     PrepareContext(&ctx, options_, 600000);
@@ -153,6 +138,43 @@ ProbeResult WorkerClient::Probe(const ProbeOptions& o) {
   r.upload_mbps = measure(upload, &r.upload_bytes);
   r.download_mbps = measure(download, &r.download_bytes);
   return r;
+}
+
+double WorkerClient::UploadMs(int64_t bytes, int timeout_ms) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, options_, timeout_ms);
+  v2::BulkReply reply;
+  auto start = Clock::now();
+  auto writer = stub_->Upload(&ctx, &reply);
+  v2::BulkChunk chunk;
+  for (int64_t sent = 0; sent < bytes; sent += static_cast<int64_t>(kChunkBytes)) {
+    chunk.set_data(std::string(std::min<int64_t>(kChunkBytes, bytes - sent), 'u'));
+    if (!writer->Write(chunk)) break;
+  }
+  writer->WritesDone();
+  auto status = writer->Finish();
+  double ms = Ms(start);
+  if (!status.ok()) ThrowStatus(status, "upload probe " + address_);
+  return ms;
+}
+
+double WorkerClient::ProbeSegmentMs(const std::string& segment_id, int timeout_ms) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, options_, timeout_ms);
+  auto stream = stub_->Infer(&ctx);
+  v2::InferRequest req;
+  req.set_segment_id(segment_id);
+  req.set_synthetic_inputs(true);
+  stream->Write(req);
+  stream->WritesDone();
+  v2::InferReply reply, rest;
+  if (stream->Read(&reply))
+    while (stream->Read(&rest)) {
+    }
+  auto status = stream->Finish();
+  if (!status.ok()) ThrowStatus(status, "compute probe on " + address_);
+  if (reply.timings_size() < 1) throw Internal("compute probe on {}: no timing", address_);
+  return reply.timings(0).compute_ms();
 }
 
 bool WorkerClient::EnsureModel(const std::string& sha256, const std::string& path) {

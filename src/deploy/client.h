@@ -77,6 +77,11 @@ class WorkerClient {
                                    const std::vector<int>& boundaries = {},
                                    const std::vector<TensorSpec>& input_shapes = {});
   void UnloadSegment(const std::string& segment_id);
+  // A compute probe of a loaded segment (InferRequest.synthetic_inputs): the worker makes the
+  // inputs, runs the segment once and forwards nothing. Returns its compute ms; Error on failure.
+  double ProbeSegmentMs(const std::string& segment_id, int timeout_ms);
+  // Streams `bytes` of filler to the worker and returns the ms until it acknowledged them.
+  double UploadMs(int64_t bytes, int timeout_ms = 600000);
   // Returns the gRPC status instead of throwing (the runner counts failures).
   InferResult Infer(const std::string& segment_id, uint64_t request_id,
                     const std::vector<Tensor>& inputs, int timeout_ms);

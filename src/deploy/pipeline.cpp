@@ -100,7 +100,69 @@ Pipeline::Pipeline(PipelineOptions options, NoteFn note)
   backend_ = runtime::CreateBackend(runtime::kDefaultBackend);
 }
 
-Pipeline::~Pipeline() = default;
+Pipeline::~Pipeline() {
+  for (const auto& [resource, probe] : probes_) {
+    try {
+      ConnectOptions quick = o_.connect;
+      quick.timeout_ms = 2000;
+      WorkerClient(o_.workers.at(resource), quick).UnloadSegment(probe.id);
+    } catch (const std::exception&) {
+      // Gone with its worker, or evicted.
+    }
+  }
+}
+
+double Pipeline::ProbeCompute(const std::string& resource, int first_block, int last_block,
+                              int timeout_ms) {
+  std::lock_guard<std::mutex> lock(probe_mutex_);
+  auto address = o_.workers.find(resource);
+  if (address == o_.workers.end()) {
+    if (o_.plan_doc.plans.empty() || o_.plan_doc.plans.front().stages.empty() ||
+        o_.plan_doc.plans.front().stages.front().resource != resource)
+      throw BadInput("no worker address for '{}'", resource);
+    // This machine: a local session of the range, run once on generated inputs.
+    if (!local_probe_ || local_probe_range_ != std::make_pair(first_block, last_block)) {
+      auto segment = graph::ExtractSegment(loaded_.proto, analysis_, first_block, last_block);
+      local_probe_ =
+          backend_->Prepare(segment.model.SerializeAsString(), {o_.threads}, "probe segment");
+      local_probe_range_ = {first_block, last_block};
+    }
+    std::vector<Tensor> inputs;
+    for (const auto& spec : local_probe_->inputs())
+      inputs.push_back(runtime::MakeRandomInput(spec, 1));
+    auto start = Clock::now();
+    local_probe_->Infer(inputs);
+    return Ms(start);
+  }
+  ConnectOptions connect = o_.connect;
+  connect.timeout_ms = std::min(connect.timeout_ms, timeout_ms);
+  WorkerClient client(address->second, connect);
+  auto& probe = probes_[resource];
+  auto load = [&] {
+    if (!probe.id.empty()) {
+      try {
+        client.UnloadSegment(probe.id);
+      } catch (const Error&) {
+        // Already evicted.
+      }
+      probe.id.clear();
+    }
+    client.EnsureModel(o_.plan_doc.model.key, o_.plan_doc.model.path);
+    auto reply = client.LoadSegment(o_.plan_doc.model.key, first_block, last_block, 0, "", "",
+                                    analysis_.boundaries, input_specs_);
+    probe = {first_block, last_block, reply.segment_id()};
+  };
+  if (probe.id.empty() || probe.first_block != first_block || probe.last_block != last_block)
+    load();
+  try {
+    return client.ProbeSegmentMs(probe.id, timeout_ms);
+  } catch (const Error& e) {
+    // Evicted by the worker's segment cache: load once more.
+    if (std::string(e.what()).find("is loaded here") == std::string::npos) throw;
+    load();
+    return client.ProbeSegmentMs(probe.id, timeout_ms);
+  }
+}
 
 void Pipeline::Install(const plan::PlannedRun& plan) {
   auto c = std::make_shared<Chain>();
@@ -163,6 +225,7 @@ ChainResult Pipeline::Infer(const std::vector<Tensor>& inputs, uint64_t request_
     return m;
   }
   m.chain = c->number;
+  m.plan = c->plan;
   auto start = Clock::now();
   std::vector<Tensor> carried;
   try {

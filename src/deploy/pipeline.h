@@ -45,6 +45,7 @@ struct ChainResult {
   std::vector<double> hop_ms;    // per hop (transfer, as the caller of each hop sees it)
   std::vector<Tensor> outputs;   // the model's outputs, in the model's order
   uint64_t chain = 0;            // which installed chain answered (1, 2, ...)
+  plan::PlannedRun plan;         // that chain's plan (the timings above are its stages and hops)
 };
 
 class Pipeline {
@@ -63,6 +64,12 @@ class Pipeline {
   // privacy, criteria, caps, statistic, objective and the return hop all still hold. False when
   // no plan satisfies them over what is left (or nothing has died).
   bool ReplanWithoutDeadWorkers();
+
+  // Runs blocks first..last once on `resource`'s worker with inputs the worker makes (a compute
+  // probe: no activation crosses the link) and returns its compute ms; for the plan's source
+  // resource, in this process. The probe segment stays loaded for the next probe of the same
+  // range; one per resource. Error when the worker fails.
+  double ProbeCompute(const std::string& resource, int first_block, int last_block, int timeout_ms);
 
   plan::PlannedRun current_plan() const;
   uint64_t current_chain() const;
@@ -92,6 +99,14 @@ class Pipeline {
   std::set<std::string> hopeless_;  // dead workers no plan could do without
   double hopeless_at_ms_ = -1e18;
   std::vector<plan::PlannedRun> replanned_;
+  struct ProbeSegment {
+    int first_block = 0, last_block = -1;
+    std::string id;
+  };
+  std::mutex probe_mutex_;
+  std::map<std::string, ProbeSegment> probes_;     // resource -> its loaded probe segment
+  std::unique_ptr<runtime::Session> local_probe_;  // this machine's probe segment
+  std::pair<int, int> local_probe_range_{0, -1};
 };
 
 }  // namespace scission::deploy

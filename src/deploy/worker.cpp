@@ -724,6 +724,7 @@ class Service final : public StreamedWorker {
                "load it again)",
                Printable(first.segment_id()));
       const auto& wanted = seg->prepared->session->inputs();
+      if (first.synthetic_inputs()) return SyntheticInfer(stream, first, *seg, &token);
       TensorLimits limits{options_.max_tensor_bytes, InputBudget(wanted)};
       auto headers = CheckHeaders(first.tensors(), "infer request", limits);
       auto order = MatchHeaders(headers, wanted);
@@ -770,6 +771,35 @@ class Service final : public StreamedWorker {
   }
 
  private:
+  // A compute probe (InferRequest.synthetic_inputs): inputs made here, nothing forwarded, only
+  // this worker's timing back.
+  grpc::Status SyntheticInfer(grpc::ServerReaderWriter<v2::InferReply, v2::InferRequest>* stream,
+                              const v2::InferRequest& first, const SegmentEntry& seg,
+                              CancelToken* token) {
+    if (first.tensors_size() > 0 || !first.data().empty())
+      Refuse(grpc::StatusCode::INVALID_ARGUMENT, "a synthetic-input request carries no tensors");
+    const auto start = Clock::now();
+    std::vector<Tensor> inputs;
+    for (const auto& spec : seg.prepared->session->inputs()) {
+      const int64_t bytes = spec.bytes();
+      if (bytes < 0 || bytes > options_.max_tensor_bytes)
+        Refuse(grpc::StatusCode::FAILED_PRECONDITION,
+               "input '{}' of this segment has no static size within {} bytes; send real inputs",
+               spec.name, options_.max_tensor_bytes);
+      inputs.push_back(runtime::MakeRandomInput(spec, 1));
+    }
+    auto compute_start = Clock::now();
+    seg.prepared->session->Infer(inputs, token);
+    v2::InferReply reply;
+    reply.set_request_id(first.request_id());
+    auto* own = reply.add_timings();
+    own->set_resource(options_.resource);
+    own->set_compute_ms(Ms(compute_start));
+    own->set_server_ms(Ms(start));
+    WriteTensorStream(stream, std::move(reply), {});
+    return grpc::Status::OK;
+  }
+
   class StreamingListener final : public profile::BenchmarkListener {
    public:
     StreamingListener(Writer<v2::BenchmarkEvent>* writer, CancelToken* token)

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <type_traits>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 
 namespace scission::plan {
@@ -76,6 +78,17 @@ std::vector<std::pair<std::string, Value>> Pairs(const Json& doc, const char* na
 }
 
 }  // namespace
+
+std::string LayoutText(const PlannedRun& run) {
+  std::string out;
+  for (const auto& s : run.stages) {
+    if (!out.empty()) out += " | ";
+    out += s.last_block < s.first_block
+               ? s.resource + " (input only)"
+               : fmt::format("{} {}-{}", s.resource, s.first_block, s.last_block);
+  }
+  return out;
+}
 
 PlannedRun ToPlannedRun(const PlanProblem& p, const PlanCandidate& c, int rank) {
   PlannedRun run;

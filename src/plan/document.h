@@ -50,6 +50,8 @@ struct PlanDocument {
 };
 
 PlannedRun ToPlannedRun(const PlanProblem& problem, const PlanCandidate& candidate, int rank);
+// "device 0-3 | edge 4-7" ("device (input only)" for a stage that runs no block).
+std::string LayoutText(const PlannedRun& run);
 
 nlohmann::ordered_json ToJson(const PlanDocument& document);
 nlohmann::ordered_json ToJson(const PlannedRun& run);

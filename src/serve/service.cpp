@@ -97,18 +97,6 @@ const std::string kVersion = "1", kPlatform = "onnxruntime_onnx";
 constexpr std::array<double, 13> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                              0.25,  0.5,    1,     2.5,  5,     10};
 
-// An exponentially weighted estimate and when it last changed.
-struct Estimate {
-  double value = 0;
-  int samples = 0;
-  Clock::time_point updated;
-  void Add(double sample, double weight = 0.2) {
-    value = samples == 0 ? sample : (1 - weight) * value + weight * sample;
-    ++samples;
-    updated = Clock::now();
-  }
-};
-
 }  // namespace
 
 void ServeOptions::Validate() const {
@@ -125,6 +113,7 @@ struct InferenceService::Impl {
   ServeOptions o;
   deploy::Pipeline& pipeline;
   NoteFn note;
+  Adapter* adapter;
   std::atomic<uint64_t> next_id{1};
   std::unique_ptr<Grpc> grpc_service;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -140,11 +129,10 @@ struct InferenceService::Impl {
   double latency_sum_s = 0;
   uint64_t latency_count = 0;
   std::map<std::string, std::pair<double, uint64_t>> stage_s, hop_s;  // sum, count
-  std::map<std::string, Estimate> slowdown, link_mbps;
   uint64_t replans = 0;
 
-  Impl(ServeOptions options, deploy::Pipeline& p, NoteFn n)
-      : o(std::move(options)), pipeline(p), note(std::move(n)) {}
+  Impl(ServeOptions options, deploy::Pipeline& p, NoteFn n, Adapter* a)
+      : o(std::move(options)), pipeline(p), note(std::move(n)), adapter(a) {}
 
   void Count(const std::string& protocol, grpc::StatusCode code) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -152,7 +140,8 @@ struct InferenceService::Impl {
   }
 
   void Record(const deploy::ChainResult& r) {
-    const auto plan = pipeline.current_plan();
+    if (adapter) adapter->Observe(r);
+    const auto& plan = r.plan;
     std::lock_guard<std::mutex> lock(mutex);
     const double s = r.total_ms / 1000;
     size_t b = 0;
@@ -160,26 +149,18 @@ struct InferenceService::Impl {
     ++latency_buckets[b];
     latency_sum_s += s;
     ++latency_count;
-    // Timings of the chain that answered; the plan may have changed since, so use them only if
-    // the stage counts agree.
+    // Timings of the chain that answered (its own plan).
     if (r.stage_ms.size() != plan.stages.size() || r.hop_ms.size() + 1 != plan.stages.size())
       return;
     for (size_t i = 0; i < plan.stages.size(); ++i) {
-      const auto& stage = plan.stages[i];
-      auto& acc = stage_s[stage.resource];
+      auto& acc = stage_s[plan.stages[i].resource];
       acc.first += r.stage_ms[i] / 1000;
       ++acc.second;
-      if (stage.compute_ms > 0 && stage.last_block >= stage.first_block)
-        slowdown[stage.resource].Add(r.stage_ms[i] / stage.compute_ms);
     }
     for (size_t h = 0; h < r.hop_ms.size() && h < plan.hops.size(); ++h) {
-      const auto& hop = plan.hops[h];
-      const std::string link = hop.from + "->" + hop.to;
-      auto& acc = hop_s[link];
+      auto& acc = hop_s[plan.hops[h].from + "->" + plan.hops[h].to];
       acc.first += r.hop_ms[h] / 1000;
       ++acc.second;
-      if (r.hop_ms[h] > 0 && hop.bytes > 0)
-        link_mbps[link].Add(static_cast<double>(hop.bytes) * 8 / (r.hop_ms[h] * 1000));
     }
   }
 
@@ -439,8 +420,10 @@ void InferenceService::Impl::SetupHttp() {
   });
 }
 
-InferenceService::InferenceService(ServeOptions options, deploy::Pipeline& pipeline, NoteFn note)
-    : o_(options), impl_(std::make_unique<Impl>(std::move(options), pipeline, std::move(note))) {
+InferenceService::InferenceService(ServeOptions options, deploy::Pipeline& pipeline, NoteFn note,
+                                   Adapter* adapter)
+    : o_(options),
+      impl_(std::make_unique<Impl>(std::move(options), pipeline, std::move(note), adapter)) {
   o_.Validate();
 }
 
@@ -557,33 +540,10 @@ std::string InferenceService::MetricsText() const {
     line(fmt::format("scission_hop_seconds_sum{{hop=\"{}\"}} {}", Escape(name), acc.first));
     line(fmt::format("scission_hop_seconds_count{{hop=\"{}\"}} {}", Escape(name), acc.second));
   }
-  line(
-      "# HELP scission_resource_slowdown Measured stage compute over its profile's prediction "
-      "(EWMA).");
-  line("# TYPE scission_resource_slowdown gauge");
-  for (const auto& [name, e] : s.slowdown) {
-    line(fmt::format("scission_resource_slowdown{{resource=\"{}\"}} {}", Escape(name), e.value));
-    line(fmt::format("scission_resource_slowdown_age_seconds{{resource=\"{}\"}} {}", Escape(name),
-                     std::chrono::duration<double>(now - e.updated).count()));
-  }
-  line(
-      "# HELP scission_link_effective_mbps Bytes of each hop over its measured time, RTT and "
-      "serialization included (EWMA).");
-  line("# TYPE scission_link_effective_mbps gauge");
-  for (const auto& [name, e] : s.link_mbps) {
-    line(fmt::format("scission_link_effective_mbps{{hop=\"{}\"}} {}", Escape(name), e.value));
-    line(fmt::format("scission_link_effective_mbps_age_seconds{{hop=\"{}\"}} {}", Escape(name),
-                     std::chrono::duration<double>(now - e.updated).count()));
-  }
-  std::vector<std::string> stages;
-  for (const auto& st : plan.stages)
-    stages.push_back(st.last_block < st.first_block
-                         ? st.resource + " input"
-                         : fmt::format("{} {}-{}", st.resource, st.first_block, st.last_block));
   line("# HELP scission_plan_info The plan requests take now (chain counts installs).");
   line("# TYPE scission_plan_info gauge");
   line(fmt::format("scission_plan_info{{chain=\"{}\",plan=\"{}\",predicted_ms=\"{:.3f}\"}} 1",
-                   chain, Escape(fmt::format("{}", fmt::join(stages, " | "))), plan.latency_ms));
+                   chain, Escape(plan::LayoutText(plan)), plan.latency_ms));
   line("# HELP scission_plan_switches_total Plans installed after the first.");
   line("# TYPE scission_plan_switches_total counter");
   line(fmt::format("scission_plan_switches_total {}", chain > 0 ? chain - 1 : 0));
@@ -592,6 +552,7 @@ std::string InferenceService::MetricsText() const {
   line(fmt::format("scission_replans_total {}", s.replans));
   line(fmt::format("scission_uptime_seconds {}",
                    std::chrono::duration<double>(now - s.started).count()));
+  if (s.adapter) out += s.adapter->MetricsText();
   return out;
 }
 

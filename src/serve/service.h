@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deploy/pipeline.h"
+#include "serve/adapter.h"
 #include "serve/tensors.h"
 
 namespace scission::serve {
@@ -29,7 +30,9 @@ struct ServeOptions {
 class InferenceService {
  public:
   using NoteFn = std::function<void(const std::string&)>;
-  InferenceService(ServeOptions options, deploy::Pipeline& pipeline, NoteFn note);
+  // `adapter` (may be null; not owned) is told every answered request and adds its metrics.
+  InferenceService(ServeOptions options, deploy::Pipeline& pipeline, NoteFn note,
+                   Adapter* adapter = nullptr);
   ~InferenceService();
 
   // Binds every listener; BadInput naming the address that cannot be bound.

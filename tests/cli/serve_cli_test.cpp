@@ -2,17 +2,22 @@
 // independent Python client generated from proto/inference.proto, and over HTTP with curl. The
 // answers must equal the whole model run locally; malformed requests get the protocol's errors
 // and the service stays up; a worker killed while serving leads to a re-plan that keeps every
-// constraint of the request.
+// constraint of the request; measurements that contradict the profile move the plan while
+// several clients keep sending, and nothing is lost or answered twice.
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/run_binary.h"
@@ -176,7 +181,7 @@ class ServeCli : public ::testing::Test {
 TEST_F(ServeCli, AnswersTheProtocolOverGrpcAndHttpLikeTheWholeModel) {
   Prepare({{"edge", StartWorker("edge")}});
   // Block 0 stays on the device and the edge must be used: a real split.
-  auto log = StartServe({"--tiers", "device,edge", "--privacy", "1", "-e", "!-1"});
+  auto log = StartServe({"--tiers", "device,edge", "--privacy", "1", "-e", "!-1", "--no-adapt"});
   EXPECT_THAT(Slurp(log), HasSubstr("dev 0-"));
 
   // An independent client generated from the .proto.
@@ -265,8 +270,8 @@ TEST_F(ServeCli, AnswersTheProtocolOverGrpcAndHttpLikeTheWholeModel) {
               HasSubstr("scission_requests_total{protocol=\"grpc\",code=\"INVALID_ARGUMENT\"} 10"));
   EXPECT_THAT(metrics.body, HasSubstr("scission_request_duration_seconds_count 6"));
   EXPECT_THAT(metrics.body, HasSubstr("scission_plan_info{chain=\"1\",plan=\"dev 0-"));
-  EXPECT_THAT(metrics.body, HasSubstr("scission_link_effective_mbps{hop=\"dev->edge\"}"));
-  EXPECT_THAT(metrics.body, HasSubstr("scission_resource_slowdown{resource=\"edge\"}"));
+  EXPECT_THAT(metrics.body, HasSubstr("scission_hop_seconds_count{hop=\"dev->edge\"} 6"));
+  EXPECT_THAT(metrics.body, HasSubstr("scission_adaptive_switches_total 0"));
 }
 
 TEST_F(ServeCli, AKilledWorkerIsReplannedAroundUnderTheSameConstraints) {
@@ -274,7 +279,7 @@ TEST_F(ServeCli, AKilledWorkerIsReplannedAroundUnderTheSameConstraints) {
   const std::string b = StartWorker("edge_b");
   Prepare({{"edge_a", a}, {"edge_b", b}});
   // Privacy (block 0 on the device) and "the edge tier is used": every plan splits.
-  auto log = StartServe({"--tiers", "device,edge", "--privacy", "1", "-e", "!-1"});
+  auto log = StartServe({"--tiers", "device,edge", "--privacy", "1", "-e", "!-1", "--no-adapt"});
   ASSERT_EQ(PostInfer(InferBody()).status, 200);
   std::string text = Slurp(log);
   const bool on_a =
@@ -296,6 +301,73 @@ TEST_F(ServeCli, AKilledWorkerIsReplannedAroundUnderTheSameConstraints) {
               HasSubstr(on_a ? "re-planned without edge_a" : "re-planned without edge_b"));
 }
 
+// Makes the stored profile of `resource` claim `ms` per block, as if it had been benchmarked on
+// a much slower machine: what serve measures then contradicts the profile.
+void FakeBlockTimes(const std::string& db_path, const std::string& resource, double ms) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  const std::string sql = fmt::format(
+      "UPDATE measurements SET median_ms = {0}, mean_ms = {0}, p90_ms = {0}, p95_ms = {0}, "
+      "min_ms = {0}, max_ms = {0} WHERE run_id IN (SELECT runs.id FROM runs JOIN resources ON "
+      "runs.resource_id = resources.id WHERE resources.name = '{1}')",
+      ms, resource);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "");
+  sqlite3_free(error);
+  EXPECT_GT(sqlite3_changes(db), 0);
+  sqlite3_close(db);
+}
+
+TEST_F(ServeCli, MeasurementsThatContradictTheProfileMoveThePlanUnderLoadLosingNothing) {
+  Prepare({{"edge", StartWorker("edge")}});
+  // The device's profile says 5 ms a block, so the first plan sends all but block 0 (privacy)
+  // to the edge; measured, the device is far faster, and the whole model belongs on it.
+  FakeBlockTimes(dir_ + "/s.db", "dev", 5.0);
+  const std::string switch_log = dir_ + "/switches.jsonl";
+  auto log = StartServe({"--tiers", "device,edge", "--privacy", "1", "--replan-ms", "200",
+                         "--switch-window-ms", "500", "--switch-log", switch_log});
+  ASSERT_THAT(Slurp(log), HasSubstr("plan: dev 0-0 | edge 1-7"));
+  // Four clients send back to back while the plan switches under them.
+  auto load = Run({"loadgen", "127.0.0.1:" + std::to_string(grpc_), "--model", "chain",
+                   "--duration-s", "6", "--concurrency", "4", "--json"});
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  auto summary = nlohmann::json::parse(load.out);
+  EXPECT_GT(summary["sent"].get<int>(), 40) << load.out;
+  EXPECT_EQ(summary["ok"], summary["sent"]) << load.out;
+  EXPECT_EQ(summary["lost"], 0) << load.out;
+  EXPECT_EQ(summary["duplicates"], 0) << load.out;
+
+  // One switch, to the device alone, logged with what triggered it and both predictions.
+  std::vector<nlohmann::json> switches;
+  for (int i = 0; i < 50 && switches.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::istringstream lines(Slurp(switch_log));
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty()) switches.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(switches.size(), 1u) << Slurp(switch_log) << Slurp(log);
+  EXPECT_EQ(switches[0]["from"], "dev 0-0 | edge 1-7");
+  EXPECT_EQ(switches[0]["to"], "dev 0-7");
+  EXPECT_THAT(switches[0]["trigger"].get<std::string>(), HasSubstr("compute dev"));
+  EXPECT_GT(switches[0]["predicted_gain"].get<double>(), 0.1);
+  EXPECT_LT(switches[0]["predicted_to_ms"].get<double>(),
+            switches[0]["predicted_from_ms"].get<double>());
+  EXPECT_TRUE(switches[0]["measured_after_ms"].is_number()) << switches[0].dump();
+  EXPECT_THAT(Slurp(log), HasSubstr("switched plan: dev 0-0 | edge 1-7 -> dev 0-7"));
+
+  // The answers after the switch are still the whole model's, and the metrics say so.
+  auto after = PostInfer(InferBody());
+  ASSERT_EQ(after.status, 200) << after.body;
+  ExpectClose(FromJsonOutput(nlohmann::json::parse(after.body)["outputs"][0]), expected_[0]);
+  auto metrics = Curl("http://127.0.0.1:" + std::to_string(metrics_) + "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("scission_adaptive_switches_total 1"));
+  EXPECT_THAT(metrics, HasSubstr("plan=\"dev 0-7\""));
+  EXPECT_THAT(metrics, HasSubstr("scission_resource_slowdown{resource=\"dev\",source=\"live\"}"));
+  EXPECT_THAT(metrics, HasSubstr("scission_link_rtt_ms{link=\"dev->edge\"}"));
+  EXPECT_THAT(metrics, HasSubstr("scission_probe_compute_seconds_total{resource=\"edge\"}"));
+}
+
 TEST_F(ServeCli, BadCommandLinesAreOneLineErrors) {
   ASSERT_EQ(Run({"benchmark", model_, "--resource", "dev", "--tier", "device", "--repeats", "2",
                  "--warmup", "1", "--threads", "1"})
@@ -311,6 +383,23 @@ TEST_F(ServeCli, BadCommandLinesAreOneLineErrors) {
       Run({"serve", model_, "--tiers", "device,edge", "-e", "!-1", "--listen", "127.0.0.1:0"});
   EXPECT_EQ(no_plan.exit_code, 2);
   EXPECT_THAT(no_plan.err, HasSubstr("no plan"));
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--switch-gain", "-1"},
+                                                        {"--probe-duty", "0"},
+                                                        {"--replan-ms", "5"},
+                                                        {"--max-estimate-age-ms", "10"},
+                                                        {"--plan", dir_ + "/missing.json"}}) {
+    auto bad = Run({"serve", model_, flag, value, "--listen", "127.0.0.1:0"});
+    EXPECT_EQ(bad.exit_code, 2) << flag;
+    EXPECT_THAT(bad.err, HasSubstr(flag.substr(2))) << bad.err;
+  }
+  auto plan = Run({"plan", model_, "--json"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  std::ofstream(dir_ + "/plan.json") << plan.out;
+  auto bad_rank =
+      Run({"serve", "--plan", dir_ + "/plan.json", "--rank", "99", "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(bad_rank.exit_code, 2);
+  EXPECT_THAT(bad_rank.err, HasSubstr("--rank 99"));
 }
 
 }  // namespace
