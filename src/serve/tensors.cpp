@@ -60,19 +60,32 @@ bool AppendAs(std::vector<uint8_t>& out, DType dtype, double value) {
   auto integral = [&](double lo, double hi) {
     return std::isfinite(value) && value == std::floor(value) && value >= lo && value <= hi;
   };
+  // A value beyond the type's range would arrive as infinity (a double beyond float's is
+  // undefined behaviour to convert); below it, rounding to the nearest value is the type's own.
+  const bool float_range = std::isfinite(value) && std::fabs(value) < 0x1.ffffffp127;
   switch (dtype) {
     case DType::kFloat:
+      if (!float_range) return false;
       Append(out, static_cast<float>(value));
       return true;
     case DType::kDouble:
+      if (!std::isfinite(value)) return false;
       Append(out, value);
       return true;
-    case DType::kFloat16:
-      Append(out, runtime::FloatToHalf(static_cast<float>(value)));
+    case DType::kFloat16: {
+      if (!float_range) return false;
+      const uint16_t half = runtime::FloatToHalf(static_cast<float>(value));
+      if ((half & 0x7fff) == 0x7c00) return false;  // beyond 65504
+      Append(out, half);
       return true;
-    case DType::kBfloat16:
-      Append(out, runtime::FloatToBfloat16(static_cast<float>(value)));
+    }
+    case DType::kBfloat16: {
+      if (!float_range) return false;
+      const uint16_t bf16 = runtime::FloatToBfloat16(static_cast<float>(value));
+      if ((bf16 & 0x7fff) == 0x7f80) return false;  // beyond about 3.39e38
+      Append(out, bf16);
       return true;
+    }
     case DType::kBool:
       if (value != 0 && value != 1) return false;
       Append(out, static_cast<uint8_t>(value));
@@ -203,7 +216,9 @@ void FlattenJson(const std::string& name, const nlohmann::json& data, DType dtyp
   if (++values > max_values)
     Bad(fmt::format("input '{}': data holds more values than the shape needs ({})", name,
                     max_values));
-  if (dtype == DType::kInt64 && data.is_number_integer()) {
+  // nlohmann reads every non-negative integer as unsigned: one above INT64_MAX must not wrap.
+  if (dtype == DType::kInt64 && data.is_number_integer() &&
+      !(data.is_number_unsigned() && data.get<uint64_t>() > uint64_t{INT64_MAX})) {
     Append(out, data.get<int64_t>());
     return;
   }
@@ -218,7 +233,7 @@ void FlattenJson(const std::string& name, const nlohmann::json& data, DType dtyp
     v = data.get<double>();
   else
     Bad(fmt::format("input '{}': data holds {}, not a number", name, data.type_name()));
-  if ((dtype == DType::kBool && !data.is_boolean()) || dtype == DType::kInt64 ||
+  if ((dtype == DType::kBool) != data.is_boolean() || dtype == DType::kInt64 ||
       dtype == DType::kUint64 || !AppendAs(out, dtype, v))
     Bad(fmt::format("input '{}': value {} is not {}", name, data.dump(), DatatypeName(dtype)));
 }
