@@ -1,6 +1,9 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -9,6 +12,7 @@
 #include "common/files.h"
 #include "common/text.h"
 #include "deploy/testbed.h"
+#include "plan/document.h"
 #include "profile/stats.h"
 #include "zoo/zoo.h"
 
@@ -38,6 +42,203 @@ nlohmann::json MustJson(const deploy::CommandOutput& r, const std::string& what)
 
 deploy::Testbed* g_testbed = nullptr;
 
+double UnixMs() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto doc = nlohmann::json::parse(line, nullptr, false);
+    if (!doc.is_discarded()) out.push_back(std::move(doc));
+  }
+  return out;
+}
+
+std::string LayoutOf(const nlohmann::json& plan) {
+  return plan::LayoutText(plan::PlannedRunFromJson(plan, "plan"));
+}
+
+// The adaptive scenario (issue 9): `serve` on the device answers a steady stream of requests
+// while the test bed changes the device's link and the edge's CPU on a schedule. Arms: adaptive
+// (serve as shipped), static (the first plan, never switching) and oracle (in each phase, the
+// best measured among the candidate plans, each served alone under that phase's conditions).
+struct AdaptiveOptions {
+  std::string model, path, workers, db, work;
+  double phase_s = 20, measure_s = 4, settle_s = 5;
+};
+
+struct Phase {
+  std::string name;
+  double device_mbps;
+  double edge_cpu;  // cores; 0 = unlimited
+};
+
+nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o,
+                                   const std::function<void(const std::string&)>& say) {
+  const std::vector<Phase> phases = {{"a: device link 100 Mbit/s", 100, 0},
+                                     {"b: device link 5 Mbit/s", 5, 0},
+                                     {"c: device link 50 Mbit/s", 50, 0},
+                                     {"d: 50 Mbit/s, edge CPU quota 0.15 core", 50, 0.15},
+                                     {"e: back to a", 100, 0}};
+  auto apply = [&](const Phase& p) {
+    tb.SetLinkMbps("device", p.device_mbps);
+    tb.SetCpuShare("edge", p.edge_cpu);
+  };
+  auto db = std::vector<std::string>{"--db", o.db};
+  auto with = [&](std::vector<std::string> args, bool json = true) {
+    args.insert(args.end(), db.begin(), db.end());
+    if (json) args.push_back("--json");
+    return args;
+  };
+  auto probe_links = [&] {
+    for (const std::string to : {"edge", "cloud"})
+      MustJson(tb.Run("device", with({"probe", tb.Address(to), "--from", "device", "--pings", "5",
+                                      "--min-transfer-ms", "300"})),
+               "probe device->" + to);
+  };
+  // Starts `serve` on the device and waits for its ready line.
+  auto start_serve = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"serve",    o.path,           "--workers", o.workers,
+                                     "--listen", "127.0.0.1:8001", "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    int h = tb.Start("device", with(args, false));
+    for (int i = 0; i < 1200; ++i) {
+      if (tb.Output(h).find("serving ") != std::string::npos) return h;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    auto r = tb.Stop(h, 2000);
+    throw Internal("demo: serve did not start: {}", OneLine(r.err.substr(0, 400)));
+  };
+  auto loadgen = [&](double seconds, const std::string& records) {
+    std::vector<std::string> args = {"loadgen", "127.0.0.1:8001", "--model",
+                                     o.model,   "--duration-s",   fmt::format("{}", seconds)};
+    if (!records.empty()) {
+      args.push_back("--records");
+      args.push_back(records);
+    }
+    return args;
+  };
+
+  apply(phases[0]);
+  probe_links();
+  // The static arm's plan: the best at phase a's conditions, as serve would first choose it.
+  auto static_plan = tb.Run("device", with({"plan", o.path, "--tiers", "device,edge,cloud"}));
+  MustJson(static_plan, "plan (static)");
+  const std::string static_file = o.work + "/adaptive-static.json";
+  WriteFileAtomic(static_file, static_plan.out);
+
+  // Adaptive arm: one serve, one client, the whole schedule.
+  const std::string records = o.work + "/adaptive-requests.jsonl";
+  const std::string switch_log = o.work + "/adaptive-switches.jsonl";
+  std::filesystem::remove(records);
+  std::filesystem::remove(switch_log);
+  say("adaptive arm: serve on the device, one client sending back to back");
+  int serve = start_serve({"--tiers", "device,edge,cloud", "--switch-log", switch_log});
+  say("  " + OneLine(tb.Output(serve)));
+  int client = tb.Start(
+      "device", with(loadgen(o.phase_s * static_cast<double>(phases.size()), records)), false);
+  std::vector<double> starts;
+  for (const auto& p : phases) {
+    apply(p);
+    starts.push_back(UnixMs());
+    say(fmt::format("  phase {}", p.name));
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.phase_s * 1000)));
+  }
+  starts.push_back(UnixMs());
+  auto client_out = tb.Wait(client, 60000);
+  auto summary = MustJson(client_out, "loadgen (adaptive)");
+  tb.Stop(serve);
+  auto requests = ReadJsonLines(records);
+  auto switches = ReadJsonLines(switch_log);
+
+  // Static and oracle arms: each candidate plan served alone in each phase.
+  nlohmann::ordered_json table = nlohmann::ordered_json::array();
+  std::vector<double> switch_delays;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const auto& p = phases[i];
+    apply(p);
+    probe_links();
+    std::vector<std::pair<std::string, int>> files = {{static_file, 1}};
+    const std::string top = fmt::format("{}/adaptive-{}-top.json", o.work, i);
+    const std::string no_edge = fmt::format("{}/adaptive-{}-noedge.json", o.work, i);
+    auto r1 =
+        tb.Run("device", with({"plan", o.path, "--tiers", "device,edge,cloud", "--top", "2"}));
+    MustJson(r1, "plan");
+    WriteFileAtomic(top, r1.out);
+    files.push_back({top, 1});
+    files.push_back({top, 2});
+    auto r2 = tb.Run("device", with({"plan", o.path, "--tiers", "device,edge,cloud", "-e", "-1"}));
+    if (r2.exit_code == 0) {
+      WriteFileAtomic(no_edge, r2.out);
+      files.push_back({no_edge, 1});
+    }
+    std::map<std::string, double> measured;
+    std::string static_layout;
+    for (const auto& [file, rank] : files) {
+      auto doc = nlohmann::json::parse(ReadFileBytes(file));
+      if (static_cast<int>(doc["plans"].size()) < rank) continue;
+      const std::string layout = LayoutOf(doc["plans"][static_cast<size_t>(rank - 1)]);
+      if (file == static_file) static_layout = layout;
+      if (measured.count(layout)) continue;
+      int h = start_serve({"--plan", file, "--rank", std::to_string(rank), "--no-adapt"});
+      auto r = MustJson(tb.Run("device", with(loadgen(o.measure_s, "")), false), "loadgen");
+      tb.Stop(h);
+      measured[layout] = r["latency_ms"]["mean"].get<double>();
+      say(fmt::format("  {}: {} -> {:.1f} ms", p.name, layout, measured[layout]));
+    }
+    double oracle = 1e300;
+    for (const auto& [layout, ms] : measured) oracle = std::min(oracle, ms);
+    // The adaptive arm's mean after the settling window, its switches in this phase.
+    const double from = starts[i] + o.settle_s * 1000, to = starts[i + 1];
+    double sum = 0;
+    int n = 0;
+    for (const auto& r : requests) {
+      const double t = r.value("start_unix_ms", 0.0);
+      if (t >= from && t < to && r.value("code", "") == "OK") {
+        sum += r["latency_ms"].get<double>();
+        ++n;
+      }
+    }
+    int in_phase = 0;
+    nlohmann::json after = nullptr;
+    for (const auto& sw : switches) {
+      const double t = sw["time_unix_ms"].get<double>();
+      if (t < starts[i] || t >= starts[i + 1]) continue;
+      if (in_phase++ == 0) {
+        after = (t - starts[i]) / 1000;
+        if (i > 0) switch_delays.push_back(after.get<double>());
+      }
+    }
+    table.push_back(
+        {{"name", p.name},
+         {"adaptive_ms", n > 0 ? nlohmann::json(sum / n) : nlohmann::json()},
+         {"static_ms", measured.count(static_layout) ? nlohmann::json(measured[static_layout])
+                                                     : nlohmann::json()},
+         {"oracle_ms", oracle},
+         {"switch_after_s", after},
+         {"switches", in_phase},
+         {"adaptive_requests", n},
+         {"plans_measured", measured}});
+  }
+  int64_t errors = 0;
+  for (const auto& [code, count] : summary["errors"].items()) errors += count.get<int64_t>();
+  nlohmann::ordered_json doc = {
+      {"phases", table},
+      {"lost", summary["lost"]},
+      {"errors", errors},
+      {"duplicates", summary["duplicates"]},
+      {"requests", summary["sent"]},
+      {"switch_log", switches},
+      {"median_switch_after_s",
+       switch_delays.empty() ? nlohmann::json() : nlohmann::json(profile::Median(switch_delays))},
+      {"records", records}};
+  return doc;
+}
+
 }  // namespace
 
 void RegisterDemo(CLI::App& app, GlobalOptions& global) {
@@ -51,6 +252,8 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     std::string bandwidths = "5,20,100";
     int top = 3, requests = 8, repeats = 10;
     double device_cpu = 0.5;
+    std::string scenario = "static";
+    double phase_s = 20, measure_s = 4;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("--models", o->models,
@@ -60,7 +263,21 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--requests", o->requests, "measured requests per plan (default 8)");
   cmd->add_option("--repeats", o->repeats, "benchmark repeats per block (default 10)");
   cmd->add_option("--device-cpu", o->device_cpu, "CPU quota of the device in cores (default 0.5)");
-  cmd->callback([o, &global] {
+  cmd->add_option("--scenario", o->scenario,
+                  "static: plans and runs per link rate (default); adaptive: serve while the "
+                  "link and the edge's CPU change on a schedule")
+      ->check(CLI::IsMember({"static", "adaptive"}));
+  cmd->add_option("--phase-s", o->phase_s, "adaptive: seconds per phase (default 20)");
+  cmd->add_option("--measure-s", o->measure_s,
+                  "adaptive: seconds each candidate plan is measured per phase (default 4)");
+  cmd->callback([o, &global, cmd] {
+    const bool adaptive = o->scenario == "adaptive";
+    if (adaptive && !(o->phase_s >= 5 && o->phase_s <= 600))
+      throw BadInput("--phase-s must be 5..600");
+    if (adaptive && !(o->measure_s >= 1 && o->measure_s <= 120))
+      throw BadInput("--measure-s must be 1..120");
+    // The adaptive scenario needs a device slow enough that offloading pays on a fast link.
+    if (adaptive && cmd->count("--device-cpu") == 0) o->device_cpu = 0.2;
     if (o->top < 1 || o->requests < 1 || o->repeats < 1)
       throw BadInput("--top, --requests and --repeats must be at least 1");
     if (!(o->device_cpu > 0.01 && o->device_cpu <= 64))
@@ -96,7 +313,10 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
         global.db.empty() ? work + "/demo.db" : std::filesystem::absolute(global.db).string();
 
     deploy::TestbedOptions tb;
-    tb.device_mbps = rates.front();
+    tb.device_mbps = adaptive ? 100 : rates.front();
+    // Adaptive: the cloud sits behind a 20 Mbit/s link, so the edge is the place to offload to
+    // until its CPU is taken away.
+    if (adaptive) tb.cloud_mbps = 20;
     tb.device_cpu_share = o->device_cpu;
     tb.binary = std::filesystem::canonical("/proc/self/exe").string();
     tb.log_dir = work + "/logs";
@@ -160,6 +380,54 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
                         w["sum_block_median_ms"].get<double>()));
     }
 
+    if (adaptive) {
+      AdaptiveOptions ao;
+      ao.model = std::filesystem::path(models.front().second).stem().string();
+      ao.path = models.front().second;
+      ao.workers =
+          fmt::format("edge={},cloud={}", testbed.Address("edge"), testbed.Address("cloud"));
+      ao.db = db;
+      ao.work = work;
+      ao.phase_s = o->phase_s;
+      ao.measure_s = o->measure_s;
+      ao.settle_s = std::min(5.0, o->phase_s / 3);
+      auto doc = RunAdaptive(testbed, ao, say);
+      testbed.Cleanup();
+      g_testbed = nullptr;
+      if (global.json) {
+        PrintJson(doc);
+        return;
+      }
+      Table t({"phase", "adaptive ms", "static ms", "oracle ms", "adaptive/oracle",
+               "static/adaptive", "switch after s", "switches"});
+      auto num = [](const nlohmann::json& v, const char* f) {
+        return v.is_number() ? fmt::format(fmt::runtime(f), v.get<double>()) : std::string("-");
+      };
+      for (const auto& p : doc["phases"]) {
+        const double a = p["adaptive_ms"].is_number() ? p["adaptive_ms"].get<double>() : 0;
+        t.Add({p["name"], num(p["adaptive_ms"], "{:.1f}"), num(p["static_ms"], "{:.1f}"),
+               num(p["oracle_ms"], "{:.1f}"),
+               a > 0 ? fmt::format("{:.2f}", a / p["oracle_ms"].get<double>()) : "-",
+               a > 0 && p["static_ms"].is_number()
+                   ? fmt::format("{:.2f}", p["static_ms"].get<double>() / a)
+                   : "-",
+               num(p["switch_after_s"], "{:.1f}"), std::to_string(p["switches"].get<int>())});
+      }
+      fmt::print("\n");
+      t.Print();
+      fmt::print("\nrequests {}, errors {}, lost {}, duplicates {}; switches:\n",
+                 doc["requests"].dump(), doc["errors"].dump(), doc["lost"].dump(),
+                 doc["duplicates"].dump());
+      for (const auto& sw : doc["switch_log"])
+        fmt::print("  {} -> {} ({}; predicted {:+.0f}%, measured {})\n",
+                   sw["from"].get<std::string>(), sw["to"].get<std::string>(),
+                   sw["trigger"].get<std::string>(), sw["predicted_gain"].get<double>() * 100,
+                   sw["measured_gain"].is_number()
+                       ? fmt::format("{:+.0f}%", sw["measured_gain"].get<double>() * 100)
+                       : std::string("-"));
+      fmt::print("per-request records: {}\n", doc["records"].get<std::string>());
+      return;
+    }
     nlohmann::ordered_json runs = nlohmann::ordered_json::array();
     std::vector<double> errors;
     Table table({"model", "Mbit/s", "rank", "plan", "predicted ms", "measured ms", "error"});

@@ -139,5 +139,6 @@ void RegisterProbe(CLI::App& app, GlobalOptions& global);
 void RegisterFleet(CLI::App& app, GlobalOptions& global);
 void RegisterRun(CLI::App& app, GlobalOptions& global);
 void RegisterServe(CLI::App& app, GlobalOptions& global);
+void RegisterLoadgen(CLI::App& app, GlobalOptions& global);
 
 }  // namespace scission::cli

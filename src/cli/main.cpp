@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   RegisterFleet(app, global);
   RegisterRun(app, global);
   RegisterServe(app, global);
+  RegisterLoadgen(app, global);
   RegisterDemo(app, global);
   try {
     app.parse(argc, argv);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/ranges.h>
 
@@ -38,16 +39,20 @@ struct Pipeline::Chain {
   // Segments this chain loaded, released when the last request using the chain is done.
   std::vector<std::pair<std::string, std::string>> loaded;  // address, segment id
   ConnectOptions connect;
+  // The last request on an old chain ends here: its reply must not wait for the unloads (a dead
+  // worker would hold it for the timeout), so they run on their own thread, on copies.
   ~Chain() {
-    for (const auto& [address, id] : loaded) {
-      try {
-        ConnectOptions quick = connect;
-        quick.timeout_ms = 2000;
-        WorkerClient(address, quick).UnloadSegment(id);
-      } catch (const Error&) {
-        // A dead worker has nothing loaded any more.
+    if (loaded.empty()) return;
+    std::thread([loaded = std::move(loaded), quick = connect]() mutable {
+      quick.timeout_ms = 2000;
+      for (const auto& [address, id] : loaded) {
+        try {
+          WorkerClient(address, quick).UnloadSegment(id);
+        } catch (const std::exception&) {
+          // A dead worker has nothing loaded any more.
+        }
       }
-    }
+    }).detach();
   }
 };
 

@@ -2,13 +2,18 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -30,6 +35,64 @@ constexpr const char* kCgroupRoot = "/sys/fs/cgroup/cpu";
 std::string Namespace(const std::string& host) { return "sc-" + host; }
 std::string Octet(const std::string& host) {
   return host == "device" ? "1" : host == "edge" ? "2" : "3";
+}
+std::string CgroupDir(const std::string& host) {
+  return std::string(kCgroupRoot) + "/scission-demo-" + host;
+}
+
+void CheckHost(const std::string& host) {
+  for (const char* h : kHosts)
+    if (host == h) return;
+  throw BadInput("test bed: unknown host '{}' (device, edge or cloud)", host);
+}
+void CheckMbps(const std::string& host, double mbps) {
+  if (!(mbps >= 0.001 && mbps <= 100000))
+    throw BadInput("test bed: the {} link rate must be 0.001..100000 Mbit/s, got {}", host, mbps);
+}
+void CheckCores(const std::string& host, double cores) {
+  if (!(cores == 0 || (cores >= 0.001 && cores <= 1024)))
+    throw BadInput("test bed: the {} CPU share must be 0 (unlimited) or 0.001..1024 cores, got {}",
+                   host, cores);
+}
+
+// Writes `text` to a kernel control file; false (errno says why) when the kernel refuses it,
+// which std::ofstream would not report.
+bool WriteControl(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return ok;
+}
+
+int ExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Waits at most timeout_ms for a child to exit: its exit code, or nullopt while it runs. A child
+// already reaped elsewhere (Cleanup on the signal thread) counts as killed.
+std::optional<int> Reap(pid_t pid, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return ExitCode(status);
+    if (r < 0 && errno != EINTR) return 128 + SIGKILL;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// SIGTERM to a process group, at most grace_ms to exit, then SIGKILL. Its exit code.
+int Terminate(pid_t pid, int grace_ms) {
+  ::kill(-pid, SIGTERM);
+  if (auto code = Reap(pid, grace_ms)) return *code;
+  ::kill(-pid, SIGKILL);
+  return Reap(pid, 5000).value_or(128 + SIGKILL);
 }
 
 // Runs a command line quietly; returns its exit code.
@@ -58,6 +121,16 @@ Testbed::Testbed(const TestbedOptions& options) : options_(options) {
 Testbed::~Testbed() { Cleanup(); }
 
 bool Testbed::Setup() {
+  CheckMbps("device", options_.device_mbps);
+  CheckMbps("edge", options_.edge_mbps);
+  CheckMbps("cloud", options_.cloud_mbps);
+  CheckCores("device", options_.device_cpu_share);
+  CheckCores("edge", options_.edge_cpu_share);
+  CheckCores("cloud", options_.cloud_cpu_share);
+  if (!options_.isolate) {
+    fallback_reason_ = "isolation turned off (TestbedOptions::isolate); running on loopback";
+    return false;
+  }
   if (::geteuid() != 0) {
     fallback_reason_ = "not root: no network namespaces, shaping or CPU quota; running on loopback";
     return false;
@@ -89,22 +162,16 @@ bool Testbed::Setup() {
       Shape(ns, a, mbps, false);
       Shape(kSwitch, b, mbps, false);
     }
-    cgroup_ = fmt::format("{}/scission-demo-device", kCgroupRoot);
     if (fs::exists(kCgroupRoot)) {
-      fs::create_directories(cgroup_);
-      // A short period makes throttling slow every run evenly, like a slower CPU, instead of
-      // stalling a few runs for a long slice (which medians would hide). The quota cannot go
-      // below 1 ms, so the period is the shortest that allows this share.
-      int period = std::max(1000, static_cast<int>(std::ceil(1000.0 / options_.device_cpu_share)));
-      std::ofstream(cgroup_ + "/cpu.cfs_period_us") << period;
-      std::ofstream(cgroup_ + "/cpu.cfs_quota_us")
-          << static_cast<int>(std::llround(options_.device_cpu_share * period));
-      std::ifstream check(cgroup_ + "/cpu.cfs_quota_us");
-      long quota = -1;
-      check >> quota;
-      if (quota <= 0) throw Internal("could not set the CPU quota of {}", cgroup_);
-    } else {
-      cgroup_.clear();
+      for (const char* host : kHosts) {
+        const std::string dir = CgroupDir(host);
+        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+          throw Internal("could not create the cgroup {}: {}", dir, std::strerror(errno));
+        cgroups_[host] = dir;
+      }
+      ApplyCpuShare("device", options_.device_cpu_share);
+      ApplyCpuShare("edge", options_.edge_cpu_share);
+      ApplyCpuShare("cloud", options_.cloud_cpu_share);
     }
   } catch (const Error& e) {
     Cleanup();
@@ -113,6 +180,39 @@ bool Testbed::Setup() {
   }
   isolated_ = true;
   return true;
+}
+
+void Testbed::ApplyCpuShare(const std::string& host, double cores) {
+  auto it = cgroups_.find(host);
+  if (it == cgroups_.end()) return;
+  const std::string& dir = it->second;
+  int64_t quota = -1;
+  if (cores > 0) {
+    // A short period makes throttling slow every run evenly, like a slower CPU, instead of
+    // stalling a few runs for a long slice (which medians would hide). The quota cannot go
+    // below 1 ms (nor the period above 1 s), so the period is the shortest that allows this share.
+    int64_t period =
+        std::clamp<int64_t>(static_cast<int64_t>(std::ceil(1000.0 / cores)), 1000, 1000000);
+    quota = std::max<int64_t>(1000, std::llround(cores * period));
+    if (!WriteControl(dir + "/cpu.cfs_period_us", std::to_string(period)))
+      throw Internal("could not set the CPU period of {}: {}", dir, std::strerror(errno));
+  }
+  if (!WriteControl(dir + "/cpu.cfs_quota_us", std::to_string(quota)))
+    throw Internal("could not set the CPU quota of {} to {} cores: {}", dir, cores,
+                   std::strerror(errno));
+  std::ifstream check(dir + "/cpu.cfs_quota_us");
+  int64_t now = 0;
+  check >> now;
+  if (now != quota) throw Internal("the CPU quota of {} reads {}, not {}", dir, now, quota);
+}
+
+void Testbed::SetCpuShare(const std::string& host, double cores) {
+  CheckHost(host);
+  CheckCores(host, cores);
+  (host == "device" ? options_.device_cpu_share
+   : host == "edge" ? options_.edge_cpu_share
+                    : options_.cloud_cpu_share) = cores;
+  if (isolated_) ApplyCpuShare(host, cores);
 }
 
 void Testbed::Shape(const std::string& ns, const std::string& dev, double mbps, bool change) {
@@ -125,11 +225,15 @@ void Testbed::Shape(const std::string& ns, const std::string& dev, double mbps, 
       change ? "change" : "add", dev, static_cast<int64_t>(std::llround(mbps * 1000)), burst));
 }
 
-void Testbed::SetDeviceMbps(double mbps) {
-  options_.device_mbps = mbps;
+void Testbed::SetLinkMbps(const std::string& host, double mbps) {
+  CheckHost(host);
+  CheckMbps(host, mbps);
+  (host == "device" ? options_.device_mbps
+   : host == "edge" ? options_.edge_mbps
+                    : options_.cloud_mbps) = mbps;
   if (!isolated_) return;
-  Shape(Namespace("device"), Namespace("device") + "-a", mbps, true);
-  Shape(kSwitch, Namespace("device") + "-b", mbps, true);
+  Shape(Namespace(host), Namespace(host) + "-a", mbps, true);
+  Shape(kSwitch, Namespace(host) + "-b", mbps, true);
 }
 
 std::string Testbed::Address(const std::string& host) const {
@@ -143,27 +247,51 @@ std::vector<std::string> Testbed::Prefix(const std::string& host) const {
 }
 
 pid_t Testbed::Spawn(const std::string& host, const std::vector<std::string>& args,
-                     const std::string& out_path, const std::string& err_path) {
+                     const std::string& out_path, const std::string& err_path,
+                     bool in_host_cgroup) {
+  CheckHost(host);
   std::vector<std::string> argv = Prefix(host);
   argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> raw;
+  for (auto& a : argv) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  std::string procs;
+  if (auto it = cgroups_.find(host); isolated_ && in_host_cgroup && it != cgroups_.end())
+    procs = it->second + "/cgroup.procs";
+  // Opened (and truncated) here, so once Start returns, its output files are this process's.
+  const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out < 0 || err < 0 || in < 0) {
+    const int why = errno;
+    for (int fd : {out, err, in})
+      if (fd >= 0) ::close(fd);
+    throw Internal("test bed: cannot open {} or {}: {}", out_path, err_path, std::strerror(why));
+  }
+  // Between fork and exec only async-signal-safe calls: the caller may have other threads.
   pid_t pid = ::fork();
-  if (pid < 0) throw Internal("fork failed");
   if (pid == 0) {
     ::setpgid(0, 0);
-    if (isolated_ && host == "device" && !cgroup_.empty())
-      std::ofstream(cgroup_ + "/cgroup.procs") << ::getpid();
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = ::open("/dev/null", O_RDONLY);
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
-    std::vector<char*> raw;
-    for (auto& a : argv) raw.push_back(a.data());
-    raw.push_back(nullptr);
+    if (!procs.empty()) {
+      // "0" is the writing process itself; it joins before exec, so nothing runs unquota'd.
+      int fd = ::open(procs.c_str(), O_WRONLY);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) {
+        static const char kWhy[] = "test bed: could not join the host's cgroup\n";
+        [[maybe_unused]] auto n = ::write(2, kWhy, sizeof kWhy - 1);
+        ::_exit(126);
+      }
+      ::close(fd);
+    }
     ::execvp(raw[0], raw.data());
     ::_exit(127);
   }
+  const int fork_errno = errno;
+  for (int fd : {out, err, in}) ::close(fd);
+  if (pid < 0) throw Internal("fork failed: {}", std::strerror(fork_errno));
+  ::setpgid(pid, pid);  // also here, so a Stop right after Start finds the group
   return pid;
 }
 
@@ -172,12 +300,17 @@ void Testbed::StartWorker(const std::string& host, const std::vector<std::string
                                    host,     "--tier",   host};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::string log = options_.log_dir + "/worker-" + host;
-  workers_[host] = Spawn(host, args, log + ".out", log + ".err");
+  pid_t pid = 0;
+  {
+    std::lock_guard lock(mutex_);
+    pid = workers_[host] = Spawn(host, args, log + ".out", log + ".err", true);
+  }
   // Wait until it answers Hello (from the host itself, so no link is involved).
   for (int attempt = 0; attempt < 100; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     int status = 0;
-    if (::waitpid(workers_[host], &status, WNOHANG) == workers_[host]) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      std::lock_guard lock(mutex_);
       workers_.erase(host);
       throw Internal("worker on {} exited: {}", host, Slurp(log + ".err"));
     }
@@ -186,44 +319,115 @@ void Testbed::StartWorker(const std::string& host, const std::vector<std::string
   throw Internal("worker on {} did not start within 10 s", host);
 }
 
-CommandOutput Testbed::Run(const std::string& host, const std::vector<std::string>& args) {
-  std::string base = fmt::format("{}/cmd-{}-{}", options_.log_dir, host, spawn_counter_++);
-  pid_t pid = Spawn(host, args, base + ".out", base + ".err");
+CommandOutput Testbed::Run(const std::string& host, const std::vector<std::string>& args,
+                           bool in_host_cgroup) {
+  std::string base;
+  {
+    std::lock_guard lock(mutex_);
+    base = fmt::format("{}/cmd-{}-{}", options_.log_dir, host, spawn_counter_++);
+  }
+  pid_t pid = Spawn(host, args, base + ".out", base + ".err", in_host_cgroup);
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   CommandOutput r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code = ExitCode(status);
   r.out = Slurp(base + ".out");
   r.err = Slurp(base + ".err");
   return r;
 }
 
-void Testbed::Cleanup() {
-  for (auto& [host, pid] : workers_) ::kill(-pid, SIGTERM);
-  for (auto& [host, pid] : workers_) {
-    int status = 0;
-    for (int i = 0; i < 30 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, &status, WNOHANG);
+int Testbed::Start(const std::string& host, const std::vector<std::string>& args,
+                   bool in_host_cgroup) {
+  // Under the lock, so a Cleanup on another thread either sees this process or runs before it.
+  std::lock_guard lock(mutex_);
+  const int handle = next_handle_++;
+  const std::string base = fmt::format("{}/bg-{}-{}", options_.log_dir, host, handle);
+  Process p{-1, base + ".out", base + ".err"};
+  p.pid = Spawn(host, args, p.out_path, p.err_path, in_host_cgroup);
+  background_[handle] = p;
+  return handle;
+}
+
+Testbed::Process Testbed::Find(int handle) const {
+  std::lock_guard lock(mutex_);
+  auto it = background_.find(handle);
+  if (it == background_.end()) throw Internal("test bed: no background process {}", handle);
+  return it->second;
+}
+
+std::string Testbed::Output(int handle) const { return Slurp(Find(handle).out_path); }
+
+CommandOutput Testbed::Wait(int handle, int timeout_ms) {
+  const Process p = Find(handle);
+  CommandOutput r;
+  if (auto code = Reap(p.pid, timeout_ms)) {
+    r.exit_code = *code;
+  } else {
+    ::kill(-p.pid, SIGKILL);
+    r.exit_code = Reap(p.pid, 5000).value_or(128 + SIGKILL);
   }
-  workers_.clear();
-  if (::geteuid() == 0) {
+  {
+    std::lock_guard lock(mutex_);
+    background_.erase(handle);
+  }
+  r.out = Slurp(p.out_path);
+  r.err = Slurp(p.err_path);
+  return r;
+}
+
+CommandOutput Testbed::Stop(int handle, int grace_ms) {
+  const Process p = Find(handle);
+  CommandOutput r;
+  r.exit_code = Terminate(p.pid, grace_ms);
+  {
+    std::lock_guard lock(mutex_);
+    background_.erase(handle);
+  }
+  r.out = Slurp(p.out_path);
+  r.err = Slurp(p.err_path);
+  return r;
+}
+
+void Testbed::Cleanup() {
+  std::vector<pid_t> pids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [host, pid] : workers_) pids.push_back(pid);
+    for (const auto& [handle, p] : background_) pids.push_back(p.pid);
+    workers_.clear();
+    background_.clear();
+  }
+  // All at once, then one shared grace period of 3 s.
+  for (pid_t pid : pids) ::kill(-pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (pid_t pid : pids) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (!Reap(pid, std::max<int>(0, static_cast<int>(left.count())))) Terminate(pid, 0);
+  }
+  if (::geteuid() == 0 && options_.isolate) {
     // Processes of an earlier demo that was killed outright still live in its namespaces.
     for (const char* host : kHosts) {
       Sh("ip netns pids " + Namespace(host) + " | xargs -r kill -9");
       Sh("ip netns del " + Namespace(host));
     }
     Sh(std::string("ip netns del ") + kSwitch);
-    std::string cg = std::string(kCgroupRoot) + "/scission-demo-device";
-    if (fs::exists(cg)) {
-      // Any process left in it (a killed run) is moved out before the directory goes.
-      std::ifstream procs(cg + "/cgroup.procs");
-      for (std::string pid; std::getline(procs, pid);)
-        std::ofstream(std::string(kCgroupRoot) + "/cgroup.procs") << pid;
-      ::rmdir(cg.c_str());
+    for (const char* host : kHosts) {
+      const std::string dir = CgroupDir(host);
+      if (!fs::exists(dir)) continue;
+      // Any process left in it (a killed run) is moved out before the directory goes; one that
+      // is still exiting may keep it busy for a moment.
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        std::ifstream procs(dir + "/cgroup.procs");
+        for (std::string pid; std::getline(procs, pid);)
+          WriteControl(std::string(kCgroupRoot) + "/cgroup.procs", pid);
+        if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
     }
   }
+  cgroups_.clear();
   isolated_ = false;
 }
 
