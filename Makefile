@@ -39,6 +39,7 @@ test-sanitize: setup
 
 demo: build
 	./$(BUILD)/scission demo
+	./$(BUILD)/scission demo --scenario adaptive --phase-s 10 --measure-s 2 --repeats 3
 
 bench: build
 	@mkdir -p $(BUILD)/bench

@@ -120,6 +120,7 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
       args.push_back("--records");
       args.push_back(records);
     }
+    args.push_back("--json");  // loadgen keeps no store: no --db
     return args;
   };
 
@@ -139,8 +140,8 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
   say("adaptive arm: serve on the device, one client sending back to back");
   int serve = start_serve({"--tiers", "device,edge,cloud", "--switch-log", switch_log});
   say("  " + OneLine(tb.Output(serve)));
-  int client = tb.Start(
-      "device", with(loadgen(o.phase_s * static_cast<double>(phases.size()), records)), false);
+  int client =
+      tb.Start("device", loadgen(o.phase_s * static_cast<double>(phases.size()), records), false);
   std::vector<double> starts;
   for (const auto& p : phases) {
     apply(p);
@@ -185,7 +186,7 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
       if (file == static_file) static_layout = layout;
       if (measured.count(layout)) continue;
       int h = start_serve({"--plan", file, "--rank", std::to_string(rank), "--no-adapt"});
-      auto r = MustJson(tb.Run("device", with(loadgen(o.measure_s, "")), false), "loadgen");
+      auto r = MustJson(tb.Run("device", loadgen(o.measure_s, ""), false), "loadgen");
       tb.Stop(h);
       measured[layout] = r["latency_ms"]["mean"].get<double>();
       say(fmt::format("  {}: {} -> {:.1f} ms", p.name, layout, measured[layout]));
@@ -341,10 +342,10 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     if (testbed.Setup())
       say(
           fmt::format("test bed: namespaces sc-device/sc-edge/sc-cloud via a bridge; device link "
-                      "{} Mbit/s, edge 200, "
-                      "cloud 1000 (tc tbf both ways); device CPU quota {} core(s); no added RTT "
+                      "{} Mbit/s, edge {}, "
+                      "cloud {} (tc tbf both ways); device CPU quota {} core(s); no added RTT "
                       "(netem is unavailable)",
-                      rates.front(), o->device_cpu));
+                      tb.device_mbps, tb.edge_mbps, tb.cloud_mbps, o->device_cpu));
     else
       say("test bed: " + testbed.fallback_reason());
     auto dbflag = std::vector<std::string>{"--db", db};
