@@ -4,6 +4,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -138,8 +139,19 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
   std::filesystem::remove(records);
   std::filesystem::remove(switch_log);
   say("adaptive arm: serve on the device, one client sending back to back");
-  int serve = start_serve({"--tiers", "device,edge,cloud", "--switch-log", switch_log});
+  const std::string metrics_file = o.work + "/adaptive-metrics.txt";
+  std::filesystem::remove(metrics_file);
+  int serve = start_serve({"--tiers", "device,edge,cloud", "--switch-log", switch_log,
+                           "--metrics", "127.0.0.1:9101"});
   say("  " + OneLine(tb.Output(serve)));
+  // serve's /metrics at the end of each phase: its estimates then, and the probes' cost so far.
+  std::string last_metrics;
+  auto scrape = [&](const std::string& when) {
+    auto r = tb.RunTool("device", {"curl", "-sS", "--max-time", "3", "http://127.0.0.1:9101/metrics"});
+    if (r.exit_code != 0) return;
+    last_metrics = r.out;
+    std::ofstream(metrics_file, std::ios::app) << "# --- " << when << "\n" << r.out;
+  };
   int client =
       tb.Start("device", loadgen(o.phase_s * static_cast<double>(phases.size()), records), false);
   std::vector<double> starts;
@@ -148,8 +160,18 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
     starts.push_back(UnixMs());
     say(fmt::format("  phase {}", p.name));
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(o.phase_s * 1000)));
+    scrape("end of phase " + p.name);
   }
   starts.push_back(UnixMs());
+  {
+    nlohmann::ordered_json spans = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < phases.size(); ++i)
+      spans.push_back({{"name", phases[i].name},
+                       {"start_unix_ms", starts[i]},
+                       {"end_unix_ms", starts[i + 1]}});
+    WriteFileAtomic(o.work + "/adaptive-phases.json",
+                    nlohmann::ordered_json{{"phases", spans}}.dump(1) + "\n");
+  }
   auto client_out = tb.Wait(client, 60000);
   auto summary = MustJson(client_out, "loadgen (adaptive)");
   tb.Stop(serve);
@@ -227,6 +249,32 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
   }
   int64_t errors = 0;
   for (const auto& [code, count] : summary["errors"].items()) errors += count.get<int64_t>();
+  // The background measurement's cost over the adaptive arm: compute seconds per worker and bytes
+  // per link, from serve's counters at the end of the last phase.
+  nlohmann::ordered_json overhead = {{"seconds", o.phase_s * static_cast<double>(phases.size())},
+                                     {"probe_compute_s", nlohmann::ordered_json::object()},
+                                     {"probe_bytes", nlohmann::ordered_json::object()}};
+  {
+    std::istringstream in(last_metrics);
+    std::string line;
+    auto label = [](const std::string& l) {
+      auto a = l.find('"'), b = l.find('"', a + 1);
+      return a == std::string::npos || b == std::string::npos ? std::string() : l.substr(a + 1, b - a - 1);
+    };
+    while (std::getline(in, line)) {
+      const auto space = line.rfind(' ');
+      if (space == std::string::npos || line.empty() || line[0] == '#') continue;
+      const double value = std::strtod(line.c_str() + space + 1, nullptr);
+      if (line.rfind("scission_probe_compute_seconds_total{", 0) == 0)
+        overhead["probe_compute_s"][label(line)] = value;
+      else if (line.rfind("scission_probe_bytes_total{", 0) == 0)
+        overhead["probe_bytes"][label(line)] = value;
+      else if (line.rfind("scission_standby_loads_total ", 0) == 0)
+        overhead["standby_loads"] = value;
+      else if (line.rfind("scission_standby_load_seconds_total ", 0) == 0)
+        overhead["standby_load_s"] = value;
+    }
+  }
   nlohmann::ordered_json doc = {
       {"phases", table},
       {"lost", summary["lost"]},
@@ -234,9 +282,11 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
       {"duplicates", summary["duplicates"]},
       {"requests", summary["sent"]},
       {"switch_log", switches},
+      {"probe_overhead", overhead},
       {"median_switch_after_s",
        switch_delays.empty() ? nlohmann::json() : nlohmann::json(profile::Median(switch_delays))},
-      {"records", records}};
+      {"records", records},
+      {"metrics", metrics_file}};
   return doc;
 }
 
@@ -420,13 +470,24 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
                  doc["requests"].dump(), doc["errors"].dump(), doc["lost"].dump(),
                  doc["duplicates"].dump());
       for (const auto& sw : doc["switch_log"])
-        fmt::print("  {} -> {} ({}; predicted {:+.0f}%, measured {})\n",
+        fmt::print("  {} -> {} ({}; predicted {:+.0f}%, measured {}; install {:.0f} ms{})\n",
                    sw["from"].get<std::string>(), sw["to"].get<std::string>(),
                    sw["trigger"].get<std::string>(), sw["predicted_gain"].get<double>() * 100,
                    sw["measured_gain"].is_number()
                        ? fmt::format("{:+.0f}%", sw["measured_gain"].get<double>() * 100)
-                       : std::string("-"));
-      fmt::print("per-request records: {}\n", doc["records"].get<std::string>());
+                       : std::string("-"),
+                   sw.value("install_ms", 0.0), sw.value("from_standby", false) ? ", standby" : "");
+      const auto& ov = doc["probe_overhead"];
+      std::string compute, bytes;
+      for (const auto& [k, v] : ov["probe_compute_s"].items())
+        compute += fmt::format(" {} {:.2f} s", k, v.get<double>());
+      for (const auto& [k, v] : ov["probe_bytes"].items())
+        bytes += fmt::format(" {} {:.1f} MB", k, v.get<double>() / 1e6);
+      fmt::print("background probes over {:.0f} s: compute{}; upload{}\n",
+                 ov["seconds"].get<double>(), compute.empty() ? " none" : compute,
+                 bytes.empty() ? " none" : bytes);
+      fmt::print("per-request records: {}; serve's /metrics per phase: {}\n",
+                 doc["records"].get<std::string>(), doc["metrics"].get<std::string>());
       return;
     }
     nlohmann::ordered_json runs = nlohmann::ordered_json::array();

@@ -34,7 +34,7 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
     ConnectFlags connect;
     serve::ServeOptions serve;
     serve::AdaptOptions adapt;
-    bool no_adapt = false;
+    bool no_adapt = false, no_standby = false;
     int threads = 0, max_cut_tensors = graph::AnalysisOptions{}.max_cut_tensors;
     int64_t max_request_mb = 32;
   };
@@ -60,6 +60,8 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--timeout-ms", o->serve.timeout_ms, "per-request deadline (default 60000)");
   cmd->add_flag("--no-adapt", o->no_adapt,
                 "serve the first plan only: never switch, no background probes");
+  cmd->add_flag("--no-standby", o->no_standby,
+                "keep no second plan loaded (a switch then loads its segments first)");
   cmd->add_option("--replan-ms", o->adapt.replan_ms, "re-plan on the estimates every MS (1000)");
   cmd->add_option("--switch-gain", o->adapt.switch_gain,
                   "predicted improvement needed to switch plans (0.10 = 10%)");
@@ -108,6 +110,7 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
                      o->serve.name);
     o->serve.Validate();
     o->adapt.adapt = !o->no_adapt;
+    o->adapt.standby = !o->no_standby;
     o->adapt.Validate();
     auto req = given ? given->request : BuildPlanRequest(o->flags, db, model);
     req.top_k = 1;

@@ -169,7 +169,7 @@ double Pipeline::ProbeCompute(const std::string& resource, int first_block, int 
   }
 }
 
-void Pipeline::Install(const plan::PlannedRun& plan) {
+std::shared_ptr<Pipeline::Chain> Pipeline::Load(const plan::PlannedRun& plan) {
   auto c = std::make_shared<Chain>();
   c->plan = plan;
   c->connect = o_.connect;
@@ -211,25 +211,75 @@ void Pipeline::Install(const plan::PlannedRun& plan) {
         graph::ExtractSegment(loaded_.proto, analysis_, local.first_block, local.last_block);
     c->local = backend_->Prepare(segment.model.SerializeAsString(), {o_.threads}, "local segment");
   }
+  return c;
+}
+
+bool Pipeline::Install(const plan::PlannedRun& plan, bool keep_previous) {
+  const std::string layout = plan::LayoutText(plan);
+  std::shared_ptr<Chain> c;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (staged_ && plan::LayoutText(staged_->plan) == layout) c = std::move(staged_);
+  }
+  // A staged chain's workers may have gone (or restarted, losing its segments) since it was
+  // loaded: ask each once, briefly, and load afresh when one does not answer.
+  if (c) {
+    ConnectOptions quick = o_.connect;
+    quick.timeout_ms = std::min(quick.timeout_ms, 1000);
+    for (const auto& [address, id] : c->loaded) {
+      try {
+        WorkerClient(address, quick).Hello();
+      } catch (const Error&) {
+        c.reset();
+        break;
+      }
+    }
+  }
+  const bool from_stage = c != nullptr;
+  if (!c) c = Load(plan);  // a staged chain keeps its plan: requests on it may read it
+  std::shared_ptr<Chain> previous;
   std::lock_guard<std::mutex> lock(mutex_);
   c->number = ++chains_;
+  previous = std::move(chain_);
   chain_ = std::move(c);
+  if (keep_previous && previous) staged_ = std::move(previous);
+  return from_stage;
+}
+
+void Pipeline::Stage(const plan::PlannedRun& plan) {
+  const std::string layout = plan::LayoutText(plan);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if ((chain_ && plan::LayoutText(chain_->plan) == layout) ||
+        (staged_ && plan::LayoutText(staged_->plan) == layout))
+      return;
+  }
+  auto c = Load(plan);
+  std::shared_ptr<Chain> previous;  // released outside the lock
+  std::lock_guard<std::mutex> lock(mutex_);
+  previous = std::move(staged_);
+  staged_ = std::move(c);
+}
+
+std::string Pipeline::staged_layout() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return staged_ ? plan::LayoutText(staged_->plan) : std::string();
 }
 
 ChainResult Pipeline::Infer(const std::vector<Tensor>& inputs, uint64_t request_id,
                             int timeout_ms) {
   std::shared_ptr<Chain> c;
+  ChainResult m;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     c = chain_;
+    if (c) m.chain = c->number;  // a staged chain is numbered anew when installed
   }
-  ChainResult m;
   if (!c) {
     m.code = grpc::StatusCode::UNAVAILABLE;
     m.error = "no plan is deployed";
     return m;
   }
-  m.chain = c->number;
   m.plan = c->plan;
   auto start = Clock::now();
   std::vector<Tensor> carried;

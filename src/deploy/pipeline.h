@@ -55,8 +55,16 @@ class Pipeline {
   Pipeline(PipelineOptions options, NoteFn note);
   ~Pipeline();
 
-  // Loads every segment of `plan` and makes it the chain new requests take.
-  void Install(const plan::PlannedRun& plan);
+  // Makes `plan` the chain new requests take: the staged chain when it is that plan (and its
+  // workers answer), else every segment is loaded first. With `keep_previous`, the chain it
+  // replaces becomes the staged one instead of being released (a switch back costs no load).
+  // True when the staged chain was used.
+  bool Install(const plan::PlannedRun& plan, bool keep_previous = false);
+  // Loads every segment of `plan` without making it current, so a later Install of it is
+  // immediate. One staged chain: staging another releases the previous one once unused.
+  void Stage(const plan::PlannedRun& plan);
+  // LayoutText of the staged chain's plan ("" when none).
+  std::string staged_layout() const;
   // Runs `inputs` (the model's inputs in its order, at the profile's shapes) through the current
   // chain. Thread-safe.
   ChainResult Infer(const std::vector<Tensor>& inputs, uint64_t request_id, int timeout_ms);
@@ -84,6 +92,7 @@ class Pipeline {
 
  private:
   struct Chain;
+  std::shared_ptr<Chain> Load(const plan::PlannedRun& plan);
   PipelineOptions o_;
   NoteFn note_;
   std::string partition_;
@@ -92,8 +101,9 @@ class Pipeline {
   std::unique_ptr<runtime::Backend> backend_;
   std::vector<Tensor> input_;
   std::vector<TensorSpec> input_specs_, output_specs_;
-  mutable std::mutex mutex_;  // guards chain_, chains_, replanned_, hopeless_
+  mutable std::mutex mutex_;  // guards chain_, staged_, chains_, replanned_, hopeless_
   std::shared_ptr<Chain> chain_;
+  std::shared_ptr<Chain> staged_;  // loaded, not current (Stage, Install's keep_previous)
   uint64_t chains_ = 0;
   std::mutex replan_mutex_;         // one re-plan at a time
   std::set<std::string> hopeless_;  // dead workers no plan could do without

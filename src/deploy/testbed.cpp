@@ -241,16 +241,18 @@ std::string Testbed::Address(const std::string& host) const {
   return fmt::format("127.0.0.1:{}", 50061 + std::stoi(Octet(host)));
 }
 
-std::vector<std::string> Testbed::Prefix(const std::string& host) const {
-  if (!isolated_) return {options_.binary};
-  return {"ip", "netns", "exec", Namespace(host), options_.binary};
+std::vector<std::string> Testbed::Prefix(const std::string& host, bool tool) const {
+  std::vector<std::string> argv;
+  if (isolated_) argv = {"ip", "netns", "exec", Namespace(host)};
+  if (!tool) argv.push_back(options_.binary);
+  return argv;
 }
 
-pid_t Testbed::Spawn(const std::string& host, const std::vector<std::string>& args,
+pid_t Testbed::Spawn(const std::string& host, const std::vector<std::string>& args, bool tool,
                      const std::string& out_path, const std::string& err_path,
                      bool in_host_cgroup) {
   CheckHost(host);
-  std::vector<std::string> argv = Prefix(host);
+  std::vector<std::string> argv = Prefix(host, tool);
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> raw;
   for (auto& a : argv) raw.push_back(a.data());
@@ -303,7 +305,7 @@ void Testbed::StartWorker(const std::string& host, const std::vector<std::string
   pid_t pid = 0;
   {
     std::lock_guard lock(mutex_);
-    pid = workers_[host] = Spawn(host, args, log + ".out", log + ".err", true);
+    pid = workers_[host] = Spawn(host, args, false, log + ".out", log + ".err", true);
   }
   // Wait until it answers Hello (from the host itself, so no link is involved).
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -319,14 +321,23 @@ void Testbed::StartWorker(const std::string& host, const std::vector<std::string
   throw Internal("worker on {} did not start within 10 s", host);
 }
 
+CommandOutput Testbed::RunTool(const std::string& host, const std::vector<std::string>& argv) {
+  return Exec(host, argv, false, true);
+}
+
 CommandOutput Testbed::Run(const std::string& host, const std::vector<std::string>& args,
                            bool in_host_cgroup) {
+  return Exec(host, args, in_host_cgroup, false);
+}
+
+CommandOutput Testbed::Exec(const std::string& host, const std::vector<std::string>& args,
+                            bool in_host_cgroup, bool tool) {
   std::string base;
   {
     std::lock_guard lock(mutex_);
     base = fmt::format("{}/cmd-{}-{}", options_.log_dir, host, spawn_counter_++);
   }
-  pid_t pid = Spawn(host, args, base + ".out", base + ".err", in_host_cgroup);
+  pid_t pid = Spawn(host, args, tool, base + ".out", base + ".err", in_host_cgroup);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -344,7 +355,7 @@ int Testbed::Start(const std::string& host, const std::vector<std::string>& args
   const int handle = next_handle_++;
   const std::string base = fmt::format("{}/bg-{}-{}", options_.log_dir, host, handle);
   Process p{-1, base + ".out", base + ".err"};
-  p.pid = Spawn(host, args, p.out_path, p.err_path, in_host_cgroup);
+  p.pid = Spawn(host, args, false, p.out_path, p.err_path, in_host_cgroup);
   background_[handle] = p;
   return handle;
 }

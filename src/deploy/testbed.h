@@ -67,6 +67,9 @@ class Testbed {
   // (an application client on the device should not be charged to the device's quota).
   CommandOutput Run(const std::string& host, const std::vector<std::string>& args,
                     bool in_host_cgroup = true);
+  // Runs another program (argv[0] from PATH, e.g. curl) in a host's namespace, outside its
+  // cgroup: how the demo reads a service's /metrics on the device.
+  CommandOutput RunTool(const std::string& host, const std::vector<std::string>& argv);
 
   // `scission ARGS` on a host in the background (stdout and stderr to files in log_dir). Returns
   // a handle for Output, Wait and Stop; Wait or Stop releases it (Internal for an unknown one).
@@ -86,8 +89,11 @@ class Testbed {
     pid_t pid = -1;
     std::string out_path, err_path;
   };
-  std::vector<std::string> Prefix(const std::string& host) const;
-  pid_t Spawn(const std::string& host, const std::vector<std::string>& args,
+  // The command line's start on `host`: its namespace, then this binary (or, for RunTool, none).
+  std::vector<std::string> Prefix(const std::string& host, bool tool = false) const;
+  CommandOutput Exec(const std::string& host, const std::vector<std::string>& args,
+                     bool in_host_cgroup, bool tool);
+  pid_t Spawn(const std::string& host, const std::vector<std::string>& args, bool tool,
               const std::string& out_path, const std::string& err_path, bool in_host_cgroup);
   Process Find(int handle) const;
   void Shape(const std::string& ns, const std::string& dev, double mbps, bool change);

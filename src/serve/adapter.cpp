@@ -1,10 +1,13 @@
 #include "serve/adapter.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -16,6 +19,7 @@
 #include "deploy/client.h"
 #include "plan/document.h"
 #include "plan/planner.h"
+#include "serve/estimate.h"
 
 namespace scission::serve {
 
@@ -28,32 +32,18 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
+// CPU time of the calling thread (what a standby load costs this machine).
+double ThreadCpuMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
 int64_t UnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// The last few samples of one quantity: the median follows a step within three samples and
-// ignores a single outlier; `min` serves RTTs (queueing only ever adds).
-struct Estimate {
-  std::deque<double> samples;
-  Clock::time_point updated{};
-  std::string source;  // "live" or "probe"
-  void Add(double v, const char* from) {
-    samples.push_back(v);
-    if (samples.size() > 5) samples.pop_front();
-    updated = Clock::now();
-    source = from;
-  }
-  bool Fresh(int max_age_ms) const { return !samples.empty() && MsSince(updated) <= max_age_ms; }
-  double Median() const {
-    std::vector<double> v(samples.begin(), samples.end());
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  }
-  double Min() const { return *std::min_element(samples.begin(), samples.end()); }
-};
 
 std::string Escape(const std::string& label) {
   std::string out;
@@ -66,6 +56,8 @@ std::string Escape(const std::string& label) {
 
 constexpr int64_t kMinLiveBytes = 32 << 10;  // smaller transfers say little about bandwidth
 constexpr int kLiveFreshMs = 2000;           // a live sample this recent needs no probe
+constexpr int kConfirmMs = 500;              // confirming probes of one thing at most this often
+constexpr int kStandbyHoldMs = 3000;         // a standby choice must hold this long to be loaded
 
 }  // namespace
 
@@ -143,6 +135,18 @@ struct Adapter::Impl {
     auto l = base.links.find(key);
     return l != base.links.end() ? l->second.rtt_ms : 0;
   }
+  // The link's propagation RTT: the least ping of the last 30 s. Pings on a link our own requests
+  // keep busy queue behind their bytes; subtracting that RTT from a transfer would leave little or
+  // nothing and make a 20 Mbit/s link look like 200. Under mutex.
+  std::map<LinkKey, std::deque<std::pair<Clock::time_point, double>>> pings;
+  double FloorRtt(const LinkKey& key) const {
+    auto it = pings.find(key);
+    double least = -1;
+    if (it != pings.end())
+      for (const auto& [at, ms] : it->second)
+        if (MsSince(at) <= 30000 && (least < 0 || ms < least)) least = ms;
+    return least >= 0 ? least : RttOf(key);
+  }
   double MbpsOf(const LinkKey& key) const {  // under mutex
     auto it = mbps.find(key);
     if (it != mbps.end() && it->second.Fresh(o.max_age_ms)) return it->second.Median();
@@ -154,11 +158,21 @@ struct Adapter::Impl {
     return it != slowdown.end() && it->second.Fresh(o.max_age_ms) ? it->second.Median() : 1.0;
   }
 
-  // A sample that moves an estimate by more than a third wakes the planner early.
-  static bool Moves(const Estimate& e, double sample) {
-    if (e.samples.empty()) return false;
-    double m = e.Median();
-    return m > 0 && std::fabs(sample / m - 1) > 0.33;
+  // Resources and links whose last sample was an outlier: probed at once (at most every
+  // kConfirmMs each), so a real change is confirmed within one probe rather than at the next
+  // request, which on a slowed link may be a second away.
+  std::set<std::string> confirm;        // resource names; links by their far end ("link:" + name)
+  std::map<std::string, Clock::time_point> confirmed_at;
+
+  // Applies a sample; under mutex. A moved estimate wakes the planner, an outlier also asks for a
+  // confirming probe of `what`.
+  bool Apply(Estimate& e, double sample, const char* from, const std::string& what) {
+    // Samples closer together than this confirm or refute each other sooner than a probe could.
+    const bool sparse = e.samples.empty() || e.AgeMs() > 250;
+    const Moved m = e.Add(sample, from);
+    if (m == Moved::kOutlier && sparse && !what.empty()) confirm.insert(what);
+    if (m == Moved::kShift) confirm.erase(what);
+    return m != Moved::kNo;
   }
 
   void Observe(const deploy::ChainResult& r) {
@@ -175,9 +189,7 @@ struct Adapter::Impl {
         double base_ms = BaseMs(s.resource, s.first_block, s.last_block);
         if (base_ms < 0.05) continue;
         double sample = r.stage_ms[i] / base_ms;
-        auto& e = slowdown[s.resource];
-        changed |= Moves(e, sample);
-        e.Add(sample, "live");
+        changed |= Apply(slowdown[s.resource], sample, "live", s.resource);
         live_resource[s.resource] = now;
       }
     }
@@ -186,12 +198,13 @@ struct Adapter::Impl {
       const auto& hop = plan.hops[h];
       const LinkKey key{hop.from, hop.to};
       const int64_t bytes = hop.bytes + returned;
-      const double transfer_ms = r.hop_ms[h] - RttOf(key);
+      const double transfer_ms = r.hop_ms[h] - FloorRtt(key);
       if (bytes < kMinLiveBytes || transfer_ms < 0.2) continue;
       double sample = static_cast<double>(bytes) * 8 / (transfer_ms * 1000);
-      auto& e = mbps[key];
-      changed |= Moves(e, sample);
-      e.Add(sample, "live");
+      if (key.first == local)
+        changed |= Apply(mbps[key], sample, "live", "link:" + key.second);
+      else
+        changed |= Apply(mbps[key], sample, "live", "");
       live_link[key] = now;
     }
     served.push_back({now, r.chain, r.total_ms});
@@ -346,7 +359,12 @@ struct Adapter::Impl {
       return;
     }
     pending = layout;
-    if (now - pending_since < std::chrono::milliseconds(o.switch_window_ms)) return;
+    // A large gain needs a shorter window (down to a quarter): noise makes small gains, and
+    // every second on a plan that is twice too slow costs as much as the flap the window avoids.
+    const double scale = std::clamp(gain > 0 ? o.switch_gain / gain : 1.0, 0.25, 1.0);
+    if (now - pending_since <
+        std::chrono::milliseconds(std::llround(o.switch_window_ms * scale)))
+      return;
     pending.clear();
 
     std::string trigger;
@@ -359,8 +377,9 @@ struct Adapter::Impl {
       before = MeanLatency(old_chain, now - std::chrono::seconds(3), now, &before_n);
     }
     const auto started = Clock::now();
+    bool staged = false;
     try {
-      pipeline.Install(next);
+      staged = pipeline.Install(next, o.standby);
     } catch (const Error& e) {
       note(fmt::format("adaptive switch to {} failed: {}", layout, e.what()));
       std::lock_guard<std::mutex> lock(mutex);
@@ -379,6 +398,7 @@ struct Adapter::Impl {
         {"predicted_gain", gain},
         {"pending_ms", MsSince(pending_since)},
         {"install_ms", install_ms},
+        {"from_standby", staged},
         {"measured_before_ms", before_n > 0 ? nlohmann::json(before) : nlohmann::json()},
         {"measured_before_requests", before_n}};
     note(fmt::format("switched plan: {} -> {} ({}; predicted {:.1f}% better)",
@@ -387,6 +407,92 @@ struct Adapter::Impl {
     FillMeasuredGains(true);  // an earlier switch's window ends here
     switches.push_back({entry, pipeline.current_chain(), Clock::now(), false});
     snapshot = Snapshot();
+  }
+
+  // ---- the standby chain (the thread only) ----
+  // The best plan that uses none of the current plan's workers (when it uses none: the best that
+  // uses one) is kept loaded, so that the switch a failing link or worker calls for costs no load;
+  // a switch keeps the plan it leaves loaded for the same reason. Chosen on the estimates; staged
+  // once it has been the choice for kStandbyHoldMs, on a thread of its own.
+  std::string standby_want;
+  Clock::time_point standby_want_since;
+  std::future<void> staging;
+  uint64_t standby_loads = 0;       // under mutex
+  double standby_load_cpu_ms = 0;    // under mutex: this machine's CPU time of those loads
+  Clock::time_point standby_next{};  // under mutex: no standby load before
+  double standby_load_ms = 0;  // under mutex
+
+  void UpdateStandby() {
+    if (!o.standby) return;
+    if (staging.valid()) {
+      if (staging.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+      staging.get();
+    }
+    const auto run = pipeline.current_plan();
+    if (run.stages.empty()) return;
+    auto p = Estimated();
+    std::set<std::string> used;
+    for (const auto& s : run.stages)
+      if (s.resource != local) used.insert(s.resource);
+    std::optional<plan::PlannedRun> want;
+    try {
+      std::erase_if(p.resources, [&](const auto& r) { return used.count(r.name) > 0; });
+      p.top_k = used.empty() ? 8 : 1;
+      for (const auto& c : plan::PlanTopK(p)) {
+        const bool remote = std::any_of(c.stages.begin(), c.stages.end(), [&](const auto& s) {
+          return p.resources[static_cast<size_t>(s.resource)].name != local;
+        });
+        if (!used.empty() || remote) {
+          want = plan::ToPlannedRun(p, c, 1);
+          break;
+        }
+      }
+    } catch (const Error&) {
+      return;
+    }
+    if (!want) return;
+    const std::string layout = plan::LayoutText(*want);
+    const auto now = Clock::now();
+    if (layout == pipeline.staged_layout() || layout == plan::LayoutText(run)) {
+      standby_want.clear();
+      return;
+    }
+    if (layout != standby_want) {
+      standby_want = layout;
+      standby_want_since = now;
+    }
+    // The first standby is loaded at once; replacing one waits for the choice to hold, and for the
+    // duty cycle: on a slow device a session takes seconds of its CPU (8 s for resnet18 at 0.2
+    // core), which requests and probes would otherwise lose again and again.
+    Clock::time_point next;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      next = standby_next;
+    }
+    if (now < next || (!pipeline.staged_layout().empty() &&
+                       now - standby_want_since < std::chrono::milliseconds(kStandbyHoldMs)))
+      return;
+    standby_want.clear();
+    staging = std::async(std::launch::async, [this, plan = *want, layout] {
+      const auto started = Clock::now();
+      const double cpu_before = ThreadCpuMs();
+      try {
+        pipeline.Stage(plan);
+        const double ms = MsSince(started), cpu_ms = ThreadCpuMs() - cpu_before;
+        std::lock_guard<std::mutex> lock(mutex);
+        ++standby_loads;
+        standby_load_ms += ms;
+        standby_load_cpu_ms += cpu_ms;
+        // Charged by this machine's CPU time at the probe duty: loading a worker's segment costs
+        // little here, this machine's own session is what requests would wait behind.
+        standby_next =
+            Clock::now() + std::chrono::milliseconds(std::llround(cpu_ms / o.probe_duty));
+      } catch (const std::exception& e) {
+        note(fmt::format("loading the standby plan {} failed: {}", layout, OneLine(e.what())));
+        std::lock_guard<std::mutex> lock(mutex);
+        standby_next = Clock::now() + std::chrono::seconds(10);
+      }
+    });
   }
 
   // ---- background probes (the thread only) ----
@@ -460,10 +566,11 @@ struct Adapter::Impl {
     return std::make_pair(first, last);
   }
 
-  void ProbeCompute(const std::string& resource, Clock::time_point now) {
+  // `force`: a confirming probe, whatever the duty cycle and live samples say.
+  void ProbeCompute(const std::string& resource, Clock::time_point now, bool force = false) {
     auto& due = compute_due[resource];
-    if (now < due) return;
-    {
+    if (!force && now < due) return;
+    if (!force) {
       std::lock_guard<std::mutex> lock(mutex);
       auto live = live_resource.find(resource);
       if (live != live_resource.end() && MsSince(live->second) < kLiveFreshMs &&
@@ -480,11 +587,8 @@ struct Adapter::Impl {
       auto& acc = probe_compute[resource];
       acc.first += ms;
       ++acc.second;
-      if (base_ms >= 0.05) {
-        auto& e = slowdown[resource];
-        if (Moves(e, ms / base_ms)) wake = true;
-        e.Add(ms / base_ms, "probe");
-      }
+      if (base_ms >= 0.05 && Apply(slowdown[resource], ms / base_ms, "probe", resource))
+        wake = true;
       if (down.erase(resource)) {
         note(fmt::format("{} answers again", resource));
         wake = true;
@@ -502,27 +606,35 @@ struct Adapter::Impl {
     }
   }
 
-  void ProbeLink(const std::string& resource, Clock::time_point now) {
+  void ProbeLink(const std::string& resource, Clock::time_point now, bool force = false) {
     const LinkKey key{local, resource};
     if (!base.links.count(key)) return;
     auto& ping = ping_due[key];
-    if (now >= ping) {
+    if (!force && now >= ping) {
       ping = now + std::chrono::milliseconds(1000);
       try {
         const double ms = Client(resource).PingMs();
         std::lock_guard<std::mutex> lock(mutex);
         rtt[key].Add(ms, "probe");
+        auto& history = pings[key];
+        history.emplace_back(Clock::now(), ms);
+        while (history.size() > 64 || MsSince(history.front().first) > 30000) history.pop_front();
       } catch (const std::exception&) {
         return;  // the compute probe marks it down
       }
     }
     auto& due = bandwidth_due[key];
-    if (now < due || LiveRecently(live_link_names, resource)) return;
+    if (!force && (now < due || LiveRecently(live_link_names, resource))) return;
     double estimate, rtt_ms;
     {
       std::lock_guard<std::mutex> lock(mutex);
       estimate = MbpsOf(key);
-      rtt_ms = RttOf(key);
+      rtt_ms = FloorRtt(key);
+      // Sized for the slower of the estimate and the last sample: a probe that confirms a slowed
+      // link should not take as long as a request on it.
+      auto it = mbps.find(key);
+      if (it != mbps.end() && !it->second.samples.empty())
+        estimate = std::min(estimate, it->second.samples.back());
     }
     // About 40 ms of the link at its estimated rate, at least 48 KiB (past the shaper's burst
     // and TCP's first window), at most 2 MiB.
@@ -537,9 +649,7 @@ struct Adapter::Impl {
       const double transfer_ms = ms - rtt_ms;
       if (transfer_ms > 0.2) {
         const double sample = static_cast<double>(bytes) * 8 / (transfer_ms * 1000);
-        auto& e = mbps[key];
-        if (Moves(e, sample)) wake = true;
-        e.Add(sample, "probe");
+        if (Apply(mbps[key], sample, "probe", "link:" + resource)) wake = true;
       }
       // At most `probe_duty` of the link: the next probe waits ms / duty.
       due = Clock::now() +
@@ -561,25 +671,43 @@ struct Adapter::Impl {
         if (key.first == local) live_link_names[key.second] = at;
       const bool woken = wake;
       wake = false;
-      lock.unlock();
-      auto now = Clock::now();
-      for (const auto& r : base.resources) {
-        if (r.name == local) {
-          ProbeCompute(r.name, Clock::now());
-          continue;
-        }
-        if (!pipeline.options().workers.count(r.name)) continue;
-        ProbeLink(r.name, now);
-        ProbeCompute(r.name, Clock::now());
+      std::vector<std::string> to_confirm;
+      for (const auto& what : confirm) {
+        auto& at = confirmed_at[what];
+        if (MsSince(at) < kConfirmMs) continue;
+        at = Clock::now();
+        to_confirm.push_back(what);
       }
-      now = Clock::now();
-      if (woken || now >= next_eval) {
+      confirm.clear();
+      lock.unlock();
+      for (const auto& what : to_confirm) {
+        if (what.rfind("link:", 0) == 0)
+          ProbeLink(what.substr(5), Clock::now(), true);
+        else if (what == local || pipeline.options().workers.count(what))
+          ProbeCompute(what, Clock::now(), true);
+      }
+      // Evaluate before the routine probes: they may take a while (a compute probe on a slowed
+      // machine, an upload on a slowed link), and a pending switch should not wait for them.
+      auto now = Clock::now();
+      if (woken || !to_confirm.empty() || now >= next_eval) {
         Evaluate();
         now = Clock::now();
         // While a better plan is pending, look again soon so the window closes on time.
         next_eval =
             now + std::chrono::milliseconds(
-                      pending.empty() ? o.replan_ms : std::clamp(o.switch_window_ms / 4, 50, 250));
+                      pending.empty() ? o.replan_ms : std::clamp(o.switch_window_ms / 8, 25, 125));
+        UpdateStandby();
+      }
+      // No routine probes while a switch is pending: its window closes at the next evaluations.
+      for (const auto& r : base.resources) {
+        if (!pending.empty() || Clock::now() >= next_eval) break;  // the rest at the next turn
+        if (r.name == local) {
+          ProbeCompute(r.name, Clock::now());
+          continue;
+        }
+        if (!pipeline.options().workers.count(r.name)) continue;
+        ProbeLink(r.name, Clock::now());
+        ProbeCompute(r.name, Clock::now());
       }
       lock.lock();
     }
@@ -609,6 +737,7 @@ void Adapter::Stop() {
   }
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->staging.valid()) impl_->staging.wait();
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->FillMeasuredGains(true);
 }
@@ -673,6 +802,18 @@ std::string Adapter::MetricsText() const {
     if (r.tier > 0)
       line(fmt::format("scission_resource_down{{resource=\"{}\"}} {}", Escape(r.name),
                        s.down.count(r.name) ? 1 : 0));
+  line(
+      "# HELP scission_standby_loads_total Standby plans loaded ahead of a switch, and their load "
+      "time.");
+  line("# TYPE scission_standby_loads_total counter");
+  line(fmt::format("scission_standby_loads_total {}", s.standby_loads));
+  line(fmt::format("scission_standby_load_seconds_total {}", s.standby_load_ms / 1000));
+  line(fmt::format("scission_standby_load_cpu_seconds_total {}", s.standby_load_cpu_ms / 1000));
+  line("# HELP scission_standby_plan The plan kept loaded for a switch (value 1).");
+  line("# TYPE scission_standby_plan gauge");
+  const std::string staged = s.pipeline.staged_layout();
+  if (!staged.empty())
+    line(fmt::format("scission_standby_plan{{layout=\"{}\"}} 1", Escape(staged)));
   line("# HELP scission_adaptive_switches_total Plan switches made by the adaptive re-planner.");
   line("# TYPE scission_adaptive_switches_total counter");
   line(fmt::format("scission_adaptive_switches_total {}", s.switches.size()));

@@ -32,6 +32,7 @@ struct AdaptOptions {
   double probe_duty = 0.05;     // background probes: fraction of one core per resource and of
                                 // each link's estimated bandwidth
   int max_age_ms = 15000;       // older estimates fall back to the profile / stored link
+  bool standby = true;          // keep the best plan avoiding the current workers loaded
   std::string switch_log;       // JSON Lines file, one switch per line ("" = none)
   void Validate() const;        // BadInput naming the flag
 };

@@ -591,6 +591,75 @@ TEST_F(PipelineSwitch, InstallFailureKeepsTheCurrentChain) {
 // takes 1 s (a worker behind a slow link, or a dead one that does not refuse the connection)
 // must not show in any request's latency, whether the old chain ends in Install (nothing in
 // flight) or with the last request that used it.
+// A staged chain is installed without loading anything, answers like any other, and the chain it
+// replaces stays loaded as the next staged one when asked (a switch back costs no load either).
+TEST_F(PipelineSwitch, StagedChainIsInstalledWithoutLoadingAndTheLeftOneStaysStaged) {
+  TestWorker edge("edge"), cloud("cloud");
+  for (const auto* w : {&edge, &cloud}) WorkerClient(w->address, {}).EnsureModel(sha_, model_path_);
+  RecordingProxy edge_proxy(edge.address), cloud_proxy(cloud.address);
+  Pipeline pipeline(Options({{"edge", edge_proxy.address()}, {"cloud", cloud_proxy.address()}}),
+                    [](const std::string&) {});
+  const auto via_edge = Layout({{"device", 0, 1}, {"edge", 2, 5}});
+  const auto via_cloud = Layout({{"device", 0, -1}, {"cloud", 0, 5}});
+  EXPECT_FALSE(pipeline.Install(via_edge));
+  EXPECT_EQ(pipeline.staged_layout(), "");
+  pipeline.Stage(via_cloud);
+  EXPECT_EQ(pipeline.staged_layout(), plan::LayoutText(via_cloud));
+  ASSERT_EQ(cloud_proxy.loaded().size(), 1u);
+  // Staging the current plan or the staged one again loads nothing.
+  pipeline.Stage(via_edge);
+  pipeline.Stage(via_cloud);
+  EXPECT_EQ(edge_proxy.loaded().size(), 1u);
+  EXPECT_EQ(cloud_proxy.loaded().size(), 1u);
+  EXPECT_EQ(pipeline.current_chain(), 1u);
+
+  EXPECT_TRUE(pipeline.Install(via_cloud, /*keep_previous=*/true));
+  EXPECT_EQ(cloud_proxy.loaded().size(), 1u) << "the staged chain was loaded again";
+  EXPECT_EQ(pipeline.current_chain(), 2u);
+  EXPECT_EQ(plan::LayoutText(pipeline.current_plan()), plan::LayoutText(via_cloud));
+  EXPECT_EQ(pipeline.staged_layout(), plan::LayoutText(via_edge));
+  Answer a{11, pipeline.Infer({InputFor(11)}, 11, 30000)};
+  EXPECT_EQ(a.result.chain, 2u);
+  ExpectWholeModelOutput(a);
+
+  // Back: the left chain is taken as it is, renumbered, and answers.
+  EXPECT_TRUE(pipeline.Install(via_edge));
+  EXPECT_EQ(edge_proxy.loaded().size(), 1u);
+  EXPECT_EQ(pipeline.current_chain(), 3u);
+  Answer b{12, pipeline.Infer({InputFor(12)}, 12, 30000)};
+  EXPECT_EQ(b.result.chain, 3u);
+  ExpectWholeModelOutput(b);
+  // Without keep_previous the left chain is released, and nothing stays staged.
+  EXPECT_EQ(pipeline.staged_layout(), "");
+  bool released = false;
+  for (int i = 0; i < 100 && !released; ++i) {
+    released = !cloud_proxy.unloaded().empty();
+    if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(released) << "the chain left without keep_previous kept its cloud segment";
+}
+
+// A staged chain whose worker has gone is not installed: the plan is loaded afresh, which fails
+// like any install on a dead worker, and the current chain stays.
+TEST_F(PipelineSwitch, StagedChainOnAWorkerThatWentIsNotInstalled) {
+  auto edge = std::make_unique<TestWorker>("edge");
+  TestWorker cloud("cloud");
+  for (const auto* w : {edge.get(), &cloud})
+    WorkerClient(w->address, {}).EnsureModel(sha_, model_path_);
+  Pipeline pipeline(Options({{"edge", edge->address}, {"cloud", cloud.address}}),
+                    [](const std::string&) {});
+  const auto via_cloud = Layout({{"device", 0, -1}, {"cloud", 0, 5}});
+  const auto via_edge = Layout({{"device", 0, 1}, {"edge", 2, 5}});
+  pipeline.Install(via_cloud);
+  pipeline.Stage(via_edge);
+  ASSERT_EQ(pipeline.staged_layout(), plan::LayoutText(via_edge));
+  edge.reset();
+  EXPECT_THROW(pipeline.Install(via_edge), Error);
+  EXPECT_EQ(plan::LayoutText(pipeline.current_plan()), plan::LayoutText(via_cloud));
+  Answer a{21, pipeline.Infer({InputFor(21)}, 21, 30000)};
+  ExpectWholeModelOutput(a);
+}
+
 TEST_F(PipelineSwitch, ReleasingAnOldChainDelaysNoRequest) {
   TestWorker edge("edge"), cloud("cloud");
   for (const auto* w : {&edge, &cloud}) WorkerClient(w->address, {}).EnsureModel(sha_, model_path_);

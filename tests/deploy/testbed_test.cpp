@@ -70,6 +70,9 @@ TEST(TestbedLoopback, BackgroundProcessesAndRunsWithoutIsolation) {
 
   auto run = testbed.Run("device", {"-c", "echo out; echo err >&2; exit 3"}, false);
   EXPECT_EQ(run.exit_code, 3);
+  auto tool = testbed.RunTool("edge", {"echo", "from", "path"});
+  EXPECT_EQ(tool.exit_code, 0);
+  EXPECT_EQ(tool.out, "from path\n");
   EXPECT_EQ(run.out, "out\n");
   EXPECT_EQ(run.err, "err\n");
 
@@ -152,6 +155,11 @@ TEST(TestbedIsolated, HostCgroupsLinkRatesAndCleanup) {
     EXPECT_THAT(in.out, HasSubstr("169.254.77.1"));
     auto out = testbed.Run("device", {"-c", "cat /proc/self/cgroup"}, false);
     EXPECT_THAT(out.out, Not(HasSubstr("scission-demo")));
+    // Another program than the test bed's binary: in the namespace, outside the cgroup.
+    auto tool = testbed.RunTool("edge", {"sh", "-c", "cat /proc/self/cgroup; ip -o addr show"});
+    EXPECT_EQ(tool.exit_code, 0) << tool.err;
+    EXPECT_THAT(tool.out, HasSubstr("169.254.77.2"));
+    EXPECT_THAT(tool.out, Not(HasSubstr("scission-demo")));
     int bg = testbed.Start("cloud", {"-c", "cat /proc/self/cgroup; exec sleep 30"});
     for (int i = 0; i < 200 && testbed.Output(bg).empty(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -1,0 +1,57 @@
+#include "serve/estimate.h"
+
+#include <gtest/gtest.h>
+
+namespace scission::serve {
+namespace {
+
+Estimate Steady(double v, int n) {
+  Estimate e;
+  for (int i = 0; i < n; ++i) e.Add(v, "live");
+  return e;
+}
+
+TEST(Estimate, ASingleOutlierAsksForConfirmationButLeavesTheMedian) {
+  auto e = Steady(100, 5);
+  EXPECT_EQ(e.Add(10, "live"), Moved::kOutlier);
+  EXPECT_DOUBLE_EQ(e.Median(), 100);
+  // The next sample is back at the old level: no shift, the outlier is forgotten.
+  EXPECT_EQ(e.Add(101, "live"), Moved::kNo);
+  EXPECT_DOUBLE_EQ(e.Median(), 100);
+  EXPECT_EQ(e.outlier_side, 0);
+}
+
+TEST(Estimate, TwoOutliersOnTheSameSideAreALevelShift) {
+  auto e = Steady(100, 5);
+  EXPECT_EQ(e.Add(5, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(6, "probe"), Moved::kShift);
+  EXPECT_EQ(e.samples.size(), 2u);
+  EXPECT_LT(e.Median(), 10);
+  EXPECT_EQ(e.source, "probe");
+  // Upwards too, measured against the level before the first outlier.
+  EXPECT_EQ(e.Add(40, "probe"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(45, "live"), Moved::kShift);
+  EXPECT_GT(e.Median(), 39);
+}
+
+TEST(Estimate, OutliersOnOppositeSidesAreNoShift) {
+  auto e = Steady(100, 5);
+  EXPECT_EQ(e.Add(10, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(1000, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.samples.size(), 5u);
+  EXPECT_DOUBLE_EQ(e.Median(), 100);
+}
+
+TEST(Estimate, WithoutOutliersTheMedianFollowsAStepWithinThreeSamples) {
+  auto e = Steady(100, 5);
+  EXPECT_EQ(e.Add(160, "live"), Moved::kMedian);  // moves by more than a third
+  EXPECT_DOUBLE_EQ(e.Median(), 100);
+  e.Add(160, "live");
+  e.Add(160, "live");
+  EXPECT_DOUBLE_EQ(e.Median(), 160);
+  EXPECT_EQ(e.Add(170, "live"), Moved::kNo);
+  EXPECT_DOUBLE_EQ(e.Min(), 100);  // one of the old level is still among the last five
+}
+
+}  // namespace
+}  // namespace scission::serve
