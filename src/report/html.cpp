@@ -1,5 +1,7 @@
 #include "report/html.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -25,6 +27,59 @@ std::string PlanRow(const plan::PlanProblem& p, const plan::PlanCandidate& c, in
   }
   return "<tr>" + cells + "<td>" + layout +
          fmt::format("</td><td>{:.3f}</td></tr>", c.uplink_bytes / 1e6);
+}
+
+// "12.3" for a number, "&ndash;" where there is none.
+std::string Cell(std::optional<double> value, int decimals = 1) {
+  if (!value || std::isnan(*value)) return "&ndash;";
+  return fmt::format("{:.{}f}", *value, decimals);
+}
+
+// A fraction as a signed percentage.
+std::string Gain(std::optional<double> fraction) {
+  return fraction ? fmt::format("{:+.1f}", *fraction * 100) : Cell(std::nullopt);
+}
+
+std::string PhaseTable(const Timeline& timeline) {
+  std::string out =
+      "<table><tr><th>phase</th><th>requests</th><th>errors</th><th>mean ms</th><th>p50 "
+      "ms</th><th>p95 ms</th></tr>";
+  for (const auto& row : SummarizePhases(timeline))
+    out +=
+        fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    EscapeXml(row.name), row.requests, row.errors, Cell(row.mean_ms),
+                    Cell(row.p50_ms), Cell(row.p95_ms));
+  return out + "</table>";
+}
+
+std::string SwitchTable(const Timeline& timeline) {
+  if (timeline.switches.empty()) return "<p>No plan switches.</p>";
+  const double origin = timeline.OriginUnixMs();
+  std::string out =
+      "<table><tr><th>#</th><th>time s</th><th>trigger</th><th>from &rarr; to</th><th>predicted "
+      "gain %</th><th>measured gain %</th><th>install ms</th></tr>";
+  for (size_t i = 0; i < timeline.switches.size(); ++i) {
+    const auto& s = timeline.switches[i];
+    out += fmt::format(
+        "<tr><td>{}</td><td>{:.1f}</td><td>{}</td><td>{} &rarr; {}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td></tr>",
+        i + 1, (s.time_unix_ms - origin) / 1000, EscapeXml(s.trigger), EscapeXml(s.from),
+        EscapeXml(s.to), Gain(s.predicted_gain), Gain(s.measured_gain), Cell(s.install_ms, 0));
+  }
+  return out + "</table>";
+}
+
+std::string TimelineSection(const Timeline& timeline) {
+  size_t errors = 0;
+  for (const auto& r : timeline.requests) errors += r.ok() ? 0 : 1;
+  return fmt::format(
+      "<section id='adaptive'><h2>Adaptive serving</h2><p class='meta'>{} &middot; {} requests "
+      "({} failed) &middot; {} phases &middot; {} plan switches</p><figure>{}</figure>"
+      "<h3>Phases</h3>{}<p class='note'>Latency statistics over the successful requests; a "
+      "request belongs to the phase its start falls in; percentiles interpolate between closest "
+      "ranks.</p><h3>Plan switches</h3>{}</section>",
+      EscapeXml(timeline.source), timeline.requests.size(), errors, timeline.phases.size(),
+      timeline.switches.size(), TimelineSvg(timeline), PhaseTable(timeline), SwitchTable(timeline));
 }
 
 }  // namespace
@@ -100,11 +155,13 @@ td, th {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; }}
 .t0 {{ color: #d62728; }} .t1 {{ color: #2ca02c; }} .t2 {{ color: #1f77b4; }} .t3 {{ color: #9467bd; }}
 </style></head><body>
 <h1>Scission report</h1><p class="meta">store {} &middot; generated {}</p>
-{}
+{}{}
 <h2>Links</h2>{}
 </body></html>
 )",
-                     EscapeXml(store.path()), store::NowIso8601(), body, links);
+                     EscapeXml(store.path()), store::NowIso8601(),
+                     options.timeline ? TimelineSection(*options.timeline) : std::string(), body,
+                     links);
 }
 
 }  // namespace scission::report
