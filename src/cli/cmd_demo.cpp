@@ -15,6 +15,8 @@
 #include "deploy/testbed.h"
 #include "plan/document.h"
 #include "profile/stats.h"
+#include "report/html.h"
+#include "report/timeline.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -445,6 +447,15 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
       auto doc = RunAdaptive(testbed, ao, say);
       testbed.Cleanup();
       g_testbed = nullptr;
+      {
+        // The report with the run's timeline: latency per request, phases, switches.
+        store::Store store(db);
+        report::ReportOptions ro;
+        ro.timeline = report::ReadTimeline(work);
+        const std::string html = work + "/adaptive-report.html";
+        WriteFileAtomic(html, report::RenderReport(store, ro));
+        doc["report"] = html;
+      }
       if (global.json) {
         PrintJson(doc);
         return;
@@ -486,8 +497,9 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
       fmt::print("background probes over {:.0f} s: compute{}; upload{}\n",
                  ov["seconds"].get<double>(), compute.empty() ? " none" : compute,
                  bytes.empty() ? " none" : bytes);
-      fmt::print("per-request records: {}; serve's /metrics per phase: {}\n",
-                 doc["records"].get<std::string>(), doc["metrics"].get<std::string>());
+      fmt::print("per-request records: {}; serve's /metrics per phase: {}\nreport: {}\n",
+                 doc["records"].get<std::string>(), doc["metrics"].get<std::string>(),
+                 doc["report"].get<std::string>());
       return;
     }
     nlohmann::ordered_json runs = nlohmann::ordered_json::array();
