@@ -1,5 +1,6 @@
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -41,6 +42,22 @@ nlohmann::json MustJson(const deploy::CommandOutput& r, const std::string& what)
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   if (doc.is_discarded()) throw Internal("demo step '{}' printed no JSON", what);
   return doc;
+}
+
+// One name per model for file names, tables and JSON: the zoo name or the file's stem
+// ("/models/v2/resnet.onnx" -> "resnet"; a path never ends up inside a file name). A name already
+// taken gets "-2", "-3", ..., so two files with the same stem keep files of their own.
+std::vector<std::string> ModelNames(const std::vector<std::string>& models) {
+  std::vector<std::string> names;
+  for (const auto& m : models) {
+    std::string stem = std::filesystem::path(m).stem().string();
+    if (stem.empty()) stem = "model";
+    std::string name = stem;
+    for (int n = 2; std::find(names.begin(), names.end(), name) != names.end(); ++n)
+      name = fmt::format("{}-{}", stem, n);
+    names.push_back(std::move(name));
+  }
+  return names;
 }
 
 deploy::Testbed* g_testbed = nullptr;
@@ -307,6 +324,7 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     double device_cpu = 0.5;
     std::string scenario = "static";
     double phase_s = 20, measure_s = 4;
+    bool loopback = false;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("--models", o->models,
@@ -323,6 +341,9 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--phase-s", o->phase_s, "adaptive: seconds per phase (default 20)");
   cmd->add_option("--measure-s", o->measure_s,
                   "adaptive: seconds each candidate plan is measured per phase (default 4)");
+  cmd->add_flag("--loopback", o->loopback,
+                "every host on 127.0.0.1: no namespaces, link shaping or CPU quotas (as without "
+                "root), and the machine's network is left alone");
   cmd->callback([o, &global, cmd] {
     const bool adaptive = o->scenario == "adaptive";
     if (adaptive && !(o->phase_s >= 5 && o->phase_s <= 600))
@@ -346,18 +367,21 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
       std::fflush(stdout);
     };
     // Models first (an export may take a while), each seeded into the workers' shared cache.
-    std::vector<std::pair<std::string, std::string>> models;  // name, path
+    std::vector<std::pair<std::string, std::string>> models;  // name (ModelNames), path
     std::string cache = ScissionHome() + "/worker";
     std::filesystem::create_directories(cache);
-    for (const auto& m : SplitList(o->models)) {
-      std::string path = std::filesystem::absolute(zoo::ResolveModel(m, [](const std::string& x) {
-                           Note(x);
-                         })).string();
+    const auto given = SplitList(o->models);
+    const auto names = ModelNames(given);
+    for (size_t i = 0; i < given.size(); ++i) {
+      std::string path =
+          std::filesystem::absolute(zoo::ResolveModel(given[i], [](const std::string& x) {
+            Note(x);
+          })).string();
       std::string sha = Sha256Hex(ReadFileBytes(path));
       std::string cached = cache + "/" + sha + ".onnx";
       std::error_code ec;
       if (!std::filesystem::exists(cached)) std::filesystem::copy_file(path, cached, ec);
-      models.emplace_back(m, path);
+      models.emplace_back(names[i], path);
     }
     std::string work = ScissionHome() + "/demo";
     std::filesystem::remove_all(work);
@@ -371,6 +395,7 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     // until its CPU is taken away.
     if (adaptive) tb.cloud_mbps = 20;
     tb.device_cpu_share = o->device_cpu;
+    tb.isolate = !o->loopback;
     tb.binary = std::filesystem::canonical("/proc/self/exe").string();
     tb.log_dir = work + "/logs";
     // Ctrl-C / SIGTERM: a dedicated thread tears the test bed down, then the process exits.
@@ -422,7 +447,7 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     std::string workers = fmt::format("device={},edge={},cloud={}", testbed.Address("device"),
                                       testbed.Address("edge"), testbed.Address("cloud"));
     for (const auto& [name, path] : models) {
-      say(fmt::format("benchmarking {} on every worker ...", name));
+      say(fmt::format("benchmarking {} ({}) on every worker ...", name, path));
       auto r =
           MustJson(testbed.Run("device", with_db({"fleet", "benchmark", path, "--workers", workers,
                                                   "--repeats", std::to_string(o->repeats)})),
@@ -559,6 +584,9 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     if (global.json) {
       nlohmann::ordered_json doc;
       doc["isolated"] = testbed.fallback_reason().empty();
+      doc["models"] = nlohmann::ordered_json::array();
+      for (const auto& [name, path] : models)
+        doc["models"].push_back({{"name", name}, {"path", path}});
       doc["runs"] = runs;
       doc["median_abs_rel_error"] = median;
       doc["p90_abs_rel_error"] = p90;

@@ -20,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cli/common.h"
+#include "deploy/grpc_status.h"
 #include "inference.grpc.pb.h"
 #include "profile/inputs.h"
 #include "profile/stats.h"
@@ -80,28 +81,6 @@ struct DeclaredModel {
   std::vector<DeclaredTensor> inputs, outputs;
 };
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const auto i = static_cast<size_t>(code);
-  return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
-}
-
 std::shared_ptr<grpc::Channel> OpenChannel(const std::string& address) {
   grpc::ChannelArguments args;
   // Replies are as large as the model's outputs; gRPC's default 4 MiB would refuse many.
@@ -130,13 +109,13 @@ DeclaredModel FetchMetadata(const LoadOptions& o) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       throw BadInput("{}: no inference server answers there within {} ms ({}: {})", o.address,
-                     o.SetupTimeoutMs(), CodeName(status.error_code()), why);
+                     o.SetupTimeoutMs(), deploy::StatusCodeName(status.error_code()), why);
     case grpc::StatusCode::UNIMPLEMENTED:
       throw BadInput("{}: not an Open Inference Protocol (KServe v2) gRPC server ({})", o.address,
                      why);
     default:
       throw BadInput("{}: ModelMetadata for '{}' failed: {}: {}", o.address, o.model,
-                     CodeName(status.error_code()), why);
+                     deploy::StatusCodeName(status.error_code()), why);
   }
   DeclaredModel model;
   auto copy = [](const auto& list, std::vector<DeclaredTensor>& out) {
@@ -383,7 +362,7 @@ class LoadRun {
       } else if (abandoned && status.error_code() == grpc::StatusCode::CANCELLED) {
         code = "LOST";
       } else {
-        code = CodeName(status.error_code());
+        code = deploy::StatusCodeName(status.error_code());
         why = OneLine(status.error_message());
       }
       Record(request.id(), start_unix,

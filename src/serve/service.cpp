@@ -13,39 +13,16 @@
 #include <httplib.h>
 
 #include "common/error.h"
+#include "deploy/grpc_status.h"
 #include "deploy/wire.h"
 #include "inference.grpc.pb.h"
+#include "serve/prometheus.h"
 
 namespace scission::serve {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-const char* CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    default:
-      return "UNKNOWN";
-  }
-}
 
 int HttpStatus(grpc::StatusCode code) {
   switch (code) {
@@ -77,19 +54,6 @@ std::pair<std::string, int> SplitHostPort(const std::string& address, const std:
   if (host.size() > 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   return {host, std::stoi(address.substr(colon + 1))};
-}
-
-std::string Escape(const std::string& label) {  // Prometheus label value
-  std::string out;
-  for (char c : label) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 const std::string kVersion = "1", kPlatform = "onnxruntime_onnx";
@@ -136,7 +100,7 @@ struct InferenceService::Impl {
 
   void Count(const std::string& protocol, grpc::StatusCode code) {
     std::lock_guard<std::mutex> lock(mutex);
-    ++requests[{protocol, CodeName(code)}];
+    ++requests[{protocol, deploy::StatusCodeName(code)}];
   }
 
   void Record(const deploy::ChainResult& r) {
@@ -527,9 +491,9 @@ std::string InferenceService::MetricsText() const {
   line("# HELP scission_stage_compute_seconds Compute time of each stage, by resource.");
   line("# TYPE scission_stage_compute_seconds summary");
   for (const auto& [name, acc] : s.stage_s) {
-    line(fmt::format("scission_stage_compute_seconds_sum{{resource=\"{}\"}} {}", Escape(name),
+    line(fmt::format("scission_stage_compute_seconds_sum{{resource=\"{}\"}} {}", PromLabel(name),
                      acc.first));
-    line(fmt::format("scission_stage_compute_seconds_count{{resource=\"{}\"}} {}", Escape(name),
+    line(fmt::format("scission_stage_compute_seconds_count{{resource=\"{}\"}} {}", PromLabel(name),
                      acc.second));
   }
   line(
@@ -537,13 +501,13 @@ std::string InferenceService::MetricsText() const {
       "serialization).");
   line("# TYPE scission_hop_seconds summary");
   for (const auto& [name, acc] : s.hop_s) {
-    line(fmt::format("scission_hop_seconds_sum{{hop=\"{}\"}} {}", Escape(name), acc.first));
-    line(fmt::format("scission_hop_seconds_count{{hop=\"{}\"}} {}", Escape(name), acc.second));
+    line(fmt::format("scission_hop_seconds_sum{{hop=\"{}\"}} {}", PromLabel(name), acc.first));
+    line(fmt::format("scission_hop_seconds_count{{hop=\"{}\"}} {}", PromLabel(name), acc.second));
   }
   line("# HELP scission_plan_info The plan requests take now (chain counts installs).");
   line("# TYPE scission_plan_info gauge");
   line(fmt::format("scission_plan_info{{chain=\"{}\",plan=\"{}\",predicted_ms=\"{:.3f}\"}} 1",
-                   chain, Escape(plan::LayoutText(plan)), plan.latency_ms));
+                   chain, PromLabel(plan::LayoutText(plan)), plan.latency_ms));
   line("# HELP scission_plan_switches_total Plans installed after the first.");
   line("# TYPE scission_plan_switches_total counter");
   line(fmt::format("scission_plan_switches_total {}", chain > 0 ? chain - 1 : 0));

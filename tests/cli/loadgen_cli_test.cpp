@@ -26,7 +26,6 @@ namespace scission::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 
 // What the fake server does with ModelInfer.
 enum class Reply { kGood, kWrongIdEverySecond, kShortOutput, kSlow };
@@ -124,28 +123,14 @@ double UnixMs() {
       .count();
 }
 
-class LoadgenCli : public ::testing::Test {
+class LoadgenCli : public BinaryTest {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "/loadgencli_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
-  }
+  LoadgenCli() : BinaryTest("loadgencli") {}
   void TearDown() override {
     for (pid_t pid : pids_) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
-  }
-  CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
-  // A bad-input run: exit 2 and exactly one `error: <prefix>...` line.
-  void ExpectBadInput(const std::vector<std::string>& args, const std::string& prefix) {
-    auto r = Run(args);
-    EXPECT_EQ(r.exit_code, 2) << r.err;
-    EXPECT_THAT(r.err, StartsWith("error: " + prefix)) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
   // `scission serve` of a benchmarked 8-block chain on this machine alone; its gRPC address.
   std::string StartServe() {
@@ -188,8 +173,6 @@ class LoadgenCli : public ::testing::Test {
     ADD_FAILURE() << "fewer than " << lines << " lines in " << path;
   }
 
-  std::string dir_;
-  std::vector<std::string> env_;
   std::vector<pid_t> pids_;
 };
 

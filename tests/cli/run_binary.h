@@ -1,15 +1,20 @@
-// Runs the scission binary as a user would and captures exit code, stdout and stderr.
+// Runs the scission binary as a user would and captures exit code, stdout and stderr; BinaryTest
+// is the fixture CLI tests share (a fresh store and home per test, the bad-input contract).
 #pragma once
 
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace scission::testing {
 
@@ -70,5 +75,38 @@ inline CommandResult RunScission(const std::vector<std::string>& args,
   std::filesystem::remove(err_path);
   return r;
 }
+
+// Each test gets its own directory `dir_` (named `<prefix>_<pid>_<test>`, emptied first) holding
+// its store (SCISSION_DB) and SCISSION_HOME, so no test sees another's state; Run passes that
+// environment to the binary.
+class BinaryTest : public ::testing::Test {
+ protected:
+  explicit BinaryTest(std::string prefix) : prefix_(std::move(prefix)) {}
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/" + prefix_ + "_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
+  }
+  CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
+  // A bad-input run: exit 2 and exactly one `error: <prefix>...` line. Returns stderr.
+  std::string ExpectBadInput(const std::vector<std::string>& args, const std::string& prefix) {
+    std::string command = "scission";
+    for (const auto& a : args) command += " " + a;
+    SCOPED_TRACE(command);
+    auto r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.err, ::testing::StartsWith("error: " + prefix)) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    return r.err;
+  }
+
+  std::string dir_;
+  std::vector<std::string> env_;
+
+ private:
+  std::string prefix_;
+};
 
 }  // namespace scission::testing
