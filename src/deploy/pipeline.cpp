@@ -219,7 +219,8 @@ bool Pipeline::Install(const plan::PlannedRun& plan, bool keep_previous) {
   std::shared_ptr<Chain> c;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (staged_ && plan::LayoutText(staged_->plan) == layout) c = std::move(staged_);
+    for (auto* slot : {&left_, &staged_})
+      if (!c && *slot && plan::LayoutText((*slot)->plan) == layout) c = std::move(*slot);
   }
   // A staged chain's workers may have gone (or restarted, losing its segments) since it was
   // loaded: ask each once, briefly, and load afresh when one does not answer.
@@ -242,7 +243,7 @@ bool Pipeline::Install(const plan::PlannedRun& plan, bool keep_previous) {
   c->number = ++chains_;
   previous = std::move(chain_);
   chain_ = std::move(c);
-  if (keep_previous && previous) staged_ = std::move(previous);
+  if (keep_previous && previous) std::swap(left_, previous);  // the old left one goes
   return from_stage;
 }
 
@@ -251,6 +252,7 @@ void Pipeline::Stage(const plan::PlannedRun& plan) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if ((chain_ && plan::LayoutText(chain_->plan) == layout) ||
+        (left_ && plan::LayoutText(left_->plan) == layout) ||
         (staged_ && plan::LayoutText(staged_->plan) == layout))
       return;
   }
@@ -261,9 +263,12 @@ void Pipeline::Stage(const plan::PlannedRun& plan) {
   staged_ = std::move(c);
 }
 
-std::string Pipeline::staged_layout() const {
+std::vector<std::string> Pipeline::staged_layouts() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return staged_ ? plan::LayoutText(staged_->plan) : std::string();
+  std::vector<std::string> out;
+  for (const auto* slot : {&left_, &staged_})
+    if (*slot) out.push_back(plan::LayoutText((*slot)->plan));
+  return out;
 }
 
 ChainResult Pipeline::Infer(const std::vector<Tensor>& inputs, uint64_t request_id,

@@ -55,16 +55,16 @@ class Pipeline {
   Pipeline(PipelineOptions options, NoteFn note);
   ~Pipeline();
 
-  // Makes `plan` the chain new requests take: the staged chain when it is that plan (and its
+  // Makes `plan` the chain new requests take: a staged chain when one is that plan (and its
   // workers answer), else every segment is loaded first. With `keep_previous`, the chain it
-  // replaces becomes the staged one instead of being released (a switch back costs no load).
-  // True when the staged chain was used.
+  // replaces is kept loaded (the "left" slot) instead of being released, so a switch back costs no
+  // load. True when a staged chain was used.
   bool Install(const plan::PlannedRun& plan, bool keep_previous = false);
-  // Loads every segment of `plan` without making it current, so a later Install of it is
-  // immediate. One staged chain: staging another releases the previous one once unused.
+  // Loads every segment of `plan` without making it current (the "staged" slot), so a later
+  // Install of it is immediate; the chain staged before is released once unused.
   void Stage(const plan::PlannedRun& plan);
-  // LayoutText of the staged chain's plan ("" when none).
-  std::string staged_layout() const;
+  // LayoutText of the chains kept loaded besides the current one: left, staged (empty: none).
+  std::vector<std::string> staged_layouts() const;
   // Runs `inputs` (the model's inputs in its order, at the profile's shapes) through the current
   // chain. Thread-safe.
   ChainResult Infer(const std::vector<Tensor>& inputs, uint64_t request_id, int timeout_ms);
@@ -101,9 +101,10 @@ class Pipeline {
   std::unique_ptr<runtime::Backend> backend_;
   std::vector<Tensor> input_;
   std::vector<TensorSpec> input_specs_, output_specs_;
-  mutable std::mutex mutex_;  // guards chain_, staged_, chains_, replanned_, hopeless_
+  mutable std::mutex mutex_;  // guards chain_, left_, staged_, chains_, replanned_, hopeless_
   std::shared_ptr<Chain> chain_;
-  std::shared_ptr<Chain> staged_;  // loaded, not current (Stage, Install's keep_previous)
+  std::shared_ptr<Chain> left_;    // the chain Install replaced, with keep_previous
+  std::shared_ptr<Chain> staged_;  // loaded by Stage
   uint64_t chains_ = 0;
   std::mutex replan_mutex_;         // one re-plan at a time
   std::set<std::string> hopeless_;  // dead workers no plan could do without

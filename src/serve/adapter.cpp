@@ -20,6 +20,7 @@
 #include "plan/document.h"
 #include "plan/planner.h"
 #include "serve/estimate.h"
+#include "serve/prometheus.h"
 
 namespace scission::serve {
 
@@ -43,15 +44,6 @@ int64_t UnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string Escape(const std::string& label) {
-  std::string out;
-  for (char c : label) {
-    if (c == '\\' || c == '"') out += '\\';
-    out += c == '\n' ? ' ' : c;
-  }
-  return out;
 }
 
 constexpr int64_t kMinLiveBytes = 32 << 10;  // smaller transfers say little about bandwidth
@@ -161,7 +153,7 @@ struct Adapter::Impl {
   // Resources and links whose last sample was an outlier: probed at once (at most every
   // kConfirmMs each), so a real change is confirmed within one probe rather than at the next
   // request, which on a slowed link may be a second away.
-  std::set<std::string> confirm;        // resource names; links by their far end ("link:" + name)
+  std::set<std::string> confirm;  // resource names; links by their far end ("link:" + name)
   std::map<std::string, Clock::time_point> confirmed_at;
 
   // Applies a sample; under mutex. A moved estimate wakes the planner, an outlier also asks for a
@@ -362,8 +354,7 @@ struct Adapter::Impl {
     // A large gain needs a shorter window (down to a quarter): noise makes small gains, and
     // every second on a plan that is twice too slow costs as much as the flap the window avoids.
     const double scale = std::clamp(gain > 0 ? o.switch_gain / gain : 1.0, 0.25, 1.0);
-    if (now - pending_since <
-        std::chrono::milliseconds(std::llround(o.switch_window_ms * scale)))
+    if (now - pending_since < std::chrono::milliseconds(std::llround(o.switch_window_ms * scale)))
       return;
     pending.clear();
 
@@ -376,6 +367,7 @@ struct Adapter::Impl {
       trigger = Trigger();
       before = MeanLatency(old_chain, now - std::chrono::seconds(3), now, &before_n);
     }
+    const double pending_ms = MsSince(pending_since);
     const auto started = Clock::now();
     bool staged = false;
     try {
@@ -396,7 +388,7 @@ struct Adapter::Impl {
         {"predicted_from_ms", current ? nlohmann::json(current->latency_ms) : nlohmann::json()},
         {"predicted_to_ms", best[0].latency_ms},
         {"predicted_gain", gain},
-        {"pending_ms", MsSince(pending_since)},
+        {"pending_ms", pending_ms},
         {"install_ms", install_ms},
         {"from_standby", staged},
         {"measured_before_ms", before_n > 0 ? nlohmann::json(before) : nlohmann::json()},
@@ -417,10 +409,10 @@ struct Adapter::Impl {
   std::string standby_want;
   Clock::time_point standby_want_since;
   std::future<void> staging;
-  uint64_t standby_loads = 0;       // under mutex
+  uint64_t standby_loads = 0;        // under mutex
   double standby_load_cpu_ms = 0;    // under mutex: this machine's CPU time of those loads
   Clock::time_point standby_next{};  // under mutex: no standby load before
-  double standby_load_ms = 0;  // under mutex
+  double standby_load_ms = 0;        // under mutex
 
   void UpdateStandby() {
     if (!o.standby) return;
@@ -453,7 +445,9 @@ struct Adapter::Impl {
     if (!want) return;
     const std::string layout = plan::LayoutText(*want);
     const auto now = Clock::now();
-    if (layout == pipeline.staged_layout() || layout == plan::LayoutText(run)) {
+    const auto staged = pipeline.staged_layouts();
+    if (std::find(staged.begin(), staged.end(), layout) != staged.end() ||
+        layout == plan::LayoutText(run)) {
       standby_want.clear();
       return;
     }
@@ -463,14 +457,15 @@ struct Adapter::Impl {
     }
     // The first standby is loaded at once; replacing one waits for the choice to hold, and for the
     // duty cycle: on a slow device a session takes seconds of its CPU (8 s for resnet18 at 0.2
-    // core), which requests and probes would otherwise lose again and again.
+    // core), which requests and probes would otherwise lose again and again. (The chain a switch
+    // left stays loaded besides: Install's keep_previous.)
     Clock::time_point next;
     {
       std::lock_guard<std::mutex> lock(mutex);
       next = standby_next;
     }
-    if (now < next || (!pipeline.staged_layout().empty() &&
-                       now - standby_want_since < std::chrono::milliseconds(kStandbyHoldMs)))
+    if (now < next ||
+        (!staged.empty() && now - standby_want_since < std::chrono::milliseconds(kStandbyHoldMs)))
       return;
     standby_want.clear();
     staging = std::async(std::launch::async, [this, plan = *want, layout] {
@@ -563,6 +558,16 @@ struct Adapter::Impl {
       else
         --first;
     }
+    // On a resource estimated s times slower, 1/s of that: the probe then takes about as long
+    // whatever the slowdown, and so does the wait the duty cycle puts after it (on the demo's edge
+    // at 0.15 core, a full-size probe took 8x as long and the next one came 6 s later, after the
+    // edge was fast again).
+    double slowdown;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      slowdown = SlowdownOf(resource);
+    }
+    while (last > first && BaseMs(resource, first, last) * slowdown > total / 3) --last;
     return std::make_pair(first, last);
   }
 
@@ -630,11 +635,10 @@ struct Adapter::Impl {
       std::lock_guard<std::mutex> lock(mutex);
       estimate = MbpsOf(key);
       rtt_ms = FloorRtt(key);
-      // Sized for the slower of the estimate and the last sample: a probe that confirms a slowed
-      // link should not take as long as a request on it.
+      // Sized for the last sample: a probe that confirms a slowed link should not take as long as
+      // a request on it, and one that confirms a faster link must be long enough to measure it.
       auto it = mbps.find(key);
-      if (it != mbps.end() && !it->second.samples.empty())
-        estimate = std::min(estimate, it->second.samples.back());
+      if (it != mbps.end() && !it->second.samples.empty()) estimate = it->second.samples.back();
     }
     // About 40 ms of the link at its estimated rate, at least 48 KiB (past the shaper's burst
     // and TCP's first window), at most 2 MiB.
@@ -672,7 +676,8 @@ struct Adapter::Impl {
       const bool woken = wake;
       wake = false;
       std::vector<std::string> to_confirm;
-      for (const auto& what : confirm) {
+      // While a switch is pending its window closes at the next evaluations: no confirming probes.
+      for (const auto& what : pending.empty() ? confirm : std::set<std::string>{}) {
         auto& at = confirmed_at[what];
         if (MsSince(at) < kConfirmMs) continue;
         at = Clock::now();
@@ -762,17 +767,17 @@ std::string Adapter::MetricsText() const {
       "samples, live or probe (1 = as benchmarked).");
   line("# TYPE scission_resource_slowdown gauge");
   for (const auto& [name, e] : s.slowdown) {
-    line(fmt::format("scission_resource_slowdown{{resource=\"{}\",source=\"{}\"}} {}", Escape(name),
-                     e.source, e.Median()));
-    line(fmt::format("scission_resource_slowdown_age_seconds{{resource=\"{}\"}} {}", Escape(name),
-                     Seconds(now - e.updated)));
+    line(fmt::format("scission_resource_slowdown{{resource=\"{}\",source=\"{}\"}} {}",
+                     PromLabel(name), e.source, e.Median()));
+    line(fmt::format("scission_resource_slowdown_age_seconds{{resource=\"{}\"}} {}",
+                     PromLabel(name), Seconds(now - e.updated)));
   }
   line(
       "# HELP scission_link_bandwidth_mbps Link bandwidth: bytes over (transfer time - RTT), from "
       "requests or upload probes; median of the last 5.");
   line("# TYPE scission_link_bandwidth_mbps gauge");
   for (const auto& [key, e] : s.mbps) {
-    const std::string link = Escape(key.first + "->" + key.second);
+    const std::string link = PromLabel(key.first + "->" + key.second);
     line(fmt::format("scission_link_bandwidth_mbps{{link=\"{}\",source=\"{}\"}} {}", link, e.source,
                      e.Median()));
     line(fmt::format("scission_link_bandwidth_age_seconds{{link=\"{}\"}} {}", link,
@@ -781,7 +786,7 @@ std::string Adapter::MetricsText() const {
   line("# HELP scission_link_rtt_ms Link round-trip time: minimum of the last 5 pings.");
   line("# TYPE scission_link_rtt_ms gauge");
   for (const auto& [key, e] : s.rtt) {
-    const std::string link = Escape(key.first + "->" + key.second);
+    const std::string link = PromLabel(key.first + "->" + key.second);
     line(fmt::format("scission_link_rtt_ms{{link=\"{}\"}} {}", link, e.Min()));
     line(fmt::format("scission_link_rtt_age_seconds{{link=\"{}\"}} {}", link,
                      Seconds(now - e.updated)));
@@ -789,18 +794,18 @@ std::string Adapter::MetricsText() const {
   line("# HELP scission_probe_compute_seconds_total Worker compute spent on background probes.");
   line("# TYPE scission_probe_compute_seconds_total counter");
   for (const auto& [name, acc] : s.probe_compute)
-    line(fmt::format("scission_probe_compute_seconds_total{{resource=\"{}\"}} {}", Escape(name),
+    line(fmt::format("scission_probe_compute_seconds_total{{resource=\"{}\"}} {}", PromLabel(name),
                      acc.first / 1000));
   line("# HELP scission_probe_bytes_total Bytes sent by background link probes.");
   line("# TYPE scission_probe_bytes_total counter");
   for (const auto& [key, acc] : s.probe_bytes)
     line(fmt::format("scission_probe_bytes_total{{link=\"{}\"}} {}",
-                     Escape(key.first + "->" + key.second), acc.first));
+                     PromLabel(key.first + "->" + key.second), acc.first));
   line("# HELP scission_resource_down Workers left out of plans (a probe or install failed).");
   line("# TYPE scission_resource_down gauge");
   for (const auto& r : s.base.resources)
     if (r.tier > 0)
-      line(fmt::format("scission_resource_down{{resource=\"{}\"}} {}", Escape(r.name),
+      line(fmt::format("scission_resource_down{{resource=\"{}\"}} {}", PromLabel(r.name),
                        s.down.count(r.name) ? 1 : 0));
   line(
       "# HELP scission_standby_loads_total Standby plans loaded ahead of a switch, and their load "
@@ -809,11 +814,12 @@ std::string Adapter::MetricsText() const {
   line(fmt::format("scission_standby_loads_total {}", s.standby_loads));
   line(fmt::format("scission_standby_load_seconds_total {}", s.standby_load_ms / 1000));
   line(fmt::format("scission_standby_load_cpu_seconds_total {}", s.standby_load_cpu_ms / 1000));
-  line("# HELP scission_standby_plan The plan kept loaded for a switch (value 1).");
+  line(
+      "# HELP scission_standby_plan Plans kept loaded for a switch besides the current one (value "
+      "1): the one a switch left, the one staged.");
   line("# TYPE scission_standby_plan gauge");
-  const std::string staged = s.pipeline.staged_layout();
-  if (!staged.empty())
-    line(fmt::format("scission_standby_plan{{layout=\"{}\"}} 1", Escape(staged)));
+  for (const auto& staged : s.pipeline.staged_layouts())
+    line(fmt::format("scission_standby_plan{{layout=\"{}\"}} 1", PromLabel(staged)));
   line("# HELP scission_adaptive_switches_total Plan switches made by the adaptive re-planner.");
   line("# TYPE scission_adaptive_switches_total counter");
   line(fmt::format("scission_adaptive_switches_total {}", s.switches.size()));

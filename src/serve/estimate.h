@@ -16,17 +16,22 @@ enum class Moved {
   kNo,
   kMedian,   // the median moved by more than a third
   kOutlier,  // beyond a factor 2 of the estimate: a change, or noise? (a probe will tell)
-  kShift,    // the second sample in a row beyond a factor 2 on the same side: the history goes
+  kShift,    // the second sample in a row beyond a factor 2 on the same side, or one beyond a
+             // factor 8: the history goes
 };
 
+// Beyond this factor of its estimate a single sample is a level shift: noise that large would be
+// a stall of seconds in a transfer of a hundred milliseconds.
+constexpr double kShiftAtOnce = 8;
+
 // The last few samples of one quantity. The median ignores a single outlier; two samples in a row
-// beyond a factor 2 on the same side of it are a level shift and replace the history, so a step
-// is followed after two samples (a confirming probe is asked for after the first) instead of
-// three. `min` serves RTTs (queueing only ever adds).
+// beyond a factor 2 on the same side of it, or one beyond a factor 8, are a level shift and
+// replace the history, so a step is followed after one or two samples (a confirming probe is asked
+// for after the first) instead of three. `min` serves RTTs (queueing only ever adds).
 struct Estimate {
   std::deque<double> samples;
   std::chrono::steady_clock::time_point updated{};
-  std::string source;  // "live" or "probe"
+  std::string source;     // "live" or "probe"
   int outlier_side = 0;   // +1 / -1 while the last sample was an outlier
   double outlier_of = 0;  // the median it was an outlier of
   Moved Add(double v, const char* from) {
@@ -38,6 +43,11 @@ struct Estimate {
     }
     const double ref = outlier_side != 0 ? outlier_of : Median();
     const int side = v > 2 * ref ? 1 : v < ref / 2 ? -1 : 0;
+    if (v > kShiftAtOnce * ref || v * kShiftAtOnce < ref) {
+      samples = {v};
+      outlier_side = 0;
+      return Moved::kShift;
+    }
     if (side != 0 && side == outlier_side) {
       const double first = samples.back();
       samples = {first, v};
@@ -53,10 +63,12 @@ struct Estimate {
     return moves ? Moved::kMedian : Moved::kNo;
   }
   bool Fresh(int max_age_ms) const { return !samples.empty() && AgeMs() <= max_age_ms; }
+  // Of an even count, the mean of the middle two (after a shift: of both samples).
   double Median() const {
     std::vector<double> v(samples.begin(), samples.end());
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
-    return v[v.size() / 2];
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
   }
   double Min() const { return *std::min_element(samples.begin(), samples.end()); }
   double AgeMs() const {

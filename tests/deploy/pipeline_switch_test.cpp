@@ -602,9 +602,9 @@ TEST_F(PipelineSwitch, StagedChainIsInstalledWithoutLoadingAndTheLeftOneStaysSta
   const auto via_edge = Layout({{"device", 0, 1}, {"edge", 2, 5}});
   const auto via_cloud = Layout({{"device", 0, -1}, {"cloud", 0, 5}});
   EXPECT_FALSE(pipeline.Install(via_edge));
-  EXPECT_EQ(pipeline.staged_layout(), "");
+  EXPECT_TRUE(pipeline.staged_layouts().empty());
   pipeline.Stage(via_cloud);
-  EXPECT_EQ(pipeline.staged_layout(), plan::LayoutText(via_cloud));
+  EXPECT_EQ(pipeline.staged_layouts(), std::vector<std::string>{plan::LayoutText(via_cloud)});
   ASSERT_EQ(cloud_proxy.loaded().size(), 1u);
   // Staging the current plan or the staged one again loads nothing.
   pipeline.Stage(via_edge);
@@ -617,7 +617,7 @@ TEST_F(PipelineSwitch, StagedChainIsInstalledWithoutLoadingAndTheLeftOneStaysSta
   EXPECT_EQ(cloud_proxy.loaded().size(), 1u) << "the staged chain was loaded again";
   EXPECT_EQ(pipeline.current_chain(), 2u);
   EXPECT_EQ(plan::LayoutText(pipeline.current_plan()), plan::LayoutText(via_cloud));
-  EXPECT_EQ(pipeline.staged_layout(), plan::LayoutText(via_edge));
+  EXPECT_EQ(pipeline.staged_layouts(), std::vector<std::string>{plan::LayoutText(via_edge)});
   Answer a{11, pipeline.Infer({InputFor(11)}, 11, 30000)};
   EXPECT_EQ(a.result.chain, 2u);
   ExpectWholeModelOutput(a);
@@ -630,13 +630,26 @@ TEST_F(PipelineSwitch, StagedChainIsInstalledWithoutLoadingAndTheLeftOneStaysSta
   EXPECT_EQ(b.result.chain, 3u);
   ExpectWholeModelOutput(b);
   // Without keep_previous the left chain is released, and nothing stays staged.
-  EXPECT_EQ(pipeline.staged_layout(), "");
+  EXPECT_TRUE(pipeline.staged_layouts().empty());
   bool released = false;
   for (int i = 0; i < 100 && !released; ++i) {
     released = !cloud_proxy.unloaded().empty();
     if (!released) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(released) << "the chain left without keep_previous kept its cloud segment";
+  // Both slots at once: the chain left by a switch and the one staged, each taken by its layout.
+  const auto three = Layout({{"device", 0, 1}, {"edge", 2, 3}, {"cloud", 4, 5}});
+  pipeline.Stage(via_cloud);
+  EXPECT_TRUE(pipeline.Install(via_cloud, true));
+  pipeline.Stage(three);
+  EXPECT_EQ(pipeline.staged_layouts(),
+            (std::vector<std::string>{plan::LayoutText(via_edge), plan::LayoutText(three)}));
+  EXPECT_TRUE(pipeline.Install(via_edge, true));
+  EXPECT_EQ(pipeline.staged_layouts(),
+            (std::vector<std::string>{plan::LayoutText(via_cloud), plan::LayoutText(three)}));
+  EXPECT_TRUE(pipeline.Install(three, true));
+  Answer c{13, pipeline.Infer({InputFor(13)}, 13, 30000)};
+  ExpectWholeModelOutput(c);
 }
 
 // A staged chain whose worker has gone is not installed: the plan is loaded afresh, which fails
@@ -652,7 +665,7 @@ TEST_F(PipelineSwitch, StagedChainOnAWorkerThatWentIsNotInstalled) {
   const auto via_edge = Layout({{"device", 0, 1}, {"edge", 2, 5}});
   pipeline.Install(via_cloud);
   pipeline.Stage(via_edge);
-  ASSERT_EQ(pipeline.staged_layout(), plan::LayoutText(via_edge));
+  ASSERT_EQ(pipeline.staged_layouts(), std::vector<std::string>{plan::LayoutText(via_edge)});
   edge.reset();
   EXPECT_THROW(pipeline.Install(via_edge), Error);
   EXPECT_EQ(plan::LayoutText(pipeline.current_plan()), plan::LayoutText(via_cloud));

@@ -13,7 +13,7 @@ Estimate Steady(double v, int n) {
 
 TEST(Estimate, ASingleOutlierAsksForConfirmationButLeavesTheMedian) {
   auto e = Steady(100, 5);
-  EXPECT_EQ(e.Add(10, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(20, "live"), Moved::kOutlier);
   EXPECT_DOUBLE_EQ(e.Median(), 100);
   // The next sample is back at the old level: no shift, the outlier is forgotten.
   EXPECT_EQ(e.Add(101, "live"), Moved::kNo);
@@ -23,21 +23,32 @@ TEST(Estimate, ASingleOutlierAsksForConfirmationButLeavesTheMedian) {
 
 TEST(Estimate, TwoOutliersOnTheSameSideAreALevelShift) {
   auto e = Steady(100, 5);
-  EXPECT_EQ(e.Add(5, "live"), Moved::kOutlier);
-  EXPECT_EQ(e.Add(6, "probe"), Moved::kShift);
+  EXPECT_EQ(e.Add(20, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(30, "probe"), Moved::kShift);
   EXPECT_EQ(e.samples.size(), 2u);
-  EXPECT_LT(e.Median(), 10);
+  EXPECT_DOUBLE_EQ(e.Median(), 25);
   EXPECT_EQ(e.source, "probe");
   // Upwards too, measured against the level before the first outlier.
-  EXPECT_EQ(e.Add(40, "probe"), Moved::kOutlier);
-  EXPECT_EQ(e.Add(45, "live"), Moved::kShift);
-  EXPECT_GT(e.Median(), 39);
+  EXPECT_EQ(e.Add(80, "probe"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(90, "live"), Moved::kShift);
+  EXPECT_DOUBLE_EQ(e.Median(), 85);
+}
+
+TEST(Estimate, OneSampleBeyondAFactorEightIsAShiftAtOnce) {
+  auto e = Steady(100, 5);
+  EXPECT_EQ(e.Add(10, "live"), Moved::kShift);
+  EXPECT_DOUBLE_EQ(e.Median(), 10);
+  EXPECT_EQ(e.Add(100, "probe"), Moved::kShift);
+  EXPECT_DOUBLE_EQ(e.Median(), 100);
+  // A factor 7 is an outlier only.
+  EXPECT_EQ(e.Add(700, "live"), Moved::kOutlier);
+  EXPECT_DOUBLE_EQ(e.Median(), 400);  // two samples: the mean of both
 }
 
 TEST(Estimate, OutliersOnOppositeSidesAreNoShift) {
   auto e = Steady(100, 5);
-  EXPECT_EQ(e.Add(10, "live"), Moved::kOutlier);
-  EXPECT_EQ(e.Add(1000, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(20, "live"), Moved::kOutlier);
+  EXPECT_EQ(e.Add(500, "live"), Moved::kOutlier);
   EXPECT_EQ(e.samples.size(), 5u);
   EXPECT_DOUBLE_EQ(e.Median(), 100);
 }
