@@ -160,13 +160,14 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
   say("adaptive arm: serve on the device, one client sending back to back");
   const std::string metrics_file = o.work + "/adaptive-metrics.txt";
   std::filesystem::remove(metrics_file);
-  int serve = start_serve({"--tiers", "device,edge,cloud", "--switch-log", switch_log,
-                           "--metrics", "127.0.0.1:9101"});
+  int serve = start_serve(
+      {"--tiers", "device,edge,cloud", "--switch-log", switch_log, "--metrics", "127.0.0.1:9101"});
   say("  " + OneLine(tb.Output(serve)));
   // serve's /metrics at the end of each phase: its estimates then, and the probes' cost so far.
   std::string last_metrics;
   auto scrape = [&](const std::string& when) {
-    auto r = tb.RunTool("device", {"curl", "-sS", "--max-time", "3", "http://127.0.0.1:9101/metrics"});
+    auto r =
+        tb.RunTool("device", {"curl", "-sS", "--max-time", "3", "http://127.0.0.1:9101/metrics"});
     if (r.exit_code != 0) return;
     last_metrics = r.out;
     std::ofstream(metrics_file, std::ios::app) << "# --- " << when << "\n" << r.out;
@@ -185,9 +186,8 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
   {
     nlohmann::ordered_json spans = nlohmann::ordered_json::array();
     for (size_t i = 0; i < phases.size(); ++i)
-      spans.push_back({{"name", phases[i].name},
-                       {"start_unix_ms", starts[i]},
-                       {"end_unix_ms", starts[i + 1]}});
+      spans.push_back(
+          {{"name", phases[i].name}, {"start_unix_ms", starts[i]}, {"end_unix_ms", starts[i + 1]}});
     WriteFileAtomic(o.work + "/adaptive-phases.json",
                     nlohmann::ordered_json{{"phases", spans}}.dump(1) + "\n");
   }
@@ -278,7 +278,8 @@ nlohmann::ordered_json RunAdaptive(deploy::Testbed& tb, const AdaptiveOptions& o
     std::string line;
     auto label = [](const std::string& l) {
       auto a = l.find('"'), b = l.find('"', a + 1);
-      return a == std::string::npos || b == std::string::npos ? std::string() : l.substr(a + 1, b - a - 1);
+      return a == std::string::npos || b == std::string::npos ? std::string()
+                                                              : l.substr(a + 1, b - a - 1);
     };
     while (std::getline(in, line)) {
       const auto space = line.rfind(' ');
