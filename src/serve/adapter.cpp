@@ -351,9 +351,9 @@ struct Adapter::Impl {
       return;
     }
     pending = layout;
-    // A large gain needs a shorter window (down to a quarter): noise makes small gains, and
+    // A large gain needs a shorter window (down to an eighth): noise makes small gains, and
     // every second on a plan that is twice too slow costs as much as the flap the window avoids.
-    const double scale = std::clamp(gain > 0 ? o.switch_gain / gain : 1.0, 0.25, 1.0);
+    const double scale = std::clamp(gain > 0 ? o.switch_gain / gain : 1.0, 0.125, 1.0);
     if (now - pending_since < std::chrono::milliseconds(std::llround(o.switch_window_ms * scale)))
       return;
     pending.clear();

@@ -34,15 +34,16 @@ TEST(Estimate, TwoOutliersOnTheSameSideAreALevelShift) {
   EXPECT_DOUBLE_EQ(e.Median(), 85);
 }
 
-TEST(Estimate, OneSampleBeyondAFactorEightIsAShiftAtOnce) {
+TEST(Estimate, OneSampleIsNeverAShiftHoweverFarOff) {
   auto e = Steady(100, 5);
-  EXPECT_EQ(e.Add(10, "live"), Moved::kShift);
-  EXPECT_DOUBLE_EQ(e.Median(), 10);
-  EXPECT_EQ(e.Add(100, "probe"), Moved::kShift);
+  EXPECT_EQ(e.Add(1, "live"), Moved::kOutlier);
   EXPECT_DOUBLE_EQ(e.Median(), 100);
-  // A factor 7 is an outlier only.
-  EXPECT_EQ(e.Add(700, "live"), Moved::kOutlier);
-  EXPECT_DOUBLE_EQ(e.Median(), 400);  // two samples: the mean of both
+  EXPECT_EQ(e.Add(100, "live"), Moved::kNo);
+  EXPECT_EQ(e.Add(10000, "live"), Moved::kOutlier);
+  EXPECT_DOUBLE_EQ(e.Median(), 100);
+  // The second one confirms: the estimate is the mean of both.
+  EXPECT_EQ(e.Add(20000, "probe"), Moved::kShift);
+  EXPECT_DOUBLE_EQ(e.Median(), 15000);
 }
 
 TEST(Estimate, OutliersOnOppositeSidesAreNoShift) {
