@@ -561,12 +561,14 @@ struct Adapter::Impl {
     // On a resource estimated s times slower, 1/s of that: the probe then takes about as long
     // whatever the slowdown, and so does the wait the duty cycle puts after it (on the demo's edge
     // at 0.15 core, a full-size probe took 8x as long and the next one came 6 s later, after the
-    // edge was fast again).
+    // edge was fast again). s is rounded down to a power of two, from 2 on: every new range is a
+    // segment to load (a session here), which must not happen at every wobble of the estimate.
     double slowdown;
     {
       std::lock_guard<std::mutex> lock(mutex);
       slowdown = SlowdownOf(resource);
     }
+    slowdown = slowdown >= 2 ? std::exp2(std::floor(std::log2(slowdown))) : 1.0;
     while (last > first && BaseMs(resource, first, last) * slowdown > total / 3) --last;
     return std::make_pair(first, last);
   }
@@ -640,8 +642,8 @@ struct Adapter::Impl {
       auto it = mbps.find(key);
       if (it != mbps.end() && !it->second.samples.empty()) estimate = it->second.samples.back();
     }
-    // About 40 ms of the link at its estimated rate, at least 48 KiB (past the shaper's burst
-    // and TCP's first window), at most 2 MiB.
+    // About 40 ms of the link at that rate, at least 48 KiB (past the shaper's burst and TCP's
+    // first window), at most 1 MiB.
     const int64_t bytes =
         std::clamp<int64_t>(std::llround(estimate * 1e6 / 8 * 0.04), 48 << 10, 1 << 20);
     try {
