@@ -181,8 +181,13 @@ struct Adapter::Impl {
         double base_ms = BaseMs(s.resource, s.first_block, s.last_block);
         if (base_ms < 0.05) continue;
         double sample = r.stage_ms[i] / base_ms;
-        changed |= Apply(slowdown[s.resource], sample, "live", s.resource);
         live_resource[s.resource] = now;
+        // A request that overlapped a standby load on the same machine measures that load too.
+        auto busy = busy_until.find(s.resource);
+        if (busy != busy_until.end() &&
+            busy->second > now - std::chrono::microseconds(std::llround(r.total_ms * 1000)))
+          continue;
+        changed |= Apply(slowdown[s.resource], sample, "live", s.resource);
       }
     }
     // Each hop's time carries its bytes forward and the model's outputs back along the chain.
@@ -409,7 +414,11 @@ struct Adapter::Impl {
   std::string standby_want;
   Clock::time_point standby_want_since;
   std::future<void> staging;
-  uint64_t standby_loads = 0;        // under mutex
+  uint64_t standby_loads = 0;  // under mutex
+  // Under mutex: resources a standby load is busy on (far future while it runs), so live compute
+  // samples it inflated are not taken for a slower machine (the demo's device, loading a session
+  // at 0.2 core, read 2.9x and a switch away followed).
+  std::map<std::string, Clock::time_point> busy_until;
   double standby_load_cpu_ms = 0;    // under mutex: this machine's CPU time of those loads
   Clock::time_point standby_next{};  // under mutex: no standby load before
   double standby_load_ms = 0;        // under mutex
@@ -468,13 +477,24 @@ struct Adapter::Impl {
         (!staged.empty() && now - standby_want_since < std::chrono::milliseconds(kStandbyHoldMs)))
       return;
     standby_want.clear();
-    staging = std::async(std::launch::async, [this, plan = *want, layout] {
+    std::vector<std::string> loading;  // where Stage loads a segment (or a session, here)
+    for (const auto& st : want->stages)
+      if (st.last_block >= st.first_block || st.resource != local) loading.push_back(st.resource);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (const auto& r : loading) busy_until[r] = Clock::time_point::max();
+    }
+    staging = std::async(std::launch::async, [this, plan = *want, layout, loading] {
       const auto started = Clock::now();
       const double cpu_before = ThreadCpuMs();
+      auto done = [&] {  // under mutex
+        for (const auto& r : loading) busy_until[r] = Clock::now();
+      };
       try {
         pipeline.Stage(plan);
         const double ms = MsSince(started), cpu_ms = ThreadCpuMs() - cpu_before;
         std::lock_guard<std::mutex> lock(mutex);
+        done();
         ++standby_loads;
         standby_load_ms += ms;
         standby_load_cpu_ms += cpu_ms;
@@ -485,6 +505,7 @@ struct Adapter::Impl {
       } catch (const std::exception& e) {
         note(fmt::format("loading the standby plan {} failed: {}", layout, OneLine(e.what())));
         std::lock_guard<std::mutex> lock(mutex);
+        done();
         standby_next = Clock::now() + std::chrono::seconds(10);
       }
     });
@@ -705,9 +726,12 @@ struct Adapter::Impl {
                       pending.empty() ? o.replan_ms : std::clamp(o.switch_window_ms / 8, 25, 125));
         UpdateStandby();
       }
-      // No routine probes while a switch is pending: its window closes at the next evaluations.
+      // Routine probes until the next evaluation is due (the rest at the next turn). Not skipped
+      // while a switch is pending: a gain that keeps coming and going near the threshold would
+      // starve them, and estimates 15 s old fall back to the profile (seen in the demo: a 5 Mbit/s
+      // link read as its stored 95 Mbit/s, and a switch onto it).
       for (const auto& r : base.resources) {
-        if (!pending.empty() || Clock::now() >= next_eval) break;  // the rest at the next turn
+        if (Clock::now() >= next_eval) break;
         if (r.name == local) {
           ProbeCompute(r.name, Clock::now());
           continue;
