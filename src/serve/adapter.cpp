@@ -579,18 +579,6 @@ struct Adapter::Impl {
       else
         --first;
     }
-    // On a resource estimated s times slower, 1/s of that: the probe then takes about as long
-    // whatever the slowdown, and so does the wait the duty cycle puts after it (on the demo's edge
-    // at 0.15 core, a full-size probe took 8x as long and the next one came 6 s later, after the
-    // edge was fast again). s is rounded down to a power of two, from 2 on: every new range is a
-    // segment to load (a session here), which must not happen at every wobble of the estimate.
-    double slowdown;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      slowdown = SlowdownOf(resource);
-    }
-    slowdown = slowdown >= 2 ? std::exp2(std::floor(std::log2(slowdown))) : 1.0;
-    while (last > first && BaseMs(resource, first, last) * slowdown > total / 3) --last;
     return std::make_pair(first, last);
   }
 
@@ -621,9 +609,12 @@ struct Adapter::Impl {
         note(fmt::format("{} answers again", resource));
         wake = true;
       }
-      // At most `probe_duty` of one core: the next probe waits ms / duty.
-      due = Clock::now() +
-            std::chrono::milliseconds(std::max<int64_t>(250, std::llround(ms / o.probe_duty)));
+      // At most `probe_duty` of one core: the next probe waits ms / duty, but no more than 2 s, so
+      // a resource that was slow is seen fast again within 2 s (on the demo's edge at 0.15 core a
+      // probe took 300 ms and the next came 6 s later). On a resource that slow the probes take
+      // up to ms / 2000 of it while nothing of the served plan runs there.
+      due = Clock::now() + std::chrono::milliseconds(
+                               std::clamp<int64_t>(std::llround(ms / o.probe_duty), 250, 2000));
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex);
       if (down.insert(resource).second) {
