@@ -670,9 +670,16 @@ struct Adapter::Impl {
         const double sample = static_cast<double>(bytes) * 8 / (transfer_ms * 1000);
         if (Apply(mbps[key], sample, "probe", "link:" + resource)) wake = true;
       }
-      // At most `probe_duty` of the link: the next probe waits ms / duty.
-      due = Clock::now() +
-            std::chrono::milliseconds(std::max<int64_t>(500, std::llround(ms / o.probe_duty)));
+      // At most `probe_duty` of the link: the next probe waits (its time at the estimated rate) /
+      // duty. Not its measured time: on a link our requests keep busy a probe waits behind their
+      // bytes, and in the demo one such 5 Mbit/s probe put the next one 12 s away, the estimate
+      // aged past --max-estimate-age-ms and fell back to the stored 95 Mbit/s. At most half that
+      // age, so a probed link's estimate never expires.
+      const double expected_ms =
+          rtt_ms + static_cast<double>(bytes) * 8 / (std::max(MbpsOf(key), 1e-3) * 1000);
+      due = Clock::now() + std::chrono::milliseconds(
+                               std::clamp<int64_t>(std::llround(expected_ms / o.probe_duty), 500,
+                                                   std::max<int64_t>(500, o.max_age_ms / 2)));
     } catch (const std::exception&) {
       due = Clock::now() + std::chrono::milliseconds(2000);
     }
