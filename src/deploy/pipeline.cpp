@@ -222,8 +222,9 @@ bool Pipeline::Install(const plan::PlannedRun& plan, bool keep_previous) {
     for (auto* slot : {&left_, &staged_})
       if (!c && *slot && plan::LayoutText((*slot)->plan) == layout) c = std::move(*slot);
   }
-  // A staged chain's workers may have gone (or restarted, losing its segments) since it was
-  // loaded: ask each once, briefly, and load afresh when one does not answer.
+  // A staged chain's workers may have gone since it was loaded: ask each once, briefly, and load
+  // afresh when one does not answer. (A worker that restarted answers but has lost the chain's
+  // segments; requests on it then fail NOT_FOUND, as on a current chain after such a restart.)
   if (c) {
     ConnectOptions quick = o_.connect;
     quick.timeout_ms = std::min(quick.timeout_ms, 1000);
