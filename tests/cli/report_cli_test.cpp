@@ -1,6 +1,5 @@
 // `scission report --timeline DIR` as a user runs it: the adaptive-serving section from the demo's
 // files, and the one-line exit-2 contract for a bad directory or a malformed file.
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,32 +14,19 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::StartsWith;
 
-class ReportCli : public ::testing::Test {
+class ReportCli : public BinaryTest {
  protected:
+  ReportCli() : BinaryTest("report_cli") {}
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/report_cli_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
+    BinaryTest::SetUp();
     std::filesystem::create_directories(dir_ + "/run");
-    env_ = {"SCISSION_DB=" + dir_ + "/s.db", "SCISSION_HOME=" + dir_ + "/home"};
   }
   std::string Write(const std::string& name, const std::string& bytes) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary) << bytes;
     return path;
   }
-  CommandResult Run(const std::vector<std::string>& args) { return RunScission(args, env_); }
-  // A bad-input run: exit 2 and exactly one `error: <prefix>...` line.
-  void ExpectBadInput(const std::vector<std::string>& args, const std::string& prefix) {
-    auto r = Run(args);
-    EXPECT_EQ(r.exit_code, 2) << r.err;
-    EXPECT_THAT(r.err, StartsWith("error: " + prefix)) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  }
-  std::string dir_;
-  std::vector<std::string> env_;
 };
 
 TEST_F(ReportCli, TimelineOfAnAdaptiveRun) {
