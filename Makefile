@@ -28,7 +28,7 @@ test: build
 # The unit tests again, built with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs both).
 SANITIZE_BUILD ?= build-sanitize
 SANITIZE_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-UNIT_TESTS = test_common test_graph test_runtime test_profile test_store test_plan test_deploy test_serve_unit
+UNIT_TESTS = test_common test_codec test_graph test_runtime test_profile test_store test_plan test_deploy test_serve_unit
 test-sanitize: setup
 	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
 	  -DCMAKE_CXX_FLAGS="$(SANITIZE_FLAGS)" -DCMAKE_EXE_LINKER_FLAGS="$(SANITIZE_FLAGS)" \

@@ -5,6 +5,8 @@
 // (1 ms or 30% on every tier), and the other objectives. A case that reaches the search bound
 // reports bound_error = 1 (the time is the time to the error). Peak memory of one case:
 // /usr/bin/time -f %M build/bench_plan --benchmark_filter='BM_Plan/pct50/1000'.
+// BM_PlanTopKCodecs and the *_codecs cases: the same problems with three codecs at every
+// boundary (AddCodecs); compare each with its codec-free twin from the same run.
 #include <random>
 
 #include <benchmark/benchmark.h>
@@ -29,7 +31,7 @@ PlanProblem MakeProblem(int blocks, int tiers, int per_tier) {
   for (int b = 0; b < blocks; ++b) p.output_bytes.push_back(size(rng));
   for (int t = 0; t < tiers; ++t)
     for (int i = 0; i < per_tier; ++i) {
-      scission::plan::ResourceProfile r{fmt::format("t{}r{}", t, i), t, {}};
+      scission::plan::ResourceProfile r{fmt::format("t{}r{}", t, i), t, {}, {}};
       double speed = 1.0 / (1 + t);  // later tiers are faster
       for (int b = 0; b < blocks; ++b) r.block_ms.push_back(time(rng) * speed);
       p.resources.push_back(std::move(r));
@@ -45,9 +47,40 @@ PlanProblem MakeProblem(int blocks, int tiers, int per_tier) {
   return p;
 }
 
-void BM_PlanTopK(benchmark::State& state) {
+// lz4, zstd and int8+zstd at every boundary (sizes 0.5-0.9, 0.3-0.7 and 0.1-0.3 of raw), with
+// encode and decode times proportional to the raw size, 4x slower on the first tier; one cost in
+// twenty not measured.
+void AddCodecs(PlanProblem& p) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const std::pair<const char*, double> kinds[] = {{"lz4", 0.5}, {"zstd", 0.3}, {"int8+zstd", 0.1}};
+  p.codecs.assign(static_cast<size_t>(p.blocks) + 1, {});
+  for (int b = 0; b <= p.blocks; ++b)
+    for (const auto& [name, ratio] : kinds)
+      p.codecs[static_cast<size_t>(b)].push_back(
+          {name,
+           static_cast<int64_t>(static_cast<double>(p.BytesAtBoundary(b)) *
+                                (ratio + 0.4 * unit(rng))),
+           0.0});
+  for (auto& r : p.resources) {
+    r.codec_cost.assign(p.codecs.size(), {});
+    for (int b = 0; b <= p.blocks; ++b) {
+      const double mb = static_cast<double>(p.BytesAtBoundary(b)) / 1e6;
+      for (int i = 0; i < 3; ++i) {
+        const double per_mb = (1.0 + i) * (r.tier == 0 ? 4.0 : 1.0);
+        scission::plan::CodecCost cost{mb * per_mb * (0.5 + unit(rng)),
+                                       mb * per_mb * 0.5 * (0.5 + unit(rng))};
+        if (unit(rng) < 0.05) cost.decode_ms = -1;
+        r.codec_cost[static_cast<size_t>(b)].push_back(cost);
+      }
+    }
+  }
+}
+
+void RunTopK(benchmark::State& state, bool codecs) {
   auto p = MakeProblem(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)),
                        static_cast<int>(state.range(2)));
+  if (codecs) AddCodecs(p);
   size_t found = 0;
   for (auto _ : state) {
     auto plans = scission::plan::PlanTopK(p);
@@ -56,7 +89,14 @@ void BM_PlanTopK(benchmark::State& state) {
   }
   state.counters["plans"] = static_cast<double>(found);
 }
+void BM_PlanTopK(benchmark::State& state) { RunTopK(state, false); }
+void BM_PlanTopKCodecs(benchmark::State& state) { RunTopK(state, true); }
 BENCHMARK(BM_PlanTopK)
+    ->Args({1000, 4, 10})
+    ->Args({100, 3, 3})
+    ->Args({30, 3, 2})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PlanTopKCodecs)
     ->Args({1000, 4, 10})
     ->Args({100, 3, 3})
     ->Args({30, 3, 2})
@@ -70,7 +110,9 @@ enum class Case {
   kInfeasiblePercent,
   kThroughput,
   kUplink,
-  kPareto
+  kPareto,
+  kUplinkCodecs,
+  kParetoCodecs
 };
 
 PlanProblem MakeCase(Case c, int blocks, int tiers, int per_tier) {
@@ -98,11 +140,14 @@ PlanProblem MakeCase(Case c, int blocks, int tiers, int per_tier) {
       p.objective = Objective::kThroughput;
       break;
     case Case::kUplink:
+    case Case::kUplinkCodecs:
       p.objective = Objective::kUplink;
       break;
     case Case::kPareto:
+    case Case::kParetoCodecs:
       break;
   }
+  if (c == Case::kUplinkCodecs || c == Case::kParetoCodecs) AddCodecs(p);
   return p;
 }
 
@@ -113,8 +158,9 @@ void BM_Plan(benchmark::State& state, Case c) {
   bool bound_error = false;
   for (auto _ : state) {
     try {
-      auto plans =
-          c == Case::kPareto ? scission::plan::ParetoLatencyUplink(p) : scission::plan::PlanTopK(p);
+      auto plans = c == Case::kPareto || c == Case::kParetoCodecs
+                       ? scission::plan::ParetoLatencyUplink(p)
+                       : scission::plan::PlanTopK(p);
       found = plans.size();
       benchmark::DoNotOptimize(plans);
     } catch (const scission::Error&) {
@@ -137,6 +183,8 @@ PLAN_CASE(infeasible_pct, Case::kInfeasiblePercent);
 PLAN_CASE(throughput, Case::kThroughput);
 PLAN_CASE(uplink, Case::kUplink);
 PLAN_CASE(pareto, Case::kPareto);
+PLAN_CASE(uplink_codecs, Case::kUplinkCodecs);
+PLAN_CASE(pareto_codecs, Case::kParetoCodecs);
 
 }  // namespace
 

@@ -37,3 +37,8 @@ set_target_properties(onnxruntime::onnxruntime PROPERTIES
 get_filename_component(ORT_LIBRARY_DIR ${ORT_LIBRARY} DIRECTORY)
 set(CMAKE_BUILD_RPATH ${ORT_LIBRARY_DIR})
 set(CMAKE_INSTALL_RPATH ${ORT_LIBRARY_DIR})
+# libzstd-dev, liblz4-dev (src/codec): Debian ships pkg-config files for both; liblz4-dev has no
+# CMake package.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)

@@ -37,6 +37,8 @@ def cases(directory, zoo):
             continue
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
+        if "model" not in manifest:  # zoo_images: inputs for the zoo models, no model of its own
+            continue
         model = manifest["model"]
         if model != "text_encoder":
             model = os.path.join(directory, entry, model)

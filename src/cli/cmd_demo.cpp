@@ -337,8 +337,9 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--device-cpu", o->device_cpu, "CPU quota of the device in cores (default 0.5)");
   cmd->add_option("--scenario", o->scenario,
                   "static: plans and runs per link rate (default); adaptive: serve while the "
-                  "link and the edge's CPU change on a schedule")
-      ->check(CLI::IsMember({"static", "adaptive"}));
+                  "link and the edge's CPU change on a schedule; codecs: at each rate the best "
+                  "plan raw, with lossless codecs and with lossy ones (<= 1% output error)")
+      ->check(CLI::IsMember({"static", "adaptive", "codecs"}));
   cmd->add_option("--phase-s", o->phase_s, "adaptive: seconds per phase (default 20)");
   cmd->add_option("--measure-s", o->measure_s,
                   "adaptive: seconds each candidate plan is measured per phase (default 4)");
@@ -347,6 +348,8 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
                 "root), and the machine's network is left alone");
   cmd->callback([o, &global, cmd] {
     const bool adaptive = o->scenario == "adaptive";
+    const bool codecs = o->scenario == "codecs";
+    if (codecs && cmd->count("--bandwidths") == 0) o->bandwidths = "5,20";
     if (adaptive && !(o->phase_s >= 5 && o->phase_s <= 600))
       throw BadInput("--phase-s must be 5..600");
     if (adaptive && !(o->measure_s >= 1 && o->measure_s <= 120))
@@ -449,10 +452,16 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
                                       testbed.Address("edge"), testbed.Address("cloud"));
     for (const auto& [name, path] : models) {
       say(fmt::format("benchmarking {} ({}) on every worker ...", name, path));
-      auto r =
-          MustJson(testbed.Run("device", with_db({"fleet", "benchmark", path, "--workers", workers,
-                                                  "--repeats", std::to_string(o->repeats)})),
-                   "fleet benchmark " + name);
+      std::vector<std::string> args = {"fleet",
+                                       "benchmark",
+                                       path,
+                                       "--workers",
+                                       workers,
+                                       "--repeats",
+                                       std::to_string(o->repeats)};
+      // The codecs scenario plans lossy codecs too: they need their fidelity measured.
+      if (codecs) args.insert(args.end(), {"--codecs", "all"});
+      auto r = MustJson(testbed.Run("device", with_db(args)), "fleet benchmark " + name);
       for (const auto& w : r)
         say(fmt::format("  {}: whole model {:.2f} ms, blocks {:.2f} ms",
                         w["resource"].get<std::string>(), w["whole_median_ms"].get<double>(),
@@ -530,51 +539,95 @@ void RegisterDemo(CLI::App& app, GlobalOptions& global) {
     }
     nlohmann::ordered_json runs = nlohmann::ordered_json::array();
     std::vector<double> errors;
-    Table table({"model", "Mbit/s", "rank", "plan", "predicted ms", "measured ms", "error"});
+    // Static: the top plans as `plan` gives them. Codecs: at each rate the best plan sending raw
+    // tensors, with the lossless codecs (plan's default) and with lossy ones within 1% relative
+    // L2 error of the outputs, each run.
+    struct Variant {
+      std::string name;
+      std::vector<std::string> flags;
+      int top;
+    };
+    std::vector<Variant> variants = {{"", {}, o->top}};
+    if (codecs)
+      variants = {{"raw", {"--codecs", "none"}, 1},
+                  {"lossless", {}, 1},
+                  {"lossy<=1%", {"--max-output-error", "0.01"}, 1}};
+    std::vector<std::string> columns = {"model",        "Mbit/s",      "rank", "plan",
+                                        "predicted ms", "measured ms", "error"};
+    if (codecs)
+      columns = {"model",        "Mbit/s",      "codecs", "plan",
+                 "predicted ms", "measured ms", "error",  "vs raw"};
+    Table table(columns);
     for (double mbps : rates) {
       testbed.SetDeviceMbps(mbps);
       say(fmt::format("device link now {} Mbit/s", mbps));
       probe("device", "edge");
       probe("device", "cloud");
       for (const auto& [name, path] : models) {
-        auto plan_result =
-            testbed.Run("device", with_db({"plan", path, "--top", std::to_string(o->top)}));
-        auto plan_doc = MustJson(plan_result, "plan " + name);
-        std::string plan_file = fmt::format("{}/plan-{}-{}.json", work, name, mbps);
-        WriteFileAtomic(plan_file, plan_result.out);
-        int count = static_cast<int>(plan_doc["plans"].size());
-        for (int rank = 1; rank <= count; ++rank) {
-          auto run = MustJson(
-              testbed.Run(
-                  "device",
-                  with_db({"run", "--plan", plan_file, "--rank", std::to_string(rank), "--workers",
-                           workers, "--requests", std::to_string(o->requests), "--threads", "1"})),
-              fmt::format("run {} rank {}", name, rank));
-          const auto& p = plan_doc["plans"][static_cast<size_t>(rank - 1)];
-          std::string layout;
-          for (const auto& s : p["stages"])
-            layout += fmt::format("{}{}[{}..{}]", layout.empty() ? "" : " ",
-                                  s["resource"].get<std::string>(), s["first_block"].get<int>(),
-                                  s["last_block"].get<int>());
-          double predicted = p["latency_ms"], measured = run["total"]["median_ms"];
-          double error = measured > 0 ? (predicted - measured) / measured : 0;
-          errors.push_back(std::fabs(error));
-          runs.push_back({{"model", name},
-                          {"plan", layout},
-                          {"rank", rank},
-                          {"link_mbps", mbps},
-                          {"predicted_ms", predicted},
-                          {"measured_ms", measured},
-                          {"measured_p90_ms", run["total"]["p90_ms"]},
-                          {"failed", run["failed"]},
-                          {"stages", run["stages"]},
-                          {"hops", run["hops"]}});
-          table.Add({name, fmt::format("{:g}", mbps), std::to_string(rank), layout,
-                     fmt::format("{:.2f}", predicted), fmt::format("{:.2f}", measured),
-                     fmt::format("{:+.1f}%", error * 100)});
-          say(fmt::format(
-              "  {} @ {} Mbit/s rank {}: predicted {:.2f} ms, measured {:.2f} ms ({:+.1f}%)", name,
-              mbps, rank, predicted, measured, error * 100));
+        double raw_measured = 0;
+        for (const auto& variant : variants) {
+          std::vector<std::string> plan_args = {"plan", path, "--top", std::to_string(variant.top)};
+          plan_args.insert(plan_args.end(), variant.flags.begin(), variant.flags.end());
+          auto plan_result = testbed.Run("device", with_db(plan_args));
+          auto plan_doc = MustJson(plan_result, "plan " + name);
+          std::string plan_file =
+              fmt::format("{}/plan-{}-{}{}.json", work, name, mbps,
+                          variant.name.empty() ? "" : "-" + variant.name.substr(0, 5));
+          WriteFileAtomic(plan_file, plan_result.out);
+          int count = static_cast<int>(plan_doc["plans"].size());
+          for (int rank = 1; rank <= count; ++rank) {
+            auto run = MustJson(
+                testbed.Run("device",
+                            with_db({"run", "--plan", plan_file, "--rank", std::to_string(rank),
+                                     "--workers", workers, "--requests",
+                                     std::to_string(o->requests), "--threads", "1"})),
+                fmt::format("run {} rank {}", name, rank));
+            const auto& p = plan_doc["plans"][static_cast<size_t>(rank - 1)];
+            std::string layout;
+            for (const auto& st : p["stages"])
+              layout += fmt::format("{}{}[{}..{}]", layout.empty() ? "" : " ",
+                                    st["resource"].get<std::string>(), st["first_block"].get<int>(),
+                                    st["last_block"].get<int>());
+            for (const auto& h : p["hops"])
+              if (h.value("codec", std::string("none")) != "none")
+                layout += fmt::format(" {}->{}:{}", h["from"].get<std::string>(),
+                                      h["to"].get<std::string>(), h["codec"].get<std::string>());
+            double predicted = p["latency_ms"], measured = run["total"]["median_ms"];
+            double error = measured > 0 ? (predicted - measured) / measured : 0;
+            errors.push_back(std::fabs(error));
+            nlohmann::ordered_json entry = {{"model", name},
+                                            {"plan", layout},
+                                            {"rank", rank},
+                                            {"link_mbps", mbps},
+                                            {"predicted_ms", predicted},
+                                            {"measured_ms", measured},
+                                            {"measured_p90_ms", run["total"]["p90_ms"]},
+                                            {"failed", run["failed"]},
+                                            {"stages", run["stages"]},
+                                            {"hops", run["hops"]}};
+            std::vector<std::string> row = {name,
+                                            fmt::format("{:g}", mbps),
+                                            codecs ? variant.name : std::to_string(rank),
+                                            layout,
+                                            fmt::format("{:.2f}", predicted),
+                                            fmt::format("{:.2f}", measured),
+                                            fmt::format("{:+.1f}%", error * 100)};
+            if (codecs) {
+              if (variant.name == "raw") raw_measured = measured;
+              const double gain = raw_measured > 0 && measured > 0 ? raw_measured / measured : 0;
+              entry["codecs"] = variant.name;
+              entry["output_error"] = p.value("output_error", 0.0);
+              entry["gain_vs_raw"] = gain;
+              row.push_back(gain > 0 ? fmt::format("{:.2f}x", gain) : "-");
+            }
+            runs.push_back(std::move(entry));
+            table.Add(row);
+            say(
+                fmt::format("  {} @ {} Mbit/s {}: {}; predicted {:.2f} ms, measured {:.2f} ms "
+                            "({:+.1f}%)",
+                            name, mbps, codecs ? variant.name : fmt::format("rank {}", rank),
+                            layout, predicted, measured, error * 100));
+          }
         }
       }
     }

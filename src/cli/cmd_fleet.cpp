@@ -24,6 +24,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
     std::string model, workers;
     int warmup = 3, repeats = 20, threads = 0;
     bool chain_check = true;
+    std::string codecs = "lossless";
     ConnectFlags connect;
     InputFlags inputs;
   };
@@ -35,6 +36,9 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--threads", o->threads, "intra-op threads on the workers (0 = their default)");
   cmd->add_flag("!--no-chain-check", o->chain_check,
                 "do not check that the workers' chains of blocks compute the whole model");
+  cmd->add_option("--codecs", o->codecs,
+                  "codecs the workers measure at every block boundary: comma-separated names, "
+                  "lossless (default), all (with the lossy ones' fidelity) or none");
   AddConnectFlags(cmd, o->connect);
   AddInputFlags(cmd, o->inputs);
   cmd->callback([o, &global] {
@@ -42,6 +46,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
       throw BadInput("--repeats and --warmup must be at least 1");
     auto workers = ParseWorkers(o->workers);
     auto connect = o->connect.Resolve();
+    const std::vector<std::string> codecs = CodecsToMeasure(o->codecs);
     std::string path = zoo::ResolveModel(o->model, [](const std::string& m) { Note(m); });
     std::string sha = Sha256Hex(ReadFileBytes(path));
     // The profile — input shapes and partition — is worked out here, the way a local benchmark
@@ -81,7 +86,7 @@ void RegisterFleet(CLI::App& app, GlobalOptions& global) {
         Note(fmt::format("benchmarking on {} ({}, {})", name, info.tier, info.cpu_model));
       auto remote =
           client.Benchmark(sha, o->warmup, o->repeats, o->threads, {}, prepared.analysis.boundaries,
-                           input_shapes, o->chain_check, input_values);
+                           input_shapes, o->chain_check, input_values, codecs);
       remote.model.path = path;
       // The name is ours to choose, as for a local benchmark: the zoo name or the file stem.
       remote.model.name =

@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/ranges.h>
 
 #include "cli/common.h"
+#include "codec/codec.h"
 #include "common/files.h"
 #include "common/text.h"
 #include "graph/analysis.h"
@@ -64,6 +66,8 @@ double ToNumber(const std::string& text, const std::string& flag) {
   }
 }
 
+// --codecs: names in the order given, each once; "lossless" and "all" stand for those sets.
+// A local copy of the registry's names until the codec library (codec::ParseList) is merged.
 std::string StageText(const plan::PlanProblem& p, const plan::Stage& s) {
   const auto& r = p.resources[static_cast<size_t>(s.resource)];
   if (s.last_block < s.first_block) return r.name + " (input only)";
@@ -86,6 +90,13 @@ void AddPlanFlags(CLI::App* cmd, PlanFlags& f) {
                 "add the transfer of the result back to the first tier");
   cmd->add_option("--objective", f.objective, "latency (default), throughput or uplink");
   cmd->add_option("--statistic", f.statistic, "per-block time: mean (default) or median");
+  cmd->add_option_function<std::string>(
+      "--codecs", [&f](const std::string& v) { f.codecs = v; },
+      "codecs hops may use: names (none,lz4,zstd,fp16,int8,fp16+zstd,int8+zstd), lossless "
+      "(default), all, or none (raw only)");
+  cmd->add_option_function<std::string>(
+      "--max-output-error", [&f](const std::string& v) { f.max_output_error = v; },
+      "also allow lossy codecs whose measured relative L2 output error is at most X (0 < X <= 1)");
   AddInputFlags(cmd, f.inputs, /*with_values=*/false, /*with_cuts=*/false);
 }
 
@@ -117,6 +128,13 @@ plan::PlanRequest BuildPlanRequest(const PlanFlags& f, store::Store& db,
   req.statistic = f.statistic;
   req.objective = plan::ParseObjective(f.objective);
   req.top_k = f.top;
+  if (f.codecs) req.codecs = codec::ParseList(*f.codecs, "--codecs");
+  if (f.max_output_error) {
+    const double x = ToNumber(*f.max_output_error, "--max-output-error");
+    if (!(x > 0 && x <= 1))
+      throw BadInput("--max-output-error: {} is not a relative error in (0, 1]", x);
+    req.max_output_error = x;
+  }
   if (!req.max_memory_mb.empty()) {
     if (model.origin != "onnx" || !std::filesystem::exists(model.path))
       throw BadInput("--max-memory needs the model's ONNX file for weight sizes ({} is {})",
@@ -223,6 +241,10 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
     header.push_back("transfers");
     header.push_back("uplink");
     if (problem.objective == plan::Objective::kThroughput) header.push_back("req/s");
+    // Only lossy codecs cost output error; the column appears only then.
+    const bool lossy = std::any_of(plans.begin(), plans.end(),
+                                   [](const plan::PlanCandidate& c) { return c.output_error > 0; });
+    if (lossy) header.push_back("output error");
     Table table(header);
     int rank = 1;
     for (const auto& c : plans) {
@@ -235,14 +257,14 @@ void RegisterPlan(CLI::App& app, GlobalOptions& global) {
         row.push_back(cell);
       }
       std::vector<std::string> hops;
-      for (const auto& h : c.hops)
-        hops.push_back(fmt::format("{}->{} {:.2f} ms",
-                                   problem.resources[static_cast<size_t>(h.from)].name,
-                                   problem.resources[static_cast<size_t>(h.to)].name, h.ms));
+      for (const auto& h : plan::ToPlannedRun(problem, c, rank).hops)
+        hops.push_back(plan::HopText(h));
       row.push_back(hops.empty() ? "-" : fmt::format("{}", fmt::join(hops, ", ")));
       row.push_back(FormatBytes(c.uplink_bytes));
       if (problem.objective == plan::Objective::kThroughput)
         row.push_back(fmt::format("{:.1f}", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0));
+      if (lossy)
+        row.push_back(c.output_error > 0 ? fmt::format("{:.3g} (rel. L2)", c.output_error) : "-");
       table.Add(row);
     }
     fmt::print(

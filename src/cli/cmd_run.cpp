@@ -20,6 +20,13 @@ void PrintRunSummary(const deploy::RunSummary& s) {
   }
   add(s.total);
   table.Print();
+  for (const auto& h : s.hops)
+    if (!h.codec.empty() && h.codec != "none")
+      fmt::print(
+          "hop {} in {} ({} on the link): encode {:.2f} ms (predicted {:.2f}), decode {:.2f} ms "
+          "(predicted {:.2f})\n",
+          h.name, h.codec, FormatBytes(h.bytes), h.encode_ms, h.predicted_encode_ms, h.decode_ms,
+          h.predicted_decode_ms);
   fmt::print("requests {}: {} ok, {} failed, {} re-plans; {:.1f} req/s measured", s.requests, s.ok,
              s.failed, s.replans, s.throughput_per_s);
   if (s.predicted_throughput_per_s > 0)

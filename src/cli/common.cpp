@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "codec/codec.h"
 #include "common/files.h"
 
 namespace scission::cli {
@@ -32,6 +33,13 @@ void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values, bool with
     cmd->add_option("--input", flags.files,
                     "NAME=FILE.npy: an input's values (repeatable; NumPy .npy, C order; "
                     "otherwise floats uniform in [0, 1), integers 0, bools false)");
+}
+
+std::vector<std::string> CodecsToMeasure(const std::string& text) {
+  std::vector<std::string> names;
+  for (auto& name : codec::ParseList(text, "--codecs"))
+    if (name != "none") names.push_back(std::move(name));
+  return names;
 }
 
 void Table::Print() const {
@@ -62,13 +70,6 @@ void PrintJson(const nlohmann::ordered_json& doc) {
 void Note(const std::string& message) { std::cerr << message << "\n"; }
 
 bool StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
-
-std::string FormatBytes(int64_t bytes) {
-  if (bytes < 0) return "?";
-  if (bytes < 1000) return fmt::format("{} B", bytes);
-  if (bytes < 1000 * 1000) return fmt::format("{:.1f} kB", bytes / 1e3);
-  return fmt::format("{:.2f} MB", bytes / 1e6);
-}
 
 namespace {
 sigset_t StopSignals() {

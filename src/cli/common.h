@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "deploy/wire.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
@@ -47,7 +49,6 @@ void PrintJson(const nlohmann::ordered_json& doc);
 // Progress messages go to stderr (never stdout, which may carry JSON).
 void Note(const std::string& message);
 bool StderrIsTerminal();
-std::string FormatBytes(int64_t bytes);
 
 // --shape NAME=1x3x640x640 and --input NAME=FILE.npy (both repeatable), for every verb that runs
 // a model or picks its profile.
@@ -67,6 +68,9 @@ struct InputFlags {
 void AddInputFlags(CLI::App* cmd, InputFlags& flags, bool with_values = true,
                    bool with_cuts = true);
 
+// A benchmark's --codecs: registry names; "none" measures nothing (raw bytes need no measurement).
+std::vector<std::string> CodecsToMeasure(const std::string& text);
+
 struct BenchmarkCommand {
   std::string model;
   std::string resource;
@@ -74,6 +78,8 @@ struct BenchmarkCommand {
   std::string name;
   InputFlags inputs;
   profile::BenchmarkOptions options;
+  std::string codecs = "lossless";           // --codecs: measured at every boundary; none: skip
+  std::vector<std::string> fidelity_inputs;  // --fidelity-input NAME=FILE.npy|DIR
 };
 // Benchmarks, stores and prints (table or JSON); shared by `benchmark` and `demo`.
 void RunBenchmarkCommand(const BenchmarkCommand& command, const GlobalOptions& global);
@@ -92,6 +98,8 @@ struct PlanFlags {
   int privacy = 0, top = 5;
   bool return_result = false;
   InputFlags inputs;  // --shape: which profile
+  // --codecs LIST and --max-output-error X as given (nullopt: not given).
+  std::optional<std::string> codecs, max_output_error;
 };
 void AddPlanFlags(CLI::App* cmd, PlanFlags& flags);
 plan::PlanRequest BuildPlanRequest(const PlanFlags& flags, store::Store& db,

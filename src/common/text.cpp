@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <fmt/format.h>
+
 namespace scission {
 
 std::string Strip(std::string_view text) {
@@ -26,6 +28,13 @@ std::vector<std::string> SplitCommas(std::string_view text) {
     if (comma == std::string_view::npos) return items;
     start = comma + 1;
   }
+}
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < 0) return "?";
+  if (bytes < 1000) return fmt::format("{} B", bytes);
+  if (bytes < 1000 * 1000) return fmt::format("{:.1f} kB", bytes / 1e3);
+  return fmt::format("{:.2f} MB", bytes / 1e6);
 }
 
 }  // namespace scission

@@ -27,20 +27,23 @@ void ProbeOptions::Validate() const {
 
 InferResult CallInfer(v2::Worker::StubInterface& stub, grpc::ClientContext* context,
                       const std::string& segment_id, uint64_t request_id,
-                      const std::vector<Tensor>& inputs, const TensorLimits& limits) {
+                      const std::vector<Tensor>& inputs, const TensorLimits& limits,
+                      const std::string& codec) {
   InferResult result;
   auto stream = stub.Infer(context);
   v2::InferRequest first;
   first.set_segment_id(segment_id);
   first.set_request_id(request_id);
-  WriteTensorStream(stream.get(), std::move(first), inputs);
+  WriteTensorStream(stream.get(), std::move(first), inputs, codec, &result.encode_ms);
   stream->WritesDone();
   v2::InferReply reply;
   bool got = stream->Read(&reply);
   if (got) {
     try {
       auto specs = CheckHeaders(reply.tensors(), "reply", limits);
-      result.outputs = ReadTensorStream(stream.get(), reply, specs, "reply");
+      result.outputs = ReadTensorStream(stream.get(), reply, specs, "reply", &result.decode_ms);
+      for (const auto& h : reply.tensors())
+        if (!h.codec().empty() && h.codec() != "none") result.codec = h.codec();
       result.timings.assign(reply.timings().begin(), reply.timings().end());
     } catch (const Error& e) {
       context->TryCancel();
@@ -222,7 +225,8 @@ RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, i
                                         int threads, const std::function<void(int, int)>& progress,
                                         const std::vector<int>& boundaries,
                                         const std::vector<TensorSpec>& input_shapes,
-                                        bool chain_check, const std::string& input_values) {
+                                        bool chain_check, const std::string& input_values,
+                                        const std::vector<std::string>& codecs) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 3600000);
   v2::BenchmarkRequest req;
@@ -232,6 +236,7 @@ RemoteBenchmark WorkerClient::Benchmark(const std::string& sha256, int warmup, i
   req.set_threads(threads);
   req.set_skip_chain_check(!chain_check);
   req.set_input_values(input_values);
+  for (const auto& name : codecs) req.add_codecs(name);
   for (int b : boundaries) req.add_boundaries(b);
   for (const auto& spec : input_shapes) ToWireSpec(spec, req.add_input_shapes());
   auto reader = stub_->Benchmark(&ctx, req);
@@ -293,10 +298,12 @@ v2::LoadSegmentReply WorkerClient::LoadSegment(const std::string& sha256, int fi
                                                const std::string& next_address,
                                                const std::string& next_segment_id,
                                                const std::vector<int>& boundaries,
-                                               const std::vector<TensorSpec>& input_shapes) {
+                                               const std::vector<TensorSpec>& input_shapes,
+                                               const std::string& output_codec) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, 300000);
   v2::LoadSegmentRequest req;
+  if (output_codec != "none") req.set_output_codec(output_codec);
   req.set_sha256(sha256);
   req.set_first_block(first_block);
   req.set_last_block(last_block);
@@ -322,11 +329,12 @@ void WorkerClient::UnloadSegment(const std::string& segment_id) {
 }
 
 InferResult WorkerClient::Infer(const std::string& segment_id, uint64_t request_id,
-                                const std::vector<Tensor>& inputs, int timeout_ms) {
+                                const std::vector<Tensor>& inputs, int timeout_ms,
+                                const std::string& codec) {
   grpc::ClientContext ctx;
   PrepareContext(&ctx, options_, timeout_ms);
   return CallInfer(*stub_, &ctx, segment_id, request_id, inputs,
-                   {kDefaultMaxTensorBytes * 4, kDefaultMaxTensorBytes * 16});
+                   {kDefaultMaxTensorBytes * 4, kDefaultMaxTensorBytes * 16}, codec);
 }
 
 }  // namespace scission::deploy

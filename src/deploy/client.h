@@ -42,13 +42,18 @@ struct InferResult {
   grpc::Status status;
   std::vector<Tensor> outputs;
   std::vector<v2::StageTiming> timings;
+  double encode_ms = 0;        // the inputs into `codec`, here
+  double decode_ms = 0;        // the reply's outputs, here
+  std::string codec = "none";  // the codec the reply's outputs came in
 };
 
-// One streamed Infer call on `context` (already prepared: metadata, deadline). The reply's
-// tensors are checked against `limits` before their bytes are read.
+// One streamed Infer call on `context` (already prepared: metadata, deadline); the inputs travel
+// in `codec` ("none": raw). The reply's tensors are checked against `limits` before their bytes
+// are read.
 InferResult CallInfer(v2::Worker::StubInterface& stub, grpc::ClientContext* context,
                       const std::string& segment_id, uint64_t request_id,
-                      const std::vector<Tensor>& inputs, const TensorLimits& limits);
+                      const std::vector<Tensor>& inputs, const TensorLimits& limits,
+                      const std::string& codec = "none");
 
 class WorkerClient {
  public:
@@ -66,16 +71,19 @@ class WorkerClient {
   // (graph::GraphAnalysis::boundaries) and `input_shapes` (static) are this machine's profile;
   // empty: the worker's own cut at the declared shapes. A failed chain check is Internal (exit 1).
   // `input_values`: the inputs' bytes concatenated in `input_shapes` order (BenchmarkRequest).
+  // `codecs`: measured at every boundary (BenchmarkRequest.codecs).
   RemoteBenchmark Benchmark(const std::string& sha256, int warmup, int repeats, int threads,
                             const std::function<void(int done, int total)>& progress = {},
                             const std::vector<int>& boundaries = {},
                             const std::vector<TensorSpec>& input_shapes = {},
-                            bool chain_check = true, const std::string& input_values = {});
+                            bool chain_check = true, const std::string& input_values = {},
+                            const std::vector<std::string>& codecs = {});
   v2::LoadSegmentReply LoadSegment(const std::string& sha256, int first_block, int last_block,
                                    int threads, const std::string& next_address,
                                    const std::string& next_segment_id,
                                    const std::vector<int>& boundaries = {},
-                                   const std::vector<TensorSpec>& input_shapes = {});
+                                   const std::vector<TensorSpec>& input_shapes = {},
+                                   const std::string& output_codec = "none");
   void UnloadSegment(const std::string& segment_id);
   // A compute probe of a loaded segment (InferRequest.synthetic_inputs): the worker makes the
   // inputs, runs the segment once and forwards nothing. Returns its compute ms; Error on failure.
@@ -84,7 +92,8 @@ class WorkerClient {
   double UploadMs(int64_t bytes, int timeout_ms = 600000);
   // Returns the gRPC status instead of throwing (the runner counts failures).
   InferResult Infer(const std::string& segment_id, uint64_t request_id,
-                    const std::vector<Tensor>& inputs, int timeout_ms);
+                    const std::vector<Tensor>& inputs, int timeout_ms,
+                    const std::string& codec = "none");
 
  private:
   std::string address_;

@@ -7,6 +7,7 @@
 
 #include <fmt/ranges.h>
 
+#include "codec/codec.h"
 #include "common/error.h"
 #include "deploy/client.h"
 #include "graph/segment.h"
@@ -36,6 +37,7 @@ struct Pipeline::Chain {
   std::unique_ptr<runtime::Session> local;  // stage 0's segment, if it runs any block
   std::unique_ptr<WorkerClient> first_remote;
   std::string first_segment_id;
+  std::string first_codec = "none";  // hop 0's: how this process sends stage 1 its inputs
   // Segments this chain loaded, released when the last request using the chain is done.
   std::vector<std::pair<std::string, std::string>> loaded;  // address, segment id
   ConnectOptions connect;
@@ -175,6 +177,14 @@ std::shared_ptr<Pipeline::Chain> Pipeline::Load(const plan::PlannedRun& plan) {
   c->connect = o_.connect;
   const auto& stages = plan.stages;
   if (stages.empty()) throw BadInput("plan has no stages");
+  // Hop i leaves stage i (the last stage's, if any, is the return hop); its codec is applied by
+  // the stage that sends it.
+  auto hop_codec = [&](size_t hop) {
+    return hop < plan.hops.size() ? plan.hops[hop].codec : std::string("none");
+  };
+  // A plan file names its codecs: unknown ones are refused here, before anything is loaded.
+  for (const auto& h : plan.hops)
+    codec::Get(h.codec, fmt::format("plan: hop {}->{}", h.from, h.to));
   // Remote stages from the last to the first, so each knows where to forward.
   std::string next_address, next_segment;
   for (size_t i = stages.size(); i-- > 1;) {
@@ -190,8 +200,9 @@ std::shared_ptr<Pipeline::Chain> Pipeline::Load(const plan::PlannedRun& plan) {
     if (client.EnsureModel(o_.plan_doc.model.key, o_.plan_doc.model.path))
       note_(fmt::format("sent the model to {}", s.resource));
     // Block indices are this machine's: the worker cuts where we say.
-    auto reply = client.LoadSegment(o_.plan_doc.model.key, s.first_block, s.last_block, 0,
-                                    next_address, next_segment, analysis_.boundaries, input_specs_);
+    auto reply =
+        client.LoadSegment(o_.plan_doc.model.key, s.first_block, s.last_block, 0, next_address,
+                           next_segment, analysis_.boundaries, input_specs_, hop_codec(i));
     c->loaded.emplace_back(it->second, reply.segment_id());
     if (reply.partition() != partition_)
       throw BadInput(
@@ -204,6 +215,7 @@ std::shared_ptr<Pipeline::Chain> Pipeline::Load(const plan::PlannedRun& plan) {
   if (stages.size() > 1) {
     c->first_remote = std::make_unique<WorkerClient>(next_address, o_.connect);
     c->first_segment_id = next_segment;
+    c->first_codec = hop_codec(0);
   }
   const auto& local = stages.front();
   if (local.last_block >= local.first_block) {
@@ -215,12 +227,12 @@ std::shared_ptr<Pipeline::Chain> Pipeline::Load(const plan::PlannedRun& plan) {
 }
 
 bool Pipeline::Install(const plan::PlannedRun& plan, bool keep_previous) {
-  const std::string layout = plan::LayoutText(plan);
+  const std::string layout = plan::PlanKey(plan);
   std::shared_ptr<Chain> c;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto* slot : {&left_, &staged_})
-      if (!c && *slot && plan::LayoutText((*slot)->plan) == layout) c = std::move(*slot);
+      if (!c && *slot && plan::PlanKey((*slot)->plan) == layout) c = std::move(*slot);
   }
   // A staged chain's workers may have gone since it was loaded: ask each once, briefly, and load
   // afresh when one does not answer. (A worker that restarted answers but has lost the chain's
@@ -249,12 +261,12 @@ bool Pipeline::Install(const plan::PlannedRun& plan, bool keep_previous) {
 }
 
 void Pipeline::Stage(const plan::PlannedRun& plan) {
-  const std::string layout = plan::LayoutText(plan);
+  const std::string layout = plan::PlanKey(plan);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if ((chain_ && plan::LayoutText(chain_->plan) == layout) ||
-        (left_ && plan::LayoutText(left_->plan) == layout) ||
-        (staged_ && plan::LayoutText(staged_->plan) == layout))
+    if ((chain_ && plan::PlanKey(chain_->plan) == layout) ||
+        (left_ && plan::PlanKey(left_->plan) == layout) ||
+        (staged_ && plan::PlanKey(staged_->plan) == layout))
       return;
   }
   auto c = Load(plan);
@@ -268,7 +280,7 @@ std::vector<std::string> Pipeline::staged_layouts() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> out;
   for (const auto* slot : {&left_, &staged_})
-    if (*slot) out.push_back(plan::LayoutText((*slot)->plan));
+    if (*slot) out.push_back(plan::PlanKey((*slot)->plan));
   return out;
 }
 
@@ -305,7 +317,8 @@ ChainResult Pipeline::Infer(const std::vector<Tensor>& inputs, uint64_t request_
   }
   if (c->first_remote) {
     auto call = Clock::now();
-    auto result = c->first_remote->Infer(c->first_segment_id, request_id, carried, timeout_ms);
+    auto result = c->first_remote->Infer(c->first_segment_id, request_id, carried, timeout_ms,
+                                         c->first_codec);
     double call_ms = Ms(call);
     if (!result.status.ok()) {
       m.code = result.status.error_code();
@@ -322,11 +335,17 @@ ChainResult Pipeline::Infer(const std::vector<Tensor>& inputs, uint64_t request_
       return m;
     }
     m.hop_ms.push_back(call_ms - timings[0].server_ms());
+    m.hop_encode_ms.push_back(result.encode_ms);
+    m.hop_decode_ms.push_back(timings[0].decode_ms());
     for (size_t i = 0; i < timings.size(); ++i) {
       m.stage_ms.push_back(timings[i].compute_ms());
-      if (i + 1 < timings.size())
+      if (i + 1 < timings.size()) {
         m.hop_ms.push_back(timings[i].forward_ms() - timings[i + 1].server_ms());
+        m.hop_encode_ms.push_back(timings[i].encode_ms());
+        m.hop_decode_ms.push_back(timings[i + 1].decode_ms());
+      }
     }
+    m.return_decode_ms = result.decode_ms;
     carried = std::move(result.outputs);
   }
   // The model's outputs in its own order, whatever order the last segment gave them in.

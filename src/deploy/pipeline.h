@@ -43,9 +43,13 @@ struct ChainResult {
   double total_ms = 0;
   std::vector<double> stage_ms;  // per stage (compute)
   std::vector<double> hop_ms;    // per hop (transfer, as the caller of each hop sees it)
-  std::vector<Tensor> outputs;   // the model's outputs, in the model's order
-  uint64_t chain = 0;            // which installed chain answered (1, 2, ...)
-  plan::PlannedRun plan;         // that chain's plan (the timings above are its stages and hops)
+  // Per hop: the sender's encoding into the hop's codec and the receiver's decoding, both inside
+  // hop_ms; and this process's decoding of the outputs that came back.
+  std::vector<double> hop_encode_ms, hop_decode_ms;
+  double return_decode_ms = 0;
+  std::vector<Tensor> outputs;  // the model's outputs, in the model's order
+  uint64_t chain = 0;           // which installed chain answered (1, 2, ...)
+  plan::PlannedRun plan;        // that chain's plan (the timings above are its stages and hops)
 };
 
 class Pipeline {
@@ -63,7 +67,7 @@ class Pipeline {
   // Loads every segment of `plan` without making it current (the "staged" slot), so a later
   // Install of it is immediate; the chain staged before is released once unused.
   void Stage(const plan::PlannedRun& plan);
-  // LayoutText of the chains kept loaded besides the current one: left, staged (empty: none).
+  // PlanKey of the chains kept loaded besides the current one: left, staged (empty: none).
   std::vector<std::string> staged_layouts() const;
   // Runs `inputs` (the model's inputs in its order, at the profile's shapes) through the current
   // chain. Thread-safe.

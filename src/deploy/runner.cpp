@@ -100,6 +100,8 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
   // Per-stage/hop statistics over successful requests of the first chain's shape.
   const size_t stages = plan.stages.size();
   std::vector<std::vector<double>> stage_samples(stages), hop_samples(stages > 0 ? stages - 1 : 0);
+  std::vector<std::vector<double>> encode_samples(hop_samples.size()),
+      decode_samples(hop_samples.size());
   for (const auto& m : results) {
     if (!m.ok) {
       ++summary.failed;
@@ -112,13 +114,27 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
       for (size_t s = 0; s < stages; ++s) stage_samples[s].push_back(m.stage_ms[s]);
     if (m.hop_ms.size() == hop_samples.size())
       for (size_t h = 0; h < hop_samples.size(); ++h) hop_samples[h].push_back(m.hop_ms[h]);
+    if (m.hop_encode_ms.size() == hop_samples.size() &&
+        m.hop_decode_ms.size() == hop_samples.size())
+      for (size_t h = 0; h < hop_samples.size(); ++h) {
+        encode_samples[h].push_back(m.hop_encode_ms[h]);
+        decode_samples[h].push_back(m.hop_decode_ms[h]);
+      }
   }
   for (size_t s = 0; s < stages; ++s)
     summary.stages.push_back(
         Summarize(plan.stages[s].resource, plan.stages[s].compute_ms, stage_samples[s]));
-  for (size_t h = 0; h < hop_samples.size() && h < plan.hops.size(); ++h)
-    summary.hops.push_back(Summarize(fmt::format("{}->{}", plan.hops[h].from, plan.hops[h].to),
-                                     plan.hops[h].ms, hop_samples[h]));
+  for (size_t h = 0; h < hop_samples.size() && h < plan.hops.size(); ++h) {
+    const auto& hop = plan.hops[h];
+    StageSummary x = Summarize(fmt::format("{}->{}", hop.from, hop.to), hop.ms, hop_samples[h]);
+    x.codec = hop.codec;
+    x.bytes = hop.bytes;
+    x.predicted_encode_ms = hop.encode_ms;
+    x.predicted_decode_ms = hop.decode_ms;
+    if (!encode_samples[h].empty()) x.encode_ms = profile::Median(encode_samples[h]);
+    if (!decode_samples[h].empty()) x.decode_ms = profile::Median(decode_samples[h]);
+    summary.hops.push_back(std::move(x));
+  }
   summary.total = Summarize("total", plan.latency_ms, summary.latencies_ms);
   summary.throughput_per_s = summary.wall_ms > 0 ? 1000.0 * summary.ok / summary.wall_ms : 0;
   summary.predicted_throughput_per_s = plan.bottleneck_ms > 0 ? 1000.0 / plan.bottleneck_ms : 0;
@@ -145,7 +161,16 @@ nlohmann::ordered_json SummaryJson(const RunSummary& s) {
   doc["stages"] = nlohmann::ordered_json::array();
   for (const auto& x : s.stages) doc["stages"].push_back(row(x));
   doc["hops"] = nlohmann::ordered_json::array();
-  for (const auto& x : s.hops) doc["hops"].push_back(row(x));
+  for (const auto& x : s.hops) {
+    auto hop = row(x);
+    hop["codec"] = x.codec;
+    hop["bytes"] = x.bytes;
+    hop["predicted_encode_ms"] = x.predicted_encode_ms;
+    hop["encode_ms"] = x.encode_ms;
+    hop["predicted_decode_ms"] = x.predicted_decode_ms;
+    hop["decode_ms"] = x.decode_ms;
+    doc["hops"].push_back(std::move(hop));
+  }
   doc["total"] = row(s.total);
   doc["wall_ms"] = s.wall_ms;
   doc["throughput_per_s"] = s.throughput_per_s;

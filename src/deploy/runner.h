@@ -41,6 +41,12 @@ struct StageSummary {
   std::string name;  // resource, or "a->b" for a hop
   double predicted_ms = 0;
   double median_ms = 0, p90_ms = 0;
+  // Hops only: the codec, the bytes on the link, and the encode/decode parts of predicted_ms and
+  // of the measured times (medians).
+  std::string codec;
+  int64_t bytes = 0;
+  double predicted_encode_ms = 0, predicted_decode_ms = 0;
+  double encode_ms = 0, decode_ms = 0;
 };
 
 struct RunSummary {

@@ -53,6 +53,7 @@ struct SegmentEntry {
   std::string next_address;  // empty: outputs go back to the caller
   std::string next_segment_id;
   std::shared_ptr<grpc::Channel> next_channel;
+  std::string output_codec = "none";  // how its outputs travel (LoadSegmentRequest.output_codec)
 };
 
 class SegmentManager {

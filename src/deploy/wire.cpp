@@ -2,6 +2,7 @@
 
 #include <openssl/hmac.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +10,7 @@
 
 #include "common/files.h"
 #include "common/text.h"
+#include "store/validate.h"
 
 namespace scission::deploy {
 
@@ -59,6 +61,14 @@ std::vector<TensorSpec> CheckHeaders(
     if (h.data_bytes() != static_cast<uint64_t>(bytes))
       throw BadInput("{}: tensor '{}' declares {} bytes but its shape needs {}", what, h.name(),
                      h.data_bytes(), bytes);
+    const bool raw = h.codec().empty() || h.codec() == "none";
+    if (!raw && !codec::Find(h.codec()))
+      throw BadInput("{}: tensor '{}' is in codec '{}', which this Scission does not know", what,
+                     h.name(), store::PrintableText(h.codec().substr(0, 64)));
+    if (raw ? h.payload_bytes() != static_cast<uint64_t>(bytes)
+            : h.payload_bytes() > static_cast<uint64_t>(MaxPayloadBytes(bytes)))
+      throw BadInput("{}: tensor '{}' of {} bytes announces a {}-byte payload in codec {}", what,
+                     h.name(), bytes, h.payload_bytes(), raw ? "none" : h.codec());
     total += bytes;
     if (total > limits.max_total_bytes)
       throw BadInput("{}: tensors exceed {} bytes in all", what, limits.max_total_bytes);
@@ -67,28 +77,60 @@ std::vector<TensorSpec> CheckHeaders(
   return specs;
 }
 
+int64_t MaxPayloadBytes(int64_t data_bytes) { return data_bytes + data_bytes / 64 + 4096; }
+
+std::vector<TensorEncoding> Encodings(
+    const google::protobuf::RepeatedPtrField<v2::TensorHeader>& headers) {
+  std::vector<TensorEncoding> out;
+  for (const auto& h : headers) {
+    const bool raw = h.codec().empty() || h.codec() == "none";
+    out.push_back({raw ? nullptr : codec::Find(h.codec()), static_cast<size_t>(h.payload_bytes())});
+  }
+  return out;
+}
+
 void FillHeader(const Tensor& tensor, v2::TensorHeader* header) {
   header->set_name(tensor.spec.name);
   header->set_dtype(static_cast<int32_t>(tensor.spec.dtype));
   for (int64_t d : tensor.spec.shape) header->add_shape(d);
   header->set_data_bytes(tensor.data.size());
+  header->set_payload_bytes(tensor.data.size());
 }
 
-TensorAssembler::TensorAssembler(std::vector<TensorSpec> specs, std::string what)
-    : what_(std::move(what)) {
-  for (auto& spec : specs) {
-    Tensor t;
-    t.spec = std::move(spec);
-    // Sizes were checked by CheckHeaders against the receiver's limits, but memory is taken only
-    // as bytes arrive: a caller that declares a large tensor and sends little costs little.
-    expected_.push_back(static_cast<size_t>(std::max<int64_t>(t.spec.bytes(), 0)));
-    tensors_.push_back(std::move(t));
+EncodedTensors EncodeTensors(const std::vector<Tensor>& tensors, const std::string& codec_name,
+                             google::protobuf::RepeatedPtrField<v2::TensorHeader>* headers,
+                             double* encode_ms) {
+  EncodedTensors out;
+  const auto start = std::chrono::steady_clock::now();
+  const bool raw = codec_name.empty() || codec_name == "none";
+  const codec::Codec* c = raw ? nullptr : &codec::Get(codec_name, "hop codec");
+  for (const auto& t : tensors) {
+    auto* header = headers->Add();
+    FillHeader(t, header);
+    if (!c) continue;
+    out.payloads.push_back(c->Encode(t));
+    header->set_codec(c->name());
+    header->set_payload_bytes(out.payloads.back().size());
   }
+  if (encode_ms)
+    *encode_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+TensorAssembler::TensorAssembler(std::vector<TensorSpec> specs,
+                                 std::vector<TensorEncoding> encodings, std::string what)
+    : specs_(std::move(specs)), encodings_(std::move(encodings)), what_(std::move(what)) {
+  if (encodings_.size() != specs_.size())
+    throw BadInput("{}: {} tensor headers for {} tensors", what_, encodings_.size(), specs_.size());
+  // Sizes were checked by CheckHeaders against the receiver's limits, but memory is taken only
+  // as bytes arrive: a caller that declares a large tensor and sends little costs little.
+  payloads_.resize(specs_.size());
   SkipEmpty();
 }
 
 void TensorAssembler::SkipEmpty() {
-  while (tensor_ < tensors_.size() && offset_ == expected_[tensor_]) {
+  while (!Complete() && offset_ == encodings_[static_cast<size_t>(tensor_)].payload_bytes) {
     ++tensor_;
     offset_ = 0;
   }
@@ -100,13 +142,14 @@ void TensorAssembler::Add(const std::string& data) {
     if (Complete())
       throw BadInput("{}: {} bytes beyond what the tensor headers declare", what_,
                      data.size() - used);
-    auto& target = tensors_[tensor_].data;
-    size_t take = std::min(data.size() - used, expected_[tensor_] - offset_);
+    const size_t expected = encodings_[static_cast<size_t>(tensor_)].payload_bytes;
+    auto& target = payloads_[static_cast<size_t>(tensor_)];
+    size_t take = std::min(data.size() - used, expected - offset_);
     // Grows geometrically (at most twice what arrived), exactly at the last slice.
-    if (offset_ + take == expected_[tensor_])
-      target.reserve(expected_[tensor_]);
+    if (offset_ + take == expected)
+      target.reserve(expected);
     else if (target.capacity() < offset_ + take)
-      target.reserve(std::min(expected_[tensor_], std::max(2 * target.capacity(), offset_ + take)));
+      target.reserve(std::min(expected, std::max(2 * target.capacity(), offset_ + take)));
     const auto* from = reinterpret_cast<const uint8_t*>(data.data()) + used;
     target.insert(target.end(), from, from + take);
     offset_ += take;
@@ -118,8 +161,23 @@ void TensorAssembler::Add(const std::string& data) {
 std::vector<Tensor> TensorAssembler::Take() {
   if (!Complete())
     throw BadInput("{}: stream ended inside tensor '{}' ({} of {} bytes)", what_,
-                   tensors_[tensor_].spec.name, offset_, expected_[tensor_]);
-  return std::move(tensors_);
+                   specs_[static_cast<size_t>(tensor_)].name, offset_,
+                   encodings_[static_cast<size_t>(tensor_)].payload_bytes);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Tensor> tensors;
+  tensors.reserve(specs_.size());
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    if (!encodings_[i].codec) {
+      tensors.push_back({std::move(specs_[i]), std::move(payloads_[i])});
+      continue;
+    }
+    std::vector<uint8_t> payload = std::move(payloads_[i]);
+    tensors.push_back(encodings_[i].codec->Decode(specs_[i], payload.data(), payload.size(),
+                                                  what_ + ": tensor '" + specs_[i].name + "'"));
+  }
+  decode_ms_ =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return tensors;
 }
 
 // ---- Records ------------------------------------------------------------------------------------
@@ -196,6 +254,19 @@ void ToWire(const store::RunRecord& r, v2::RunRecord* w) {
   w->set_chain_tolerance(r.chain_tolerance);
   w->set_input_shapes(r.input_shapes);
   w->set_partition(r.partition);
+  for (const auto& c : r.codecs) {
+    auto* x = w->add_codecs();
+    x->set_boundary(c.boundary);
+    x->set_codec(c.codec);
+    x->set_raw_bytes(c.raw_bytes);
+    x->set_bytes(c.bytes);
+    x->set_encode_ms(c.encode_ms);
+    x->set_decode_ms(c.decode_ms);
+    x->set_max_abs_error(c.max_abs_error);
+    x->set_rel_l2_error(c.rel_l2_error);
+    x->set_top1_agreement(c.top1_agreement);
+    x->set_fidelity_inputs(c.fidelity_inputs);
+  }
 }
 
 store::ModelRecord FromWire(const v2::ModelRecord& w, const std::string& what) {
@@ -266,6 +337,18 @@ store::RunRecord FromWire(const v2::RunRecord& w, const std::string& what) {
   r.chain_tolerance = Finite(w.chain_tolerance(), what, "chain_tolerance");
   r.input_shapes = w.input_shapes();
   r.partition = w.partition();
+  // store::ValidateRun checks ranges, names and duplicates; here only what it cannot see.
+  for (const auto& x : w.codecs())
+    r.codecs.push_back({.boundary = x.boundary(),
+                        .codec = x.codec(),
+                        .raw_bytes = x.raw_bytes(),
+                        .bytes = x.bytes(),
+                        .encode_ms = Finite(x.encode_ms(), what, "codec encode_ms"),
+                        .decode_ms = Finite(x.decode_ms(), what, "codec decode_ms"),
+                        .max_abs_error = x.max_abs_error(),
+                        .rel_l2_error = x.rel_l2_error(),
+                        .top1_agreement = x.top1_agreement(),
+                        .fidelity_inputs = x.fidelity_inputs()});
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include <google/protobuf/repeated_field.h>
 #include <grpcpp/grpcpp.h>
 
+#include "codec/codec.h"
 #include "common/error.h"
 #include "common/tensor.h"
 #include "scission.grpc.pb.h"
@@ -19,7 +20,8 @@ namespace scission::deploy {
 
 namespace v2 = ::scission::v2;
 
-inline constexpr uint32_t kProtocolVersion = 2;
+// 3: tensors may travel in a codec (TensorHeader.codec, LoadSegmentRequest.output_codec).
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr const char* kProtocolHeader = "scission-protocol";
 // Hello's peer challenge as metadata (binary): how a stranger's challenge reaches a worker with a
 // token, which never reads a stranger's message body.
@@ -41,55 +43,90 @@ struct TensorLimits {
 };
 
 // Checks tensor headers from the wire (count, names, dtypes, ranks, dimensions, overflow, declared
-// byte counts) and returns their specs. BadInput naming `what` otherwise.
+// byte counts, codecs and their payload sizes) and returns their specs. BadInput naming `what`
+// otherwise.
 std::vector<TensorSpec> CheckHeaders(
     const google::protobuf::RepeatedPtrField<v2::TensorHeader>& headers, const std::string& what,
     const TensorLimits& limits);
+// A raw tensor's header (no codec).
 void FillHeader(const Tensor& tensor, v2::TensorHeader* header);
+// How each tensor's bytes travel: its codec (nullptr: raw) and payload size. Headers CheckHeaders
+// accepted.
+struct TensorEncoding {
+  const codec::Codec* codec = nullptr;
+  size_t payload_bytes = 0;
+};
+std::vector<TensorEncoding> Encodings(
+    const google::protobuf::RepeatedPtrField<v2::TensorHeader>& headers);
+// The most payload bytes a tensor of `data_bytes` decoded bytes may take in any codec (what a
+// lossless codec adds to incompressible data, with room to spare).
+int64_t MaxPayloadBytes(int64_t data_bytes);
 
-// Collects the concatenated tensor bytes of a stream into tensors of the given specs. Feed it the
-// `data` field of every message, first one included; Complete() says whether all bytes are there.
+// Collects the concatenated payloads of a stream and decodes them into tensors of the given specs.
+// Feed it the `data` field of every message, first one included; Complete() says whether all
+// bytes are there.
 class TensorAssembler {
  public:
-  TensorAssembler(std::vector<TensorSpec> specs, std::string what);
+  TensorAssembler(std::vector<TensorSpec> specs, std::vector<TensorEncoding> encodings,
+                  std::string what);
   void Add(const std::string& data);  // BadInput when more bytes arrive than the headers declare
-  bool Complete() const { return tensor_ >= tensors_.size(); }
-  // BadInput when bytes are missing.
+  bool Complete() const { return tensor_ < 0 || static_cast<size_t>(tensor_) >= payloads_.size(); }
+  // Decodes (codec::Codec::Decode: never beyond the spec's size). BadInput when bytes are missing
+  // or a payload does not decode to its tensor.
   std::vector<Tensor> Take();
+  double decode_ms() const { return decode_ms_; }  // spent in Take()
 
  private:
   void SkipEmpty();
-  std::vector<Tensor> tensors_;
-  std::vector<size_t> expected_;  // bytes each tensor's header declared
+  std::vector<TensorSpec> specs_;
+  std::vector<TensorEncoding> encodings_;
+  std::vector<std::vector<uint8_t>> payloads_;
   std::string what_;
-  size_t tensor_ = 0;  // the tensor being filled
-  size_t offset_ = 0;  // bytes of it filled so far
+  int64_t tensor_ = 0;  // the tensor being filled
+  size_t offset_ = 0;   // bytes of it filled so far
+  double decode_ms_ = 0;
 };
 
-// Reads a whole tensor stream whose first message (already read) is `first`. Message is
-// InferRequest or InferReply; Stream has Read(Message*).
+// Reads a whole tensor stream whose first message (already read) is `first`, decoding what
+// arrives in a codec. Message is InferRequest or InferReply; Stream has Read(Message*).
+// `decode_ms` (may be null) receives the decoding time.
 template <typename Message, typename Stream>
 std::vector<Tensor> ReadTensorStream(Stream* stream, const Message& first,
-                                     const std::vector<TensorSpec>& specs,
-                                     const std::string& what) {
-  TensorAssembler assembler(specs, what);
+                                     const std::vector<TensorSpec>& specs, const std::string& what,
+                                     double* decode_ms = nullptr) {
+  TensorAssembler assembler(specs, Encodings(first.tensors()), what);
   assembler.Add(first.data());
   Message next;
   while (!assembler.Complete() && stream->Read(&next)) assembler.Add(next.data());
-  return assembler.Take();
+  auto tensors = assembler.Take();
+  if (decode_ms) *decode_ms = assembler.decode_ms();
+  return tensors;
 }
 
-// Writes `first` (its non-tensor fields filled by the caller) with the tensors' headers, then the
-// tensors' bytes in slices of kChunkBytes, the first slice inside `first`. False when the stream
-// broke (the caller's Finish() says why).
+// The tensors' payloads in `codec` ("none" or empty: their bytes as they are), with their
+// headers filled into `message`. `encode_ms` (may be null) receives the encoding time.
+struct EncodedTensors {
+  std::vector<std::vector<uint8_t>> payloads;  // empty when raw: the tensors' own bytes go
+};
+EncodedTensors EncodeTensors(const std::vector<Tensor>& tensors, const std::string& codec,
+                             google::protobuf::RepeatedPtrField<v2::TensorHeader>* headers,
+                             double* encode_ms);
+
+// Writes `first` (its non-tensor fields filled by the caller) with the tensors' headers, then
+// their bytes (in `codec`) in slices of kChunkBytes, the first slice inside `first`. False when
+// the stream broke (the caller's Finish() says why).
 template <typename Message, typename Stream>
-bool WriteTensorStream(Stream* stream, Message first, const std::vector<Tensor>& tensors) {
-  for (const auto& t : tensors) FillHeader(t, first.add_tensors());
+bool WriteTensorStream(Stream* stream, Message first, const std::vector<Tensor>& tensors,
+                       const std::string& codec = "none", double* encode_ms = nullptr) {
+  EncodedTensors encoded = EncodeTensors(tensors, codec, first.mutable_tensors(), encode_ms);
+  auto bytes_of = [&](size_t i) -> const std::vector<uint8_t>& {
+    return encoded.payloads.empty() ? tensors[i].data : encoded.payloads[i];
+  };
   size_t tensor = 0, offset = 0;
   auto fill = [&](Message* message) {
     std::string* data = message->mutable_data();
     while (tensor < tensors.size() && data->size() < kChunkBytes) {
-      const auto& bytes = tensors[tensor].data;
+      const auto& bytes = bytes_of(tensor);
       size_t take = std::min(kChunkBytes - data->size(), bytes.size() - offset);
       data->append(reinterpret_cast<const char*>(bytes.data()) + offset, take);
       offset += take;

@@ -19,6 +19,7 @@
 
 #include <grpcpp/resource_quota.h>
 
+#include "codec/codec.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "deploy/client.h"
@@ -30,6 +31,7 @@
 #include "profile/shapes.h"
 #include "runtime/onnxruntime_backend.h"
 #include "store/records.h"
+#include "store/validate.h"
 
 namespace scission::deploy {
 
@@ -616,6 +618,16 @@ class Service final : public StreamedWorker {
       o.harness.cancel = &token;
       o.session.threads = threads;
       o.chain_check = !req->skip_chain_check();
+      if (req->codecs_size() > 64)
+        Refuse(grpc::StatusCode::INVALID_ARGUMENT, "{} codecs to measure (at most 64)",
+               req->codecs_size());
+      for (const auto& name : req->codecs()) {
+        if (!codec::Find(name))
+          Refuse(grpc::StatusCode::INVALID_ARGUMENT, "unknown codec '{}'",
+                 store::PrintableText(name.substr(0, 64)));
+        if (std::find(o.codecs.begin(), o.codecs.end(), name) == o.codecs.end())
+          o.codecs.push_back(name);
+      }
       const std::string started = store::NowIso8601();
       v2::BenchmarkEvent event;
       ToWire(store::ModelRecordFor(entry->model, cut, ""), event.mutable_model());
@@ -674,6 +686,13 @@ class Service final : public StreamedWorker {
         Refuse(grpc::StatusCode::INVALID_ARGUMENT, "block range {}..{} is not within 0..{}",
                req->first_block(), req->last_block(), blocks - 1);
       SegmentEntry entry;
+      if (!req->output_codec().empty()) {
+        const codec::Codec* c = codec::Find(req->output_codec());
+        if (!c)
+          Refuse(grpc::StatusCode::INVALID_ARGUMENT, "unknown output codec '{}'",
+                 store::PrintableText(req->output_codec().substr(0, 64)));
+        entry.output_codec = c->name();
+      }
       if (!req->next_address().empty()) {
         entry.next_channel = peers_.ChannelTo(req->next_address());
         entry.next_address = req->next_address();
@@ -728,8 +747,9 @@ class Service final : public StreamedWorker {
       TensorLimits limits{options_.max_tensor_bytes, InputBudget(wanted)};
       auto headers = CheckHeaders(first.tensors(), "infer request", limits);
       auto order = MatchHeaders(headers, wanted);
-      auto received = ReadTensorStream(stream, first, headers, "infer request");
-      const auto start = Clock::now();  // all input bytes are here
+      double decode_ms = 0;
+      auto received = ReadTensorStream(stream, first, headers, "infer request", &decode_ms);
+      const auto start = Clock::now();  // all input bytes are here, decoded
       std::vector<Tensor> inputs;
       for (size_t i : order) inputs.push_back(std::move(received[i]));
       received.clear();
@@ -743,6 +763,8 @@ class Service final : public StreamedWorker {
       auto* own = reply.add_timings();
       own->set_resource(options_.resource);
       own->set_compute_ms(compute_ms);
+      own->set_decode_ms(decode_ms);
+      std::string return_codec = seg->output_codec;
       if (seg->next_channel) {
         auto next_ctx = grpc::ClientContext::FromServerContext(*ctx);
         PrepareContext(next_ctx.get(), peers_.forward(),
@@ -750,8 +772,10 @@ class Service final : public StreamedWorker {
         auto forward_start = Clock::now();
         auto result = CallInfer(*v2::Worker::NewStub(seg->next_channel), next_ctx.get(),
                                 seg->next_segment_id, first.request_id(), outputs,
-                                {options_.max_tensor_bytes, options_.max_tensor_bytes * 4});
+                                {options_.max_tensor_bytes, options_.max_tensor_bytes * 4},
+                                seg->output_codec);
         own->set_forward_ms(Ms(forward_start));
+        own->set_encode_ms(result.encode_ms);
         if (!result.status.ok())
           Refuse(result.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT
                      ? grpc::StatusCode::INVALID_ARGUMENT
@@ -759,13 +783,16 @@ class Service final : public StreamedWorker {
                  "next hop {}: {}", seg->next_address, OneLine(result.status.error_message()));
         for (const auto& t : result.timings) *reply.add_timings() = t;
         outputs = std::move(result.outputs);
+        return_codec = result.codec;
       }
       for (const auto& t : outputs)
         if (static_cast<int64_t>(t.data.size()) > options_.max_tensor_bytes)
           Refuse(grpc::StatusCode::RESOURCE_EXHAUSTED, "output '{}' exceeds {} bytes", t.spec.name,
                  options_.max_tensor_bytes);
       reply.mutable_timings(0)->set_server_ms(Ms(start));
-      WriteTensorStream(stream, std::move(reply), outputs);
+      // The model's outputs travel back in the codec of the plan's return hop: the last segment
+      // encodes them, and each worker before it passes them on in the codec they came in.
+      WriteTensorStream(stream, std::move(reply), outputs, return_codec);
       return grpc::Status::OK;
     });
   }

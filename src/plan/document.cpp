@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace scission::plan {
 
@@ -77,6 +78,27 @@ std::vector<std::pair<std::string, Value>> Pairs(const Json& doc, const char* na
   return out;
 }
 
+// A hop; its codec fields are optional (documents written before codecs have none of them).
+PlannedHop PlannedHopFromJson(const Json& h, const std::string& w) {
+  PlannedHop hop;
+  hop.from = Text(h, "from", w);
+  hop.to = Text(h, "to", w);
+  hop.bytes = Integer(h, "bytes", w, 0, INT64_MAX);
+  hop.ms = Number(h, "ms", w);
+  hop.raw_bytes = hop.bytes;
+  if (h.contains("codec")) hop.codec = Text(h, "codec", w);
+  if (hop.codec.empty()) throw BadInput("{}: hop {} -> {}: empty 'codec'", w, hop.from, hop.to);
+  if (h.contains("raw_bytes")) hop.raw_bytes = Integer(h, "raw_bytes", w, 0, INT64_MAX);
+  if (hop.codec == "none" && hop.raw_bytes != hop.bytes)
+    throw BadInput("{}: hop {} -> {} without a codec moves {} bytes of {}", w, hop.from, hop.to,
+                   hop.bytes, hop.raw_bytes);
+  for (auto [name, field] :
+       {std::pair{"encode_ms", &hop.encode_ms}, std::pair{"decode_ms", &hop.decode_ms},
+        std::pair{"output_error", &hop.output_error}})
+    if (h.contains(name)) *field = Number(h, name, w);
+  return hop;
+}
+
 }  // namespace
 
 std::string LayoutText(const PlannedRun& run) {
@@ -90,6 +112,18 @@ std::string LayoutText(const PlannedRun& run) {
   return out;
 }
 
+std::string HopText(const PlannedHop& h) {
+  if (h.codec == "none") return fmt::format("{}->{} {:.2f} ms", h.from, h.to, h.ms);
+  return fmt::format("{}->{} {} ({}, raw {}) {:.2f} ms", h.from, h.to, FormatBytes(h.bytes),
+                     h.codec, FormatBytes(h.raw_bytes), h.ms);
+}
+
+std::string PlanKey(const PlannedRun& run) {
+  std::string key = LayoutText(run);
+  for (const auto& h : run.hops) key += " " + h.codec;
+  return key;
+}
+
 PlannedRun ToPlannedRun(const PlanProblem& p, const PlanCandidate& c, int rank) {
   PlannedRun run;
   run.rank = rank;
@@ -98,6 +132,7 @@ PlannedRun ToPlannedRun(const PlanProblem& p, const PlanCandidate& c, int rank) 
   run.transfer_ms = c.transfer_ms;
   run.bottleneck_ms = c.bottleneck_ms;
   run.uplink_bytes = c.uplink_bytes;
+  run.output_error = c.output_error;
   for (const auto& s : c.stages) {
     const auto& r = p.resources[static_cast<size_t>(s.resource)];
     run.stages.push_back(
@@ -105,7 +140,8 @@ PlannedRun ToPlannedRun(const PlanProblem& p, const PlanCandidate& c, int rank) 
   }
   for (const auto& h : c.hops)
     run.hops.push_back({p.resources[static_cast<size_t>(h.from)].name,
-                        p.resources[static_cast<size_t>(h.to)].name, h.bytes, h.ms});
+                        p.resources[static_cast<size_t>(h.to)].name, h.bytes, h.ms, h.codec,
+                        h.raw_bytes, h.encode_ms, h.decode_ms, h.output_error});
   return run;
 }
 
@@ -119,7 +155,15 @@ nlohmann::ordered_json ToJson(const PlannedRun& c) {
                       {"compute_ms", s.compute_ms}});
   nlohmann::ordered_json hops = nlohmann::ordered_json::array();
   for (const auto& h : c.hops)
-    hops.push_back({{"from", h.from}, {"to", h.to}, {"bytes", h.bytes}, {"ms", h.ms}});
+    hops.push_back({{"from", h.from},
+                    {"to", h.to},
+                    {"bytes", h.bytes},
+                    {"ms", h.ms},
+                    {"codec", h.codec},
+                    {"raw_bytes", h.raw_bytes},
+                    {"encode_ms", h.encode_ms},
+                    {"decode_ms", h.decode_ms},
+                    {"output_error", h.output_error}});
   return {{"rank", c.rank},
           {"latency_ms", c.latency_ms},
           {"compute_ms", c.compute_ms},
@@ -127,6 +171,7 @@ nlohmann::ordered_json ToJson(const PlannedRun& c) {
           {"bottleneck_ms", c.bottleneck_ms},
           {"throughput_per_s", c.bottleneck_ms > 0 ? 1000.0 / c.bottleneck_ms : 0.0},
           {"uplink_bytes", c.uplink_bytes},
+          {"output_error", c.output_error},
           {"stages", stages},
           {"hops", hops}};
 }
@@ -150,7 +195,10 @@ nlohmann::ordered_json ToJson(const PlanRequest& r) {
           {"return_result", r.return_result},
           {"statistic", r.statistic},
           {"objective", ObjectiveName(r.objective)},
-          {"top_k", r.top_k}};
+          {"top_k", r.top_k},
+          {"codecs", r.codecs},
+          {"max_output_error", r.max_output_error ? nlohmann::ordered_json(*r.max_output_error)
+                                                  : nlohmann::ordered_json()}};
 }
 
 nlohmann::ordered_json ToJson(const PlanDocument& d) {
@@ -208,6 +256,17 @@ PlanRequest PlanRequestFromJson(const Json& doc, const std::string& what) {
     throw BadInput("{}: {}", w, e.what());
   }
   r.top_k = static_cast<int>(Integer(doc, "top_k", w, 1, 1000));
+  // Codecs came later: a request without them allows what the defaults allow.
+  if (doc.contains("codecs")) {
+    r.codecs = Texts(doc, "codecs", w);
+    for (const auto& name : r.codecs)
+      if (name.empty()) throw BadInput("{}: 'codecs' holds an empty name", w);
+  }
+  if (doc.contains("max_output_error") && !doc.at("max_output_error").is_null()) {
+    const double x = Number(doc, "max_output_error", w);
+    if (!(x > 0 && x <= 1)) throw BadInput("{}: 'max_output_error' must be in (0, 1]", w);
+    r.max_output_error = x;
+  }
   return r;
 }
 
@@ -230,9 +289,8 @@ PlannedRun PlannedRunFromJson(const Json& doc, const std::string& what) {
                           Number(s, "compute_ms", w)});
   const Json& hops = Field(doc, "hops", w);
   if (!hops.is_array()) throw BadInput("{}: 'hops' must be an array", w);
-  for (const auto& h : hops)
-    run.hops.push_back({Text(h, "from", w), Text(h, "to", w), Integer(h, "bytes", w, 0, INT64_MAX),
-                        Number(h, "ms", w)});
+  for (const auto& h : hops) run.hops.push_back(PlannedHopFromJson(h, w));
+  if (doc.contains("output_error")) run.output_error = Number(doc, "output_error", w);
   // Stages must cover the blocks in order: the source from block 0, each next one where the
   // previous ended; a later stage runs at least one block.
   int next = 0;
@@ -265,6 +323,19 @@ PlanDocument PlanDocumentFromJson(const Json& doc, const std::string& what) {
   d.objective = Text(doc, "objective", what);
   d.blocks = static_cast<int>(Integer(doc, "blocks", what, 1, 1 << 30));
   d.input_bytes = Integer(doc, "input_bytes", what, 0, INT64_MAX);
+  if (doc.contains("output_bytes")) {
+    const Json& out = doc.at("output_bytes");
+    if (!out.is_array() || static_cast<int>(out.size()) != d.blocks)
+      throw BadInput("{}: 'output_bytes' must be an array of {} sizes", what, d.blocks);
+    for (const auto& bytes : out) {
+      const bool ok =
+          bytes.is_number_integer() &&
+          (bytes.is_number_unsigned() ? bytes.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)
+                                      : bytes.get<int64_t>() >= 0);
+      if (!ok) throw BadInput("{}: 'output_bytes' must hold sizes >= 0", what);
+      d.output_bytes.push_back(bytes.get<int64_t>());
+    }
+  }
   const Json& plans = Field(doc, "plans", what);
   if (!plans.is_array()) throw BadInput("{}: 'plans' must be an array", what);
   for (const auto& p : plans) {

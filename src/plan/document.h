@@ -22,14 +22,21 @@ struct PlannedStage {
 
 struct PlannedHop {
   std::string from, to;
-  int64_t bytes = 0;
-  double ms = 0;
+  int64_t bytes = 0;  // on the link, after the codec
+  double ms = 0;      // encode + RTT + bytes / bandwidth + decode
+  // The hop's codec (a registry name; "none": raw), the boundary's bytes before it, its times on
+  // the sender and the receiver, and the relative L2 error it costs the model's outputs. A
+  // document written before codecs reads as codec "none", raw_bytes = bytes, zero times.
+  std::string codec = "none";
+  int64_t raw_bytes = 0;
+  double encode_ms = 0, decode_ms = 0, output_error = 0;
 };
 
 struct PlannedRun {
   int rank = 1;
   double latency_ms = 0, compute_ms = 0, transfer_ms = 0, bottleneck_ms = 0;
   int64_t uplink_bytes = 0;
+  double output_error = 0;  // sum over the hops (0: exact)
   std::vector<PlannedStage> stages;
   std::vector<PlannedHop> hops;
 };
@@ -52,6 +59,11 @@ struct PlanDocument {
 PlannedRun ToPlannedRun(const PlanProblem& problem, const PlanCandidate& candidate, int rank);
 // "device 0-3 | edge 4-7" ("device (input only)" for a stage that runs no block).
 std::string LayoutText(const PlannedRun& run);
+// "pi->gpu 12.30 ms"; with a codec, the bytes on the wire and raw:
+// "pi->gpu 300.0 kB (zstd, raw 1.00 MB) 12.30 ms".
+std::string HopText(const PlannedHop& hop);
+// What makes two plans the same chain: LayoutText and every hop's codec.
+std::string PlanKey(const PlannedRun& run);
 
 nlohmann::ordered_json ToJson(const PlanDocument& document);
 nlohmann::ordered_json ToJson(const PlannedRun& run);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "codec/codec.h"
 #include "common/error.h"
 #include "common/text.h"
 #include "profile/inputs.h"
@@ -22,6 +23,79 @@ int TierIndex(const std::vector<std::string>& tiers, const std::string& tier,
   if (it == tiers.end())
     throw BadInput("{}: unknown tier '{}' (tiers: {})", what, tier, fmt::join(tiers, ","));
   return static_cast<int>(it - tiers.begin());
+}
+
+// The codecs a hop may use at each boundary (PlanProblem::codecs) and what they cost on each
+// resource, from the resources' latest runs. Bytes and output error are the largest any resource
+// measured (they depend on the data, not the machine). Allowed: lossless codecs, or those
+// request.codecs names; with request.max_output_error also the lossy ones measured within it.
+void AddCodecs(const PlanRequest& request, const std::vector<store::ProfileView>& views,
+               PlanProblem& p, std::vector<std::string>* notes) {
+  const bool named = !request.codecs.empty();
+  auto allowed = [&](const codec::Codec& c, double error) {
+    if (c.name() == "none") return false;  // raw: always there, not a choice of its own
+    const bool listed =
+        std::find(request.codecs.begin(), request.codecs.end(), c.name()) != request.codecs.end();
+    if (!c.lossy()) return named ? listed : true;
+    // A lossy codec whose cost in fidelity is unknown here is never used.
+    if (!(error >= 0)) return false;
+    if (request.max_output_error && error > *request.max_output_error) return false;
+    return named ? listed : request.max_output_error.has_value();
+  };
+  for (const auto& name : request.codecs) codec::Get(name, "--codecs");
+  if (p.blocks == 0 || request.codecs == std::vector<std::string>{"none"}) return;
+  p.codecs.assign(static_cast<size_t>(p.blocks) + 1, {});
+  for (auto& r : p.resources) r.codec_cost.assign(static_cast<size_t>(p.blocks) + 1, {});
+  int dropped = 0;
+  bool lossy_measured = false;
+  for (int b = 0; b <= p.blocks; ++b) {
+    const int64_t raw = b == p.blocks ? p.output_bytes.back() : p.BytesAtBoundary(b);
+    for (const auto& name : codec::Names()) {
+      const codec::Codec& c = codec::Get(name, "codec");
+      CodecChoice choice{.name = name, .bytes = -1, .output_error = 0};
+      bool lossy_unmeasured = false;
+      for (const auto& v : views)
+        for (const auto& m : v.codecs)
+          if (m.boundary == b && m.codec == name && m.raw_bytes == raw) {
+            choice.bytes = std::max(choice.bytes, m.bytes);
+            if (c.lossy()) {
+              if (m.rel_l2_error < 0) lossy_unmeasured = true;
+              choice.output_error = std::max(choice.output_error, m.rel_l2_error);
+            }
+          }
+      if (choice.bytes < 0) continue;  // nobody measured it here
+      lossy_measured |= c.lossy() && !lossy_unmeasured;
+      if (lossy_unmeasured) choice.output_error = -1;
+      if (!allowed(c, choice.output_error)) {
+        dropped += c.lossy() && request.max_output_error ? 1 : 0;
+        continue;
+      }
+      choice.output_error = std::max(choice.output_error, 0.0);
+      const size_t i = p.codecs[static_cast<size_t>(b)].size();
+      p.codecs[static_cast<size_t>(b)].push_back(choice);
+      for (auto& r : p.resources) {
+        auto& costs = r.codec_cost[static_cast<size_t>(b)];
+        costs.resize(i + 1);
+        for (const auto& v : views)
+          if (v.resource == r.name)
+            for (const auto& m : v.codecs)
+              if (m.boundary == b && m.codec == name && m.raw_bytes == raw)
+                costs[i] = {m.encode_ms, m.decode_ms};
+      }
+    }
+  }
+  const bool lossy_asked =
+      request.max_output_error.has_value() ||
+      std::any_of(request.codecs.begin(), request.codecs.end(),
+                  [](const std::string& n) { return codec::Get(n, "--codecs").lossy(); });
+  if (notes && lossy_asked && !lossy_measured)
+    notes->push_back(
+        "no lossy codec was measured with its fidelity in this profile, so none is used; "
+        "benchmark with --codecs all (and --fidelity-input for real data)");
+  if (notes && dropped > 0)
+    notes->push_back(fmt::format(
+        "{} lossy codec choices (boundary x codec) are over --max-output-error {:g} and not used",
+        dropped, *request.max_output_error));
 }
 
 }  // namespace
@@ -230,6 +304,8 @@ PlanProblem BuildProblem(store::Store& store, const PlanRequest& request,
           notes->push_back(fmt::format(
               "no link {} -> {} stored; plans using it are skipped (scission network set / probe)",
               a.name, b.name));
+
+  AddCodecs(request, views, p, notes);
 
   p.criteria.resize(p.tiers.size());
   auto resources_of = [&](int tier) {

@@ -29,6 +29,12 @@ struct PlanRequest {
   std::string statistic = "mean";
   Objective objective = Objective::kLatency;
   int top_k = 5;
+  // Codecs hops may use (DESIGN.md "Codecs"). Lossless ones are allowed by default; `codecs`
+  // (--codecs) names the allowed set instead, lossy ones included; `max_output_error`
+  // (--max-output-error, relative L2) also allows every lossy codec whose measured error at a cut
+  // is within it. `codecs` = {"none"}: raw bytes only.
+  std::vector<std::string> codecs;
+  std::optional<double> max_output_error;
 };
 
 // Criteria for one tier: N, !N, -1, !-1, name, !name (comma-separated); N is a block index.

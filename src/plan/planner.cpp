@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -89,6 +90,47 @@ void ValidateNumbers(const PlanProblem& p) {
   }
 }
 
+// Codec choices and costs: every boundary's names distinct and not "none" (raw is implicit),
+// sizes and errors in range, costs finite (negative: not measured).
+void ValidateCodecs(const PlanProblem& p) {
+  const size_t boundaries = static_cast<size_t>(p.blocks) + 1;
+  if (p.codecs.size() > boundaries)
+    throw BadInput("codec choices for {} boundaries, the model has {}", p.codecs.size(),
+                   boundaries);
+  for (size_t b = 0; b < p.codecs.size(); ++b) {
+    std::set<std::string> names;
+    for (const auto& c : p.codecs[b]) {
+      if (c.name.empty() || c.name == "none")
+        throw BadInput("boundary {}: codec name '{}' (needs a name other than none)", b, c.name);
+      if (!names.insert(c.name).second)
+        throw BadInput("boundary {}: codec {} is listed twice", b, c.name);
+      if (c.bytes < 0 || c.bytes > kMaxBytes)
+        throw BadInput("boundary {} codec {}: {} bytes is outside 0..{}", b, c.name, c.bytes,
+                       kMaxBytes);
+      if (!(std::isfinite(c.output_error) && c.output_error >= 0))
+        throw BadInput("boundary {} codec {}: output error {} is not a finite value >= 0", b,
+                       c.name, c.output_error);
+    }
+  }
+  for (const auto& r : p.resources) {
+    if (r.codec_cost.size() > boundaries)
+      throw BadInput("resource '{}' has codec costs for {} boundaries, the model has {}", r.name,
+                     r.codec_cost.size(), boundaries);
+    for (size_t b = 0; b < r.codec_cost.size(); ++b) {
+      const size_t listed = b < p.codecs.size() ? p.codecs[b].size() : 0;
+      if (r.codec_cost[b].size() > listed)
+        throw BadInput("resource '{}' boundary {}: costs of {} codecs, {} are listed", r.name, b,
+                       r.codec_cost[b].size(), listed);
+      for (size_t i = 0; i < r.codec_cost[b].size(); ++i)
+        for (double ms : {r.codec_cost[b][i].encode_ms, r.codec_cost[b][i].decode_ms})
+          if (!(std::isfinite(ms) && ms <= kMaxMs))
+            throw BadInput(
+                "resource '{}' boundary {} codec {}: time {} ms is not finite or above {} ms",
+                r.name, b, p.codecs[b][i].name, ms, kMaxMs);
+    }
+  }
+}
+
 void ValidateConstraints(const PlanProblem& p) {
   const int tiers = static_cast<int>(p.tiers.size());
   if (p.privacy_blocks < 0 || p.privacy_blocks > p.blocks)
@@ -122,6 +164,7 @@ void ValidateConstraints(const PlanProblem& p) {
 void PlanProblem::Validate() const {
   ValidateShape(*this);
   ValidateNumbers(*this);
+  ValidateCodecs(*this);
   ValidateConstraints(*this);
 }
 
@@ -169,6 +212,143 @@ const Link* FindLink(const PlanProblem& p, int from, int to) {
   return it == p.links.end() ? nullptr : &it->second;
 }
 
+// ---- Codec choice per hop ----------------------------------------------------------------------
+
+// One way a hop moves the tensors at its boundary b: option 0 is raw bytes (free everywhere),
+// option i + 1 is PlanProblem::codecs[b][i].
+struct HopOption {
+  int option = 0;
+  int64_t bytes = 0;
+  double encode_ms = 0, decode_ms = 0;
+  double ms = kInf;  // encode + (RTT + bytes / bandwidth) + decode, summed in that order
+};
+
+int OptionCount(const PlanProblem& p, int b) {
+  const auto at = static_cast<size_t>(b);
+  return 1 + (at < p.codecs.size() ? static_cast<int>(p.codecs[at].size()) : 0);
+}
+
+const CodecCost* MeasuredCost(const ResourceProfile& r, int b, int i) {
+  const auto at = static_cast<size_t>(b);
+  if (at >= r.codec_cost.size() || static_cast<size_t>(i) >= r.codec_cost[at].size())
+    return nullptr;
+  const CodecCost& cost = r.codec_cost[at][static_cast<size_t>(i)];
+  return cost.measured() ? &cost : nullptr;
+}
+
+// Option `option` moving `bytes` over `link` (null: no link, an infinite time); a codec (option
+// > 0) with the sender's and the receiver's costs, nullopt when either is null (not measured).
+// The one place a hop's time is computed.
+std::optional<HopOption> MakeOption(int option, int64_t bytes, const CodecCost* sender,
+                                    const CodecCost* receiver, const Link* link) {
+  HopOption o{option, bytes, 0, 0, kInf};
+  if (option > 0) {
+    if (sender == nullptr || receiver == nullptr) return std::nullopt;
+    o.encode_ms = sender->encode_ms;
+    o.decode_ms = receiver->decode_ms;
+  }
+  if (link != nullptr) o.ms = o.encode_ms + link->TransferMs(o.bytes) + o.decode_ms;
+  return o;
+}
+
+// Option `option` of a hop at boundary b from resource `from` to `to` over `link`.
+std::optional<HopOption> OptionOf(const PlanProblem& p, int b, int from, int to, int option,
+                                  const Link* link) {
+  if (option == 0) return MakeOption(0, p.BytesAtBoundary(b), nullptr, nullptr, link);
+  return MakeOption(option, p.codecs[static_cast<size_t>(b)][static_cast<size_t>(option - 1)].bytes,
+                    MeasuredCost(p.resources[static_cast<size_t>(from)], b, option - 1),
+                    MeasuredCost(p.resources[static_cast<size_t>(to)], b, option - 1), link);
+}
+
+// The problem's codecs laid out flat for the search's inner loop (its vectors of vectors cost a
+// cache miss per lookup): per boundary the codecs' bytes, and per boundary, resource and codec
+// the cost, negative where not measured or missing.
+class CodecTable {
+ public:
+  explicit CodecTable(const PlanProblem& p);
+  int Count(int b) const {
+    return static_cast<int>(first_[static_cast<size_t>(b) + 1] - first_[static_cast<size_t>(b)]);
+  }
+  int64_t Bytes(int b, int i) const {
+    return bytes_[first_[static_cast<size_t>(b)] + static_cast<size_t>(i)];
+  }
+  const CodecCost* Measured(int b, int r, int i) const {
+    const CodecCost& cost =
+        costs_[first_[static_cast<size_t>(b)] * nr_ + static_cast<size_t>(r * Count(b) + i)];
+    return cost.measured() ? &cost : nullptr;
+  }
+
+ private:
+  size_t nr_;
+  std::vector<size_t> first_;  // [b]: where boundary b's codecs start in bytes_ (blocks + 2)
+  std::vector<int64_t> bytes_;
+  std::vector<CodecCost> costs_;  // [first_[b] * nr + r * Count(b) + i]
+};
+
+CodecTable::CodecTable(const PlanProblem& p)
+    : nr_(p.resources.size()), first_(static_cast<size_t>(p.blocks) + 2, 0) {
+  for (int b = 0; b <= p.blocks; ++b) {
+    first_[static_cast<size_t>(b) + 1] =
+        first_[static_cast<size_t>(b)] + static_cast<size_t>(OptionCount(p, b) - 1);
+    for (int i = 0; i < Count(b); ++i)
+      bytes_.push_back(p.codecs[static_cast<size_t>(b)][static_cast<size_t>(i)].bytes);
+  }
+  costs_.resize(first_.back() * nr_);
+  for (int b = 0; b <= p.blocks; ++b)
+    for (size_t r = 0; r < nr_; ++r)
+      for (int i = 0; i < Count(b); ++i)
+        if (const CodecCost* cost = MeasuredCost(p.resources[r], b, i))
+          costs_[first_[static_cast<size_t>(b)] * nr_ + r * static_cast<size_t>(Count(b)) +
+                 static_cast<size_t>(i)] = *cost;
+}
+
+// The per-hop order of options (planner.h): fewest ms, then fewest bytes, then option (raw
+// first, then registry order); by_bytes: fewest bytes first.
+bool OptionLess(const HopOption& a, const HopOption& b, bool by_bytes) {
+  if (by_bytes && a.bytes != b.bytes) return a.bytes < b.bytes;
+  if (a.ms != b.ms) return a.ms < b.ms;
+  if (a.bytes != b.bytes) return a.bytes < b.bytes;
+  return a.option < b.option;
+}
+
+// How the hops of one search take their codecs. Every hop takes its least option by OptionLess;
+// the hop leaving the first tier by bytes under the uplink objective (smallest_exit). An uplink
+// group (exit_bytes) keeps only plans whose hop out of the first tier carries exactly those
+// bytes: under the uplink objective, plans whose smallest exit option has them; on the Pareto
+// front, where each (layout, codecs) is a plan, the fastest option with them.
+struct CodecRule {
+  bool smallest_exit = false;
+  std::optional<int64_t> exit_bytes;
+};
+
+CodecRule ObjectiveRule(const PlanProblem& p) { return {p.objective == Objective::kUplink, {}}; }
+
+// The option a hop takes under `rule` among `count` options (option_at(o): nullopt where not
+// measured on both resources) within `cap` bytes; `exit`: the hop leaves the first tier. nullopt
+// when none qualifies. The one place a hop's codec is chosen.
+template <typename OptionAt>
+std::optional<HopOption> ChooseAmong(int count, const OptionAt& option_at, const CodecRule& rule,
+                                     int64_t cap, bool exit) {
+  const bool by_bytes = exit && rule.smallest_exit;
+  const bool exact = exit && rule.exit_bytes.has_value();
+  std::optional<HopOption> best;
+  for (int o = 0; o < count; ++o) {
+    const std::optional<HopOption> option = option_at(o);
+    if (!option || option->bytes > cap) continue;
+    if (exact && !by_bytes && option->bytes != *rule.exit_bytes) continue;
+    if (!best || OptionLess(*option, *best, by_bytes)) best = option;
+  }
+  if (best && exact && by_bytes && best->bytes != *rule.exit_bytes) return std::nullopt;
+  return best;
+}
+
+// ChooseAmong over a hop at boundary b from `from` to `to`, read from the problem.
+std::optional<HopOption> ChooseOption(const PlanProblem& p, const CodecRule& rule, int b, int from,
+                                      int to, const Link* link, int64_t cap, bool exit) {
+  return ChooseAmong(
+      OptionCount(p, b), [&](int o) { return OptionOf(p, b, from, to, o, link); }, rule, cap, exit);
+}
+
 bool TerminalAllowed(const PlanProblem& p, int r) {
   int t = p.resources[static_cast<size_t>(r)].tier;
   for (int later = t + 1; later < static_cast<int>(p.tiers.size()); ++later)
@@ -197,10 +377,39 @@ double ObjectiveValue(const PlanProblem& p, const PlanCandidate& c) {
   }
 }
 
-// The order inside one search: latency, then the stage key.
+// The order inside one search: latency, then the stage key (one search holds each layout once,
+// with the codecs its CodecRule picks).
 bool LatencyLess(const PlanCandidate& a, const PlanCandidate& b) {
   if (a.latency_ms != b.latency_ms) return a.latency_ms < b.latency_ms;
   return StageKey(a) < StageKey(b);
+}
+
+// The option a plan's hop i took (its codec's position at the hop's boundary), as HopOption.
+HopOption TakenOption(const PlanProblem& p, const PlanCandidate& c, size_t i) {
+  const Hop& h = c.hops[i];
+  HopOption o{0, h.bytes, h.encode_ms, h.decode_ms, h.ms};
+  if (h.codec == "none") return o;
+  const auto b =
+      static_cast<size_t>(i + 1 < c.stages.size() ? c.stages[i + 1].first_block : p.blocks);
+  o.option = std::numeric_limits<int>::max();  // a codec the problem does not list: last
+  if (b < p.codecs.size())
+    for (size_t j = 0; j < p.codecs[b].size(); ++j)
+      if (p.codecs[b][j].name == h.codec) o.option = static_cast<int>(j) + 1;
+  return o;
+}
+
+// The last key of the total order, between codec assignments of one layout: the hops' options
+// hop by hop in the per-hop order (OptionLess; the hop out of the first tier by bytes first under
+// the uplink objective).
+bool CodecKeyLess(const PlanProblem& p, const PlanCandidate& a, const PlanCandidate& b) {
+  const size_t hops = std::min(a.hops.size(), b.hops.size());
+  for (size_t i = 0; i < hops; ++i) {
+    const bool by_bytes = p.objective == Objective::kUplink && i == 0 && a.stages.size() > 1;
+    const HopOption x = TakenOption(p, a, i), y = TakenOption(p, b, i);
+    if (OptionLess(x, y, by_bytes)) return true;
+    if (OptionLess(y, x, by_bytes)) return false;
+  }
+  return a.hops.size() < b.hops.size();
 }
 
 // Compute of blocks first..last on one resource, summed first to last: the one summation order
@@ -285,23 +494,31 @@ bool NoComputeAllowed(const PlanProblem& p) {
 // The local constraints of one search, precomputed: which stages and hops a plan may use.
 // Criteria, privacy, upload caps, tier skipping, absolute time caps, memory caps and a throughput
 // threshold are all local: a stage [s, b] on r is allowed exactly when s >= MinStart(b, r), a hop
-// when HopMs is finite. Percentage time caps need the whole plan; Satisfies checks them.
+// when HopMs is finite. Percentage time caps need the whole plan; Satisfies checks them. Each hop
+// takes its codec by the space's CodecRule; an option over the upload cap is not usable.
 class SearchSpace {
  public:
   // max_stage_ms: the throughput threshold (every stage, hop and return hop at most this).
   explicit SearchSpace(const PlanProblem& p, double max_stage_ms = kInf);
 
-  // Uplink groups: first-tier exits only at boundaries where allowed[b]; no_exit keeps plans that
-  // never leave the first tier. `allowed` must outlive the searches that use it.
-  void RestrictExits(const std::vector<bool>* allowed, bool no_exit) {
-    allowed_exit_ = allowed;
-    no_exit_allowed_ = no_exit;
-  }
+  // Candidate uplink groups, ascending: every number of bytes an option (raw or a codec) within
+  // the first tier's upload cap carries at a boundary, with those boundaries. A superset of the
+  // groups that hold plans (a codec may be measured nowhere, or never be a hop's pick); AnyExit
+  // says whether one does.
+  std::vector<std::pair<int64_t, std::vector<int>>> ExitCandidates() const;
+  // Uplink groups: plans whose hop out of the first tier carries exactly `exit_bytes` (after its
+  // codec, see CodecRule) at one of `boundaries` (the candidate's), or, with nullopt, plans that
+  // never leave the first tier.
+  void RestrictExits(std::optional<int64_t> exit_bytes, const std::vector<int>& boundaries = {});
+  // Whether some hop may leave the first tier in the group the space is restricted to.
+  bool AnyExit() const;
+  const std::vector<int>& ExitBoundaries() const { return exit_list_; }
+  const CodecRule& rule() const { return rule_; }
 
   const PlanProblem& problem() const { return p_; }
   int blocks() const { return p_.blocks; }
   int resources() const { return nr_; }
-  int Tier(int r) const { return p_.resources[static_cast<size_t>(r)].tier; }
+  int Tier(int r) const { return tier_[static_cast<size_t>(r)]; }
   double BlockMs(int b, int r) const {
     return p_.resources[static_cast<size_t>(r)].block_ms[static_cast<size_t>(b)];
   }
@@ -315,19 +532,47 @@ class SearchSpace {
   bool Terminal(int r) const {
     return terminal_[static_cast<size_t>(r)] && (no_exit_allowed_ || Tier(r) != 0);
   }
-  // Whether plans may leave tier t at boundary b (before block b): privacy, upload caps, exits.
-  bool MayLeave(int b, int t) const;
-  // Milliseconds of the hop r -> r2 moving `bytes`, given MayLeave; kInf where the resources
-  // have no allowed hop or it is over the threshold.
-  double LinkMs(int r, int r2, int64_t bytes) const {
-    const Link* link = link_[static_cast<size_t>(r * nr_ + r2)];
-    if (link == nullptr) return kInf;
-    const double ms = link->TransferMs(bytes);
-    return ms <= max_hop_ms_ ? ms : kInf;
+  // Whether plans may leave tier t at boundary b (before block b): privacy, the upload cap below
+  // every option, exits.
+  bool MayLeave(int b, int t) const {
+    if (b < p_.privacy_blocks ||
+        min_bytes_[static_cast<size_t>(b)] > upload_cap_[static_cast<size_t>(t)])
+      return false;
+    if (t != 0) return true;
+    if (!exit_allowed_ || (b == 0 && first_must_compute_)) return false;
+    return !restricted_ || exit_at_[static_cast<size_t>(b)];
   }
-  // The same at boundary b (before block b), MayLeave included.
+  // The option the hop r -> r2 at boundary b takes; nullopt where the resources have no allowed
+  // hop, no option fits the upload cap or, out of the first tier, the uplink group.
+  std::optional<HopOption> Choose(int b, int r, int r2) const {
+    const Link* link = link_[static_cast<size_t>(r * nr_ + r2)];
+    if (link == nullptr) return std::nullopt;
+    // ChooseOption over the flat table: the same options, times and order.
+    const int64_t raw = p_.BytesAtBoundary(b);
+    auto option_at = [&](int o) {
+      if (o == 0) return MakeOption(0, raw, nullptr, nullptr, link);
+      return MakeOption(o, codecs_.Bytes(b, o - 1), codecs_.Measured(b, r, o - 1),
+                        codecs_.Measured(b, r2, o - 1), link);
+    };
+    return ChooseAmong(1 + codecs_.Count(b), option_at, rule_,
+                       upload_cap_[static_cast<size_t>(Tier(r))], Tier(r) == 0);
+  }
+  // Milliseconds of that hop, MayLeave included; kInf where not allowed or over the threshold.
   double HopMs(int b, int r, int r2) const {
-    return MayLeave(b, Tier(r)) ? LinkMs(r, r2, p_.BytesAtBoundary(b)) : kInf;
+    return MayLeave(b, Tier(r)) ? LeavingHopMs(b, r, r2) : kInf;
+  }
+  // The same given MayLeave(b, Tier(r)) (the DP's inner loop).
+  double LeavingHopMs(int b, int r, int r2) const {
+    double ms = kInf;
+    if (!has_codecs_[static_cast<size_t>(b)]) {
+      // Raw only: MayLeave checked the cap and the group; the time is OptionOf's, 0 + transfer
+      // + 0.
+      const Link* link = link_[static_cast<size_t>(r * nr_ + r2)];
+      if (link != nullptr) ms = link->TransferMs(min_bytes_[static_cast<size_t>(b)]);
+    } else if (const auto option = Choose(b, r, r2)) {
+      ms = option->ms;
+    }
+    return ms <= max_hop_ms_ ? ms : kInf;
   }
   // Milliseconds of the return hop from r to the source; 0 without one or without a source
   // (source < 0: LagrangeWeights' estimates); kInf where not allowed.
@@ -349,12 +594,26 @@ class SearchSpace {
   std::vector<int> min_start_;          // [b * nr + r]
   std::vector<bool> windowed_, terminal_;
   bool first_must_compute_;
-  const std::vector<bool>* allowed_exit_ = nullptr;
-  bool no_exit_allowed_ = true;
+  CodecRule rule_;
+  bool exit_allowed_ = true, no_exit_allowed_ = true;
+  // With an uplink group: the boundaries where some option (raw or a codec) has the group's
+  // bytes. Elsewhere no hop can leave the first tier, which MayLeave says without pricing one.
+  bool restricted_ = false;
+  std::vector<int> exit_list_;
+  std::vector<bool> exit_at_;
+  std::vector<int64_t> min_bytes_;  // per boundary: the fewest bytes of any option
+  std::vector<bool> has_codecs_;    // per boundary: any option besides raw
+  std::vector<int> tier_;           // per resource
+  CodecTable codecs_;
 };
 
 SearchSpace::SearchSpace(const PlanProblem& p, double max_stage_ms)
-    : p_(p), nr_(static_cast<int>(p.resources.size())), max_hop_ms_(max_stage_ms) {
+    : p_(p),
+      nr_(static_cast<int>(p.resources.size())),
+      max_hop_ms_(max_stage_ms),
+      rule_(ObjectiveRule(p)),
+      codecs_(p) {
+  for (const auto& r : p.resources) tier_.push_back(r.tier);
   link_.assign(static_cast<size_t>(nr_ * nr_), nullptr);
   into_.resize(static_cast<size_t>(nr_));
   for (int r = 0; r < nr_; ++r)
@@ -368,6 +627,16 @@ SearchSpace::SearchSpace(const PlanProblem& p, double max_stage_ms)
       into_[static_cast<size_t>(r2)].push_back(r);
     }
   upload_cap_.assign(p.tiers.size(), std::numeric_limits<int64_t>::max());
+  min_bytes_.resize(static_cast<size_t>(p.blocks));
+  has_codecs_.resize(static_cast<size_t>(p.blocks));
+  for (int b = 0; b < p.blocks; ++b) {
+    int64_t least = p.BytesAtBoundary(b);
+    if (static_cast<size_t>(b) < p.codecs.size())
+      for (const auto& codec : p.codecs[static_cast<size_t>(b)])
+        least = std::min(least, codec.bytes);
+    min_bytes_[static_cast<size_t>(b)] = least;
+    has_codecs_[static_cast<size_t>(b)] = OptionCount(p, b) > 1;
+  }
   for (const auto& [tier, cap] : p.max_upload_bytes) upload_cap_[static_cast<size_t>(tier)] = cap;
   first_must_compute_ = MustBeUsed(p, 0);
   min_start_.resize(static_cast<size_t>(p.blocks * nr_));
@@ -402,17 +671,51 @@ void SearchSpace::ComputeStarts(int r, double max_stage_ms) {
     min_start_[static_cast<size_t>(b * nr_ + r)] = start[static_cast<size_t>(b)];
 }
 
-bool SearchSpace::MayLeave(int b, int t) const {
-  if (b < p_.privacy_blocks || p_.BytesAtBoundary(b) > upload_cap_[static_cast<size_t>(t)])
-    return false;
-  return t != 0 || !((b == 0 && first_must_compute_) ||
-                     (allowed_exit_ && !(*allowed_exit_)[static_cast<size_t>(b)]));
+void SearchSpace::RestrictExits(std::optional<int64_t> exit_bytes,
+                                const std::vector<int>& boundaries) {
+  rule_.exit_bytes = exit_bytes;
+  exit_allowed_ = exit_bytes.has_value();
+  no_exit_allowed_ = !exit_bytes.has_value();
+  restricted_ = true;
+  exit_at_.resize(static_cast<size_t>(p_.blocks), false);
+  for (int b : exit_list_) exit_at_[static_cast<size_t>(b)] = false;
+  exit_list_ = exit_bytes ? boundaries : std::vector<int>{};
+  for (int b : exit_list_) exit_at_[static_cast<size_t>(b)] = true;
+}
+
+std::vector<std::pair<int64_t, std::vector<int>>> SearchSpace::ExitCandidates() const {
+  std::map<int64_t, std::vector<int>> groups;
+  for (int b = p_.privacy_blocks; b < p_.blocks; ++b)
+    for (int o = 0, n = OptionCount(p_, b); o < n; ++o) {
+      const int64_t bytes =
+          o == 0 ? p_.BytesAtBoundary(b)
+                 : p_.codecs[static_cast<size_t>(b)][static_cast<size_t>(o - 1)].bytes;
+      auto& boundaries = groups[bytes];
+      if (bytes <= upload_cap_[0] && (boundaries.empty() || boundaries.back() != b))
+        boundaries.push_back(b);
+    }
+  std::vector<std::pair<int64_t, std::vector<int>>> out;
+  for (auto& [bytes, boundaries] : groups)
+    if (!boundaries.empty()) out.emplace_back(bytes, std::move(boundaries));
+  return out;
+}
+
+bool SearchSpace::AnyExit() const {
+  for (int b : exit_list_)
+    for (int r = 0; r < nr_; ++r)
+      for (int r2 = 0; Tier(r) == 0 && r2 < nr_; ++r2)
+        if (HopMs(b, r, r2) < kInf) return true;
+  return false;
 }
 
 double SearchSpace::ReturnMs(int r, int source) const {
   if (!p_.return_result || source < 0 || r == source) return 0;
   const Link* back = FindLink(p_, r, source);
-  const double ms = back ? back->TransferMs(p_.output_bytes.back()) : kInf;
+  if (back == nullptr) return kInf;
+  // The return hop has no upload cap and never leaves the first tier; raw always qualifies.
+  const double ms = ChooseOption(p_, rule_, p_.blocks, r, source, back,
+                                 std::numeric_limits<int64_t>::max(), false)
+                        ->ms;
   return ms <= max_hop_ms_ ? ms : kInf;
 }
 
@@ -623,9 +926,8 @@ DpResult LatencyDp::Run() {
 
 // Sources of plans whose stage on r2 starts with block b: the hops into r2 at boundary b.
 void LatencyDp::CollectHops(int b, int r2) {
-  const int64_t bytes = space_.problem().BytesAtBoundary(b);
   for (int r : leaving_) {
-    const double ms = space_.LinkMs(r, r2, bytes);
+    const double ms = space_.LeavingHopMs(b, r, r2);
     if (ms < kInf) sources_.push_back({List(Id(b, r)), Count(Id(b, r)), ms, Id(b, r)});
   }
 }
@@ -783,6 +1085,97 @@ std::vector<Stage> LatencyDp::LayoutOf(int state, int rank) {
   return stages;
 }
 
+// ---- Plan values -------------------------------------------------------------------------------
+
+// Where a plan's hop is: its resources and link, the boundary it moves, whether it leaves the
+// first tier, and the upload cap it is under (none for the return hop).
+struct HopSite {
+  int from = 0, to = 0, boundary = 0;
+  bool exit = false;
+  int64_t cap = std::numeric_limits<int64_t>::max();
+  const Link* link = nullptr;
+};
+
+std::vector<HopSite> HopSites(const PlanProblem& p, const std::vector<Stage>& stages) {
+  std::vector<HopSite> sites;
+  for (size_t i = 1; i < stages.size(); ++i) {
+    HopSite site;
+    site.from = stages[i - 1].resource;
+    site.to = stages[i].resource;
+    site.boundary = stages[i].first_block;
+    const int tier = p.resources[static_cast<size_t>(site.from)].tier;
+    site.exit = tier == 0;
+    if (auto cap = p.max_upload_bytes.find(tier); cap != p.max_upload_bytes.end())
+      site.cap = cap->second;
+    site.link = FindLink(p, site.from, site.to);
+    sites.push_back(site);
+  }
+  if (p.return_result && stages.back().resource != stages.front().resource) {
+    HopSite site;
+    site.from = stages.back().resource;
+    site.to = stages.front().resource;
+    site.boundary = p.blocks;
+    site.link = FindLink(p, site.from, site.to);
+    sites.push_back(site);
+  }
+  return sites;
+}
+
+// The plan of `stages` whose hops take `options` (one per site), with every total.
+PlanCandidate Assemble(const PlanProblem& p, std::vector<Stage> stages,
+                       const std::vector<HopSite>& sites, const std::vector<HopOption>& options) {
+  PlanCandidate c;
+  for (auto& s : stages) {
+    s.compute_ms =
+        StageMs(p.resources[static_cast<size_t>(s.resource)].block_ms, s.first_block, s.last_block);
+    c.compute_ms += s.compute_ms;
+    c.bottleneck_ms = std::max(c.bottleneck_ms, s.compute_ms);
+  }
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const HopSite& site = sites[i];
+    const HopOption& o = options[i];
+    Hop h;
+    h.from = site.from;
+    h.to = site.to;
+    h.bytes = o.bytes;
+    h.ms = o.ms;
+    h.raw_bytes = p.BytesAtBoundary(site.boundary);
+    h.encode_ms = o.encode_ms;
+    h.decode_ms = o.decode_ms;
+    if (o.option > 0) {
+      const CodecChoice& codec =
+          p.codecs[static_cast<size_t>(site.boundary)][static_cast<size_t>(o.option - 1)];
+      h.codec = codec.name;
+      h.output_error = codec.output_error;
+    }
+    c.transfer_ms += h.ms;
+    c.bottleneck_ms = std::max(c.bottleneck_ms, h.ms);
+    c.output_error += h.output_error;
+    c.hops.push_back(std::move(h));
+  }
+  c.uplink_bytes = stages.size() > 1 ? c.hops.front().bytes : 0;
+  c.latency_ms = c.compute_ms + c.transfer_ms;
+  c.stages = std::move(stages);
+  return c;
+}
+
+// The plan of `stages` with the codecs `rule` picks. A hop with no option within its upload cap
+// (or uplink group) takes the rule's pick without them, so that Satisfies rejects the plan.
+PlanCandidate EvaluateUnder(const PlanProblem& p, std::vector<Stage> stages,
+                            const CodecRule& rule) {
+  const auto sites = HopSites(p, stages);
+  std::vector<HopOption> options;
+  for (const auto& site : sites) {
+    auto chosen =
+        ChooseOption(p, rule, site.boundary, site.from, site.to, site.link, site.cap, site.exit);
+    if (!chosen)
+      chosen = ChooseOption(p, {rule.smallest_exit, {}}, site.boundary, site.from, site.to,
+                            site.link, std::numeric_limits<int64_t>::max(), site.exit);
+    options.push_back(*chosen);  // raw always qualifies without a cap
+  }
+  return Assemble(p, std::move(stages), sites, options);
+}
+
 // ---- Latency top-k -----------------------------------------------------------------------------
 
 struct Round {
@@ -819,7 +1212,7 @@ Round RunRound(const SearchSpace& space, DpOptions options, SearchBudget& budget
     round.exhausted = round.exhausted && dp.exhausted;
     if (!dp.exhausted) round.last_cost = std::min(round.last_cost, dp.costs.back());
     for (size_t i = 0; i < dp.layouts.size(); ++i) {
-      auto plan = Evaluate(p, std::move(dp.layouts[i]));
+      auto plan = EvaluateUnder(p, std::move(dp.layouts[i]), space.rule());
       // The proof in LatencyTopK needs the DP's costs to agree with Evaluate's up to rounding.
       const double expected = WeightedCost(plan, options.weight);
       if (!(std::fabs(expected - dp.costs[i]) <= 1e-9 * (1.0 + expected)))
@@ -881,7 +1274,7 @@ std::vector<double> LagrangeWeights(const SearchSpace& space, SearchBudget& budg
         DpResult dp = LatencyDp(space, {.weight = &weight}).Run();
         budget.Spend(dp.entries, 1);
         if (dp.layouts.empty()) return CapWeights(space, caps, {});
-        PlanCandidate cheapest = Evaluate(p, std::move(dp.layouts.front()));
+        PlanCandidate cheapest = EvaluateUnder(p, std::move(dp.layouts.front()), space.rule());
         double on_tier = 0;
         for (const auto& s : cheapest.stages)
           if (space.Tier(s.resource) == caps[i].tier) on_tier = s.compute_ms;
@@ -938,31 +1331,21 @@ std::vector<PlanCandidate> LatencyTopK(const SearchSpace& space, int want, Searc
 
 // ---- Uplink ------------------------------------------------------------------------------------
 
-// Distinct uplink groups: sizes of the first-tier exit at each boundary, plus 0 for no exit.
-std::vector<std::pair<int64_t, std::vector<bool>>> UplinkGroups(const PlanProblem& p) {
-  std::map<int64_t, std::vector<bool>> groups;
-  for (int b = 0; b < p.blocks; ++b) {
-    auto& mask = groups[p.BytesAtBoundary(b)];
-    mask.resize(static_cast<size_t>(p.blocks), false);
-    mask[static_cast<size_t>(b)] = true;
-  }
-  return {groups.begin(), groups.end()};
-}
-
 std::vector<PlanCandidate> UplinkTopK(const PlanProblem& p, SearchBudget& budget) {
   SearchSpace space(p);
+  const auto groups = space.ExitCandidates();
   // Plans that never leave the first tier have uplink 0 and come first.
-  std::vector<bool> none(static_cast<size_t>(p.blocks), false);
-  space.RestrictExits(&none, true);
+  space.RestrictExits(std::nullopt);
   std::vector<PlanCandidate> out = LatencyTopK(space, p.top_k, budget);
   auto less = [&](const auto& a, const auto& b) { return PlanLess(p, a, b); };
-  for (const auto& [bytes, mask] : UplinkGroups(p)) {
+  for (const auto& [bytes, boundaries] : groups) {
     std::sort(out.begin(), out.end(), less);
     // Groups come in ascending uplink: once k plans beat this group's uplink, none can enter.
     if (static_cast<int>(out.size()) >= p.top_k &&
         out[static_cast<size_t>(p.top_k - 1)].uplink_bytes < bytes)
       break;
-    space.RestrictExits(&mask, false);
+    space.RestrictExits(bytes, boundaries);
+    if (!space.AnyExit()) continue;
     for (auto& plan : LatencyTopK(space, p.top_k, budget)) out.push_back(std::move(plan));
   }
   std::sort(out.begin(), out.end(), less);
@@ -1059,6 +1442,71 @@ std::vector<PlanCandidate> ThroughputTopK(const PlanProblem& p, SearchBudget& bu
   return out;
 }
 
+// ---- Pareto ------------------------------------------------------------------------------------
+
+// A lower bound on the latency of every plan in an uplink group, so that a group that cannot
+// beat the fastest plan of the smaller uplinks is skipped without a DP (with codecs there are
+// several groups per boundary): over the group's exits (b, r, r2), the source's compute before
+// b, the exit hop, and the fastest completion from r2 at b. Completions relax the space (stages
+// may be empty, no caps, no criteria beyond the allowed hops, no return hop) and never leave the
+// first tier again, so they depend on no group and are computed once, backwards.
+class ExitBound {
+ public:
+  explicit ExitBound(const SearchSpace& space);
+  // For the group the space is restricted to now; kInf when no hop can leave the first tier.
+  double operator()(const SearchSpace& space) const;
+
+ private:
+  int nr_;
+  std::vector<double> before_;  // [b * nr + r], r on the first tier: compute of blocks 0..b-1
+  std::vector<double> after_;   // [b * nr + r]: least completion of blocks b.. from r
+};
+
+ExitBound::ExitBound(const SearchSpace& space)
+    : nr_(space.resources()),
+      before_((static_cast<size_t>(space.blocks()) + 1) * static_cast<size_t>(nr_), kInf),
+      after_((static_cast<size_t>(space.blocks()) + 1) * static_cast<size_t>(nr_), kInf) {
+  const int n = space.blocks();
+  auto at = [this](int b, int r) { return static_cast<size_t>(b) * nr_ + static_cast<size_t>(r); };
+  for (int r = 0; r < nr_; ++r) {
+    if (space.Tier(r) != 0) continue;
+    double sum = 0;  // summed as StageMs sums
+    before_[at(0, r)] = 0;
+    for (int b = 0; b < n; ++b) before_[at(b + 1, r)] = sum += space.BlockMs(b, r);
+  }
+  // Later tiers first, so a hop's target is final when its source is computed.
+  std::vector<int> order;
+  for (int r = 0; r < nr_; ++r)
+    if (space.Tier(r) != 0) order.push_back(r);
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return space.Tier(a) > space.Tier(b); });
+  for (int r : order) after_[at(n, r)] = 0;
+  for (int b = n - 1; b >= 0; --b)
+    for (int r : order) {
+      double best = space.BlockMs(b, r) + after_[at(b + 1, r)];
+      for (int r2 : order)
+        if (space.Tier(r2) > space.Tier(r))
+          best = std::min(best, space.HopMs(b, r, r2) + after_[at(b, r2)]);
+      after_[at(b, r)] = best;
+    }
+}
+
+double ExitBound::operator()(const SearchSpace& space) const {
+  double bound = kInf;
+  for (int b : space.ExitBoundaries()) {
+    if (!space.MayLeave(b, 0)) continue;
+    for (int r = 0; r < nr_; ++r) {
+      if (space.Tier(r) != 0) continue;
+      const double before = before_[static_cast<size_t>(b) * nr_ + static_cast<size_t>(r)];
+      for (int r2 = 0; r2 < nr_; ++r2) {
+        const double after = after_[static_cast<size_t>(b) * nr_ + static_cast<size_t>(r2)];
+        if (after < kInf) bound = std::min(bound, before + space.HopMs(b, r, r2) + after);
+      }
+    }
+  }
+  return bound;
+}
+
 // Enumerates every stage layout: a source on tiers[0] running blocks 0..e (possibly none), then
 // non-empty stages on strictly later tiers covering the rest.
 void EnumerateLayouts(const PlanProblem& p,
@@ -1101,39 +1549,28 @@ std::string Wanted(const PlanProblem& p) {
 }  // namespace
 
 PlanCandidate Evaluate(const PlanProblem& p, std::vector<Stage> stages) {
-  PlanCandidate c;
-  for (auto& s : stages) {
-    s.compute_ms =
-        StageMs(p.resources[static_cast<size_t>(s.resource)].block_ms, s.first_block, s.last_block);
-    c.compute_ms += s.compute_ms;
-    c.bottleneck_ms = std::max(c.bottleneck_ms, s.compute_ms);
+  return EvaluateUnder(p, std::move(stages), ObjectiveRule(p));
+}
+
+PlanCandidate Evaluate(const PlanProblem& p, std::vector<Stage> stages,
+                       const std::vector<int>& codec_options) {
+  const auto sites = HopSites(p, stages);
+  if (codec_options.size() != sites.size())
+    throw Internal("planner: {} codec options for {} hops", codec_options.size(), sites.size());
+  std::vector<HopOption> options;
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const HopSite& site = sites[i];
+    const int o = codec_options[i];
+    if (o < 0 || o >= OptionCount(p, site.boundary))
+      throw Internal("planner: codec option {} at boundary {}", o, site.boundary);
+    auto option = OptionOf(p, site.boundary, site.from, site.to, o, site.link);
+    if (!option) {  // not measured on both resources: no finite time
+      option = HopOption{
+          o, p.codecs[static_cast<size_t>(site.boundary)][static_cast<size_t>(o - 1)].bytes};
+    }
+    options.push_back(*option);
   }
-  for (size_t i = 1; i < stages.size(); ++i) {
-    Hop h;
-    h.from = stages[i - 1].resource;
-    h.to = stages[i].resource;
-    h.bytes = p.BytesAtBoundary(stages[i].first_block);
-    const Link* link = FindLink(p, h.from, h.to);
-    h.ms = link ? link->TransferMs(h.bytes) : kInf;
-    c.hops.push_back(h);
-  }
-  if (p.return_result && stages.back().resource != stages.front().resource) {
-    Hop h;
-    h.from = stages.back().resource;
-    h.to = stages.front().resource;
-    h.bytes = p.output_bytes.back();
-    const Link* link = FindLink(p, h.from, h.to);
-    h.ms = link ? link->TransferMs(h.bytes) : kInf;
-    c.hops.push_back(h);
-  }
-  for (const auto& h : c.hops) {
-    c.transfer_ms += h.ms;
-    c.bottleneck_ms = std::max(c.bottleneck_ms, h.ms);
-  }
-  c.uplink_bytes = stages.size() > 1 ? c.hops.front().bytes : 0;
-  c.latency_ms = c.compute_ms + c.transfer_ms;
-  c.stages = std::move(stages);
-  return c;
+  return Assemble(p, std::move(stages), sites, options);
 }
 
 bool Satisfies(const PlanProblem& p, const PlanCandidate& c) {
@@ -1184,7 +1621,10 @@ bool Satisfies(const PlanProblem& p, const PlanCandidate& c) {
 bool PlanLess(const PlanProblem& p, const PlanCandidate& a, const PlanCandidate& b) {
   double va = ObjectiveValue(p, a), vb = ObjectiveValue(p, b);
   if (va != vb) return va < vb;
-  return LatencyLess(a, b);
+  if (a.latency_ms != b.latency_ms) return a.latency_ms < b.latency_ms;
+  auto ka = StageKey(a), kb = StageKey(b);
+  if (ka != kb) return ka < kb;
+  return CodecKeyLess(p, a, b);
 }
 
 std::vector<PlanCandidate> PlanTopK(const PlanProblem& p) {
@@ -1200,15 +1640,35 @@ std::vector<PlanCandidate> PlanTopK(const PlanProblem& p) {
   }
 }
 
-std::vector<PlanCandidate> AllPlans(const PlanProblem& p) {
+std::vector<PlanCandidate> AllPlans(const PlanProblem& p, CodecPlans which) {
   p.Validate();
+  auto less = [&](const PlanCandidate& a, const PlanCandidate& b) { return PlanLess(p, a, b); };
   std::vector<PlanCandidate> all;
   EnumerateLayouts(p, [&](std::vector<Stage>& stages) {
-    auto plan = Evaluate(p, stages);
-    if (Satisfies(p, plan)) all.push_back(std::move(plan));
+    // Every codec assignment, whether measured or not (Evaluate and Satisfies decide), as an
+    // odometer over the hops' options; never the search's per-hop choice.
+    std::vector<int> counts;
+    for (const auto& site : HopSites(p, stages)) counts.push_back(OptionCount(p, site.boundary));
+    std::vector<int> options(counts.size(), 0);
+    std::optional<PlanCandidate> best;
+    for (;;) {
+      auto plan = Evaluate(p, stages, options);
+      if (Satisfies(p, plan)) {
+        if (which == CodecPlans::kEvery)
+          all.push_back(std::move(plan));
+        else if (!best || less(plan, *best))
+          best = std::move(plan);
+      }
+      size_t i = 0;
+      for (; i < options.size(); ++i) {
+        if (++options[i] < counts[i]) break;
+        options[i] = 0;
+      }
+      if (i == options.size()) break;
+    }
+    if (best) all.push_back(std::move(*best));
   });
-  std::sort(all.begin(), all.end(),
-            [&](const auto& a, const auto& b) { return PlanLess(p, a, b); });
+  std::sort(all.begin(), all.end(), less);
   return all;
 }
 
@@ -1224,21 +1684,28 @@ std::vector<PlanCandidate> ParetoLatencyUplink(const PlanProblem& problem) {
   p.objective = Objective::kLatency;
   SearchBudget budget(p, "the latency/uplink Pareto front", "plan fewer blocks or resources");
   SearchSpace space(p);
+  const auto groups = space.ExitCandidates();
+  const ExitBound exit_bound(space);
   // The fastest plan of every uplink group, then the non-dominated ones in ascending uplink.
   // Groups come in ascending uplink, so a group matters only below the fastest plan so far.
   std::vector<PlanCandidate> fastest;
   double best_ms = kInf;
-  auto consider = [&](const std::vector<bool>* exits, bool no_exit) {
-    space.RestrictExits(exits, no_exit);
-    // The margin keeps ties (equal uplink) and covers the DP's rounding.
-    auto plans = LatencyTopK(space, 1, budget, best_ms + 1e-9 * (1.0 + best_ms));
+  auto consider = [&](std::optional<int64_t> exit_bytes, const std::vector<int>& boundaries) {
+    space.RestrictExits(exit_bytes, boundaries);
+    // The margin keeps ties (equal uplink) and covers the DP's rounding and the bound's (sums of
+    // at most 2^20 + 2 terms in another order: far below 1e-9 relative).
+    const double limit = best_ms + 1e-9 * (1.0 + best_ms);
+    if (exit_bytes) {
+      const double bound = exit_bound(space);
+      if (!(bound < kInf) || bound - 1e-9 * (1.0 + bound) >= limit) return;
+    }
+    auto plans = LatencyTopK(space, 1, budget, limit);
     if (plans.empty()) return;
     best_ms = std::min(best_ms, plans.front().latency_ms);
     fastest.push_back(std::move(plans.front()));
   };
-  std::vector<bool> none(static_cast<size_t>(p.blocks), false);
-  consider(&none, true);
-  for (const auto& [bytes, mask] : UplinkGroups(p)) consider(&mask, false);
+  consider(std::nullopt, {});
+  for (const auto& [bytes, boundaries] : groups) consider(bytes, boundaries);
   std::sort(fastest.begin(), fastest.end(), [&](const PlanCandidate& a, const PlanCandidate& b) {
     if (a.uplink_bytes != b.uplink_bytes) return a.uplink_bytes < b.uplink_bytes;
     return PlanLess(p, a, b);

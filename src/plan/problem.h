@@ -11,10 +11,27 @@
 
 namespace scission::plan {
 
+// What one codec costs on one resource at one boundary (ms); negative = not measured there.
+struct CodecCost {
+  double encode_ms = -1;
+  double decode_ms = -1;
+  bool measured() const { return encode_ms >= 0 && decode_ms >= 0; }
+};
+
 struct ResourceProfile {
   std::string name;
   int tier = 0;                  // index into PlanProblem::tiers
   std::vector<double> block_ms;  // compute time of each block (median)
+  // codec_cost[b][i]: PlanProblem::codecs[b][i] on this resource. Entries missing (either vector
+  // too short) or not measured: a hop from or to this resource cannot use that codec.
+  std::vector<std::vector<CodecCost>> codec_cost;
+};
+
+// A codec a hop may use at one boundary (DESIGN.md "Codecs"), with what was measured of it.
+struct CodecChoice {
+  std::string name;         // registry name, e.g. "lz4", "fp16+zstd"
+  int64_t bytes = 0;        // bytes that cross the link with it
+  double output_error = 0;  // relative L2 error of the outputs with it at this cut (0: exact)
 };
 
 struct Link {
@@ -52,6 +69,10 @@ struct PlanProblem {
   std::vector<int64_t> output_bytes;  // bytes leaving block b (size `blocks`)
   int64_t input_bytes = 0;            // bytes of the model input
   std::map<std::pair<std::string, std::string>, Link> links;  // (from, to)
+  // codecs[b]: what a hop at boundary b (0..blocks; 0 = the model input, b = the output of block
+  // b - 1, `blocks` = the final output for the return hop) may use besides raw bytes ("none",
+  // BytesAtBoundary, free on every resource, always allowed). Empty or shorter: raw only.
+  std::vector<std::vector<CodecChoice>> codecs;
 
   std::vector<TierCriteria> criteria;               // per tier (may be empty = none)
   int privacy_blocks = 0;                           // blocks 0..K-1 must run on tiers[0]
@@ -66,7 +87,10 @@ struct PlanProblem {
 
   // BadInput describing the first inconsistency: sizes, tiers, criteria and cap keys; --top in
   // 1..kMaxTopK; block times in 0..1e12 ms; byte counts in 0..2^42; links with a finite bandwidth
-  // of at least 1e-6 Mbit/s (1 bit/s) and an RTT in 0..1e12 ms; caps >= 0; at most 2^20 blocks.
+  // of at least 1e-6 Mbit/s (1 bit/s) and an RTT in 0..1e12 ms; caps >= 0; at most 2^20 blocks;
+  // codec lists for at most blocks + 1 boundaries, names non-empty, not "none" and distinct per
+  // boundary, codec bytes in 0..2^42, output errors finite >= 0, codec costs finite <= 1e12 ms
+  // (negative: not measured), no more costs than codecs listed.
   void Validate() const;
   int64_t BytesAtBoundary(int b) const { return b == 0 ? input_bytes : output_bytes[b - 1]; }
 };
@@ -80,8 +104,12 @@ struct Stage {
 
 struct Hop {
   int from = 0, to = 0;  // resource indices
-  int64_t bytes = 0;
-  double ms = 0;
+  int64_t bytes = 0;     // on the link (after the codec)
+  double ms = 0;         // encode + RTT + bytes / bandwidth + decode
+  std::string codec = "none";
+  int64_t raw_bytes = 0;  // the boundary's tensors before the codec
+  double encode_ms = 0, decode_ms = 0;
+  double output_error = 0;  // the codec's CodecChoice::output_error
 };
 
 struct PlanCandidate {
@@ -92,6 +120,7 @@ struct PlanCandidate {
   double latency_ms = 0;
   double bottleneck_ms = 0;  // max over stage compute and hop times (throughput = 1000 / it)
   int64_t uplink_bytes = 0;  // bytes leaving the first tier
+  double output_error = 0;   // sum of the hops' output_error (an estimate when several are lossy)
 };
 
 }  // namespace scission::plan

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/half.h"
 #include "graph/segment.h"
 #include "profile/shapes.h"
 
@@ -20,6 +21,9 @@ using Clock = std::chrono::steady_clock;
 void BenchmarkOptions::Validate() const {
   harness.Validate();
   session.Validate();
+  for (const auto& name : codecs) codec::Get(name, "codec to measure");
+  if (codec_repeats < 1 || codec_repeats > 1000)
+    throw BadInput("codec repeats must be 1..1000, got {}", codec_repeats);
 }
 
 std::string ChainCheckStatusName(ChainCheckStatus status) {
@@ -35,24 +39,6 @@ std::string ChainCheckStatusName(ChainCheckStatus status) {
 }
 
 namespace {
-
-double HalfToDouble(uint16_t bits) {
-  const double sign = (bits & 0x8000) ? -1.0 : 1.0;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  if (exponent == 0x1f)
-    return mantissa ? std::numeric_limits<double>::quiet_NaN()
-                    : sign * std::numeric_limits<double>::infinity();
-  if (exponent == 0) return sign * std::ldexp(mantissa, -24);  // subnormal
-  return sign * std::ldexp(mantissa | 0x400, exponent - 25);
-}
-
-double Bfloat16ToDouble(uint16_t bits) {
-  uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float value;
-  std::memcpy(&value, &wide, sizeof(value));
-  return value;
-}
 
 // Element k of a floating-point tensor as a double; nullopt for non-float types.
 std::optional<double (*)(const uint8_t*)> FloatReader(DType dtype) {
@@ -73,13 +59,13 @@ std::optional<double (*)(const uint8_t*)> FloatReader(DType dtype) {
       return [](const uint8_t* p) {
         uint16_t v;
         std::memcpy(&v, p, sizeof(v));
-        return HalfToDouble(v);
+        return static_cast<double>(HalfToFloat(v));
       };
     case DType::kBfloat16:
       return [](const uint8_t* p) {
         uint16_t v;
         std::memcpy(&v, p, sizeof(v));
-        return Bfloat16ToDouble(v);
+        return static_cast<double>(Bfloat16ToFloat(v));
       };
     default:
       return std::nullopt;
@@ -236,6 +222,88 @@ void CheckFinalOutputs(const std::vector<Tensor>& whole_outputs, const std::vect
         RandomOpsIn(analysis.blocks[static_cast<size_t>(check.first_diverging_block)]);
 }
 
+// The graph's outputs among `carried`, in the model's own output order (a last segment lists its
+// outputs in its own order).
+std::vector<Tensor> InModelOutputOrder(const graph::LoadedModel& model,
+                                       const std::vector<Tensor>& carried) {
+  std::vector<Tensor> outputs;
+  for (const auto& out : model.proto.graph().output())
+    for (const auto& t : carried)
+      if (t.spec.name == out.name()) {
+        outputs.push_back(t);  // a copy: a graph may list one output twice
+        break;
+      }
+  if (outputs.size() != static_cast<size_t>(model.proto.graph().output_size()))
+    throw Internal("{}: the chain of segments lost a graph output", model.label);
+  return outputs;
+}
+
+// Every requested codec at every boundary: bytes and times on the timing inputs, and the
+// fidelity of lossy codecs over every input set, each cut's decoded tensors run through the rest
+// of the chain (the blocks' sessions, kept from timing them).
+std::vector<CodecMeasurement> MeasureCodecs(
+    const graph::LoadedModel& model, const std::vector<std::unique_ptr<runtime::Session>>& sessions,
+    const std::vector<std::vector<Tensor>>& input_sets, const BenchmarkOptions& options) {
+  const int blocks = static_cast<int>(sessions.size());
+  std::vector<const codec::Codec*> codecs;
+  for (const auto& name : options.codecs) codecs.push_back(&codec::Get(name, "codec to measure"));
+  auto run_block = [&](int b, std::vector<Tensor> carried) {
+    auto& session = *sessions[static_cast<size_t>(b)];
+    return runtime::RunOnce(session, MatchInputs(session, std::move(carried), b));
+  };
+  auto finish = [&](int from, std::vector<Tensor> carried) {
+    for (int b = from; b < blocks; ++b) carried = run_block(b, std::move(carried));
+    return InModelOutputOrder(model, carried);
+  };
+  auto check_cancel = [&] {
+    if (options.harness.cancel) options.harness.cancel->ThrowIfCancelled(model.label);
+  };
+  std::vector<CodecMeasurement> measured;
+  // fidelity[b * codecs + c]
+  std::vector<FidelityAccumulator> fidelity((static_cast<size_t>(blocks) + 1) * codecs.size());
+  for (size_t set = 0; set < input_sets.size(); ++set) {
+    const std::vector<Tensor> exact = finish(0, input_sets[set]);
+    std::vector<Tensor> carried = input_sets[set];
+    for (int b = 0; b <= blocks; ++b) {
+      check_cancel();
+      // Lossy codecs whose decoded tensors equal an earlier codec's (fp16 and fp16+zstd) share
+      // one run of the rest of the chain.
+      std::vector<std::pair<std::vector<Tensor>, std::vector<Tensor>>> seen;  // decoded, final
+      for (size_t c = 0; c < codecs.size(); ++c) {
+        if (set == 0) {
+          CodecMeasurement m = MeasureCodec(*codecs[c], carried, options.codec_repeats);
+          m.boundary = b;
+          measured.push_back(std::move(m));
+        }
+        bool lossy = std::any_of(carried.begin(), carried.end(), [&](const Tensor& t) {
+          return codecs[c]->LossyFor(t.spec.dtype);
+        });
+        if (!lossy) continue;
+        std::vector<Tensor> decoded = RoundTrip(*codecs[c], carried);
+        auto same = std::find_if(seen.begin(), seen.end(), [&](const auto& s) {
+          return std::equal(s.first.begin(), s.first.end(), decoded.begin(), decoded.end(),
+                            [](const Tensor& x, const Tensor& y) { return x.data == y.data; });
+        });
+        if (same == seen.end()) {
+          std::vector<Tensor> final =
+              b < blocks ? finish(b, decoded) : InModelOutputOrder(model, decoded);
+          seen.emplace_back(std::move(decoded), std::move(final));
+          same = seen.end() - 1;
+        }
+        fidelity[static_cast<size_t>(b) * codecs.size() + c].Add(exact, same->second);
+      }
+      if (b < blocks) carried = run_block(b, std::move(carried));
+    }
+  }
+  for (auto& m : measured) {
+    size_t c = static_cast<size_t>(
+        std::find(options.codecs.begin(), options.codecs.end(), m.codec) - options.codecs.begin());
+    const auto& f = fidelity[static_cast<size_t>(m.boundary) * codecs.size() + c];
+    if (m.max_abs_error < 0) f.Fill(m);  // lossy here: MeasureCodec left it unmeasured
+  }
+  return measured;
+}
+
 }  // namespace
 
 void ThrowIfChainCheckFailed(const ModelBenchmark& result, const std::string& label) {
@@ -280,17 +348,7 @@ std::vector<Tensor> RunSegments(const graph::LoadedModel& model,
                                    fmt::format("{} blocks {}..{}", model.label, first, last));
     carried = runtime::RunOnce(*session, MatchInputs(*session, std::move(carried), first));
   }
-  // In the model's own output order (the last segment lists its outputs in its own order).
-  std::vector<Tensor> outputs;
-  for (const auto& out : model.proto.graph().output())
-    for (const auto& t : carried)
-      if (t.spec.name == out.name()) {
-        outputs.push_back(t);  // a copy: a graph may list one output twice
-        break;
-      }
-  if (outputs.size() != static_cast<size_t>(model.proto.graph().output_size()))
-    throw Internal("{}: the chain of segments lost a graph output", model.label);
-  return outputs;
+  return InModelOutputOrder(model, carried);
 }
 
 ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::GraphAnalysis& analysis,
@@ -319,6 +377,10 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
     for (size_t i = 0; i < whole->inputs().size(); ++i)
       inputs.push_back(runtime::MakeRandomInput(whole->inputs()[i], options.seed + i));
   }
+  std::vector<std::vector<Tensor>> input_sets = {inputs};  // for codec fidelity
+  if (!options.codecs.empty())
+    for (const auto& set : options.fidelity_inputs)
+      input_sets.push_back(MatchInputs(*whole, set, -1));
   whole->BindInputs(inputs);
   result.whole = TimeRuns([&] { whole->Run(); }, options.harness);
   if (options.harness.cancel) options.harness.cancel->ThrowIfCancelled(model.label);
@@ -337,7 +399,9 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
     result.chain.check_ms = ElapsedMs(check_start);
   }
 
-  // Blocks, each fed with the previous block's real output.
+  // Blocks, each fed with the previous block's real output. Their sessions are kept when codecs
+  // are measured afterwards (to run the rest of the chain from each cut).
+  std::vector<std::unique_ptr<runtime::Session>> sessions;
   std::vector<Tensor> carried = inputs;
   for (int b = 0; b < blocks; ++b) {
     BlockProfile profile;
@@ -365,10 +429,17 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
     result.setup_ms += profile.setup_ms;
     if (listener) listener->OnBlockDone(profile, blocks);
     result.blocks.push_back(std::move(profile));
+    stop = {};
+    if (!options.codecs.empty()) sessions.push_back(std::move(session));
   }
   result.setup_ms += result.whole_setup_ms;
 
   if (options.chain_check) CheckFinalOutputs(whole_outputs, carried, analysis, result.chain);
+  if (!options.codecs.empty() && !result.chain.failed()) {
+    const auto codec_start = Clock::now();
+    result.codecs = MeasureCodecs(model, sessions, input_sets, options);
+    result.codec_ms = ElapsedMs(codec_start);
+  }
   result.wall_ms = ElapsedMs(begin);
   return result;
 }

@@ -7,6 +7,7 @@
 
 #include "graph/analysis.h"
 #include "graph/model.h"
+#include "profile/codecs.h"
 #include "profile/harness.h"
 #include "runtime/backend.h"
 
@@ -19,6 +20,12 @@ struct BenchmarkOptions {
   uint64_t seed = 1;           // for the random model input when `inputs` is empty
   std::vector<Tensor> inputs;  // the model's inputs (ResolveInputs), in its input order
   bool chain_check = true;     // false: --no-chain-check (the run records that it was skipped)
+  // Codecs to measure at every block boundary (profile/codecs.h); empty: none. Timed on `inputs`
+  // (codec_repeats runs each); lossy codecs' fidelity over `inputs` and every set in
+  // `fidelity_inputs` (each in the model's input order, like `inputs`).
+  std::vector<std::string> codecs;
+  int codec_repeats = 3;
+  std::vector<std::vector<Tensor>> fidelity_inputs;
   void Validate() const;
 };
 
@@ -62,6 +69,8 @@ struct ModelBenchmark {
   double setup_ms = 0;  // all extraction and session creation
   double wall_ms = 0;   // the whole benchmark, setup and chain check included
   ChainCheck chain;
+  std::vector<CodecMeasurement> codecs;  // by boundary, then in options.codecs order
+  double codec_ms = 0;                   // time spent measuring them
   double ratio() const {
     return whole.stats.median > 0 ? sum_block_median_ms / whole.stats.median : 0;
   }

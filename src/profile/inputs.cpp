@@ -1,6 +1,8 @@
 #include "profile/inputs.h"
 
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -245,6 +247,56 @@ ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs, const 
   }
   r.shape_key = ShapeKey(resolved);
   return r;
+}
+
+std::vector<std::vector<Tensor>> ResolveFidelityInputs(const std::vector<Tensor>& base,
+                                                       const std::vector<std::string>& flags) {
+  namespace fs = std::filesystem;
+  std::vector<std::vector<Tensor>> sets;
+  std::vector<std::string> named;
+  for (const auto& item : flags) {
+    auto [name, path] = SplitFlag(item, "--fidelity-input", "NAME=FILE.npy or NAME=DIR");
+    if (std::find(named.begin(), named.end(), name) != named.end())
+      throw BadInput("--fidelity-input gives input '{}' twice", name);
+    named.push_back(name);
+    auto it = std::find_if(base.begin(), base.end(),
+                           [&](const Tensor& t) { return t.spec.name == name; });
+    if (it == base.end()) {
+      std::vector<TensorSpec> specs;
+      for (const auto& t : base) specs.push_back(t.spec);
+      throw BadInput("--fidelity-input {}: the model has no input '{}' (inputs: {})", name, name,
+                     InputsLine(specs));
+    }
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      for (const auto& entry : fs::directory_iterator(path, ec))
+        if (entry.path().extension() == ".npy") files.push_back(entry.path().string());
+      if (ec) throw BadInput("--fidelity-input {}: {}: {}", name, path, ec.message());
+      std::sort(files.begin(), files.end());
+      if (files.empty()) throw BadInput("--fidelity-input {}: {} holds no .npy file", name, path);
+    } else {
+      files.push_back(path);
+    }
+    if (files.size() > kMaxFidelitySets)
+      throw BadInput("--fidelity-input {}: {} arrays (at most {})", name, files.size(),
+                     kMaxFidelitySets);
+    if (!sets.empty() && files.size() != sets.size())
+      throw BadInput("--fidelity-input {}: {} arrays, but the inputs before give {}", name,
+                     files.size(), sets.size());
+    if (sets.empty()) sets.assign(files.size(), base);
+    const size_t index = static_cast<size_t>(it - base.begin());
+    for (size_t i = 0; i < files.size(); ++i) {
+      Tensor t = ReadNpy(files[i]);
+      if (t.spec.dtype != it->spec.dtype || t.spec.shape != it->spec.shape)
+        throw BadInput("--fidelity-input {}: {} is {} {}, the benchmark runs the input as {} {}",
+                       name, files[i], DTypeName(t.spec.dtype), ShapeString(t.spec.shape),
+                       DTypeName(it->spec.dtype), ShapeString(it->spec.shape));
+      t.spec.name = name;
+      sets[i][index] = std::move(t);
+    }
+  }
+  return sets;
 }
 
 }  // namespace scission::profile

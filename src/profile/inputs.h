@@ -42,6 +42,15 @@ struct ResolvedInputs {
 ResolvedInputs ResolveInputs(const std::vector<TensorSpec>& model_inputs,
                              const InputOptions& options, const std::string& label);
 
+// More values for the inputs `base` holds, for measuring codecs' fidelity (benchmark
+// --fidelity-input NAME=PATH, repeatable). PATH is one .npy file or a directory whose .npy files,
+// in name order, are one set each; inputs not named keep base's values. Every array must have the
+// dtype and shape of base's tensor of that name, and every name must give the same number of
+// arrays (at most kMaxFidelitySets); BadInput naming the flag and file otherwise.
+inline constexpr size_t kMaxFidelitySets = 256;
+std::vector<std::vector<Tensor>> ResolveFidelityInputs(const std::vector<Tensor>& base,
+                                                       const std::vector<std::string>& flags);
+
 // Shape key of fully static specs, the same text ResolveInputs gives.
 std::string ShapeKey(const std::vector<TensorSpec>& inputs);
 // "1x3x640x640" <-> dims. BadInput for anything but positive integers joined by 'x' ("" = a

@@ -77,9 +77,6 @@ std::vector<Tensor> RunOnce(Session& session, const std::vector<Tensor>& inputs)
 // BadInput naming the input, its shape and bytes when it would exceed 2 GiB (or its size
 // overflows int64): the shape comes from the model, so it must not size an allocation unchecked.
 Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed);
-// IEEE half and bfloat16 from float, rounding to nearest even.
-uint16_t FloatToHalf(float value);
-uint16_t FloatToBfloat16(float value);
 
 // CPU model name from /proc/cpuinfo and this host's name.
 std::string CpuModel();

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/half.h"
 #include "runtime/backend.h"
 #include "runtime/onnxruntime_backend.h"
 
@@ -58,36 +59,6 @@ std::vector<Tensor> RunOnce(Session& session, const std::vector<Tensor>& inputs)
   session.BindInputs(inputs);
   session.Run();
   return session.FetchOutputs();
-}
-
-uint16_t FloatToHalf(float value) {
-  uint32_t bits = std::bit_cast<uint32_t>(value);
-  const uint32_t sign = (bits >> 16) & 0x8000u;
-  const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
-  uint32_t mantissa = bits & 0x7fffffu;
-  if (((bits >> 23) & 0xff) == 0xff)
-    return static_cast<uint16_t>(sign | 0x7c00u | (mantissa ? 0x200u : 0));
-  if (exponent >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow: infinity
-  if (exponent <= 0) {                                               // subnormal or zero
-    if (exponent < -10) return static_cast<uint16_t>(sign);
-    mantissa |= 0x800000u;
-    const int shift = 14 - exponent;
-    uint32_t half = mantissa >> shift;
-    const uint32_t rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
-    if (rest > midpoint || (rest == midpoint && (half & 1))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  uint32_t half = (static_cast<uint32_t>(exponent) << 10) | (mantissa >> 13);
-  const uint32_t rest = mantissa & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (half & 1))) ++half;  // round to nearest even
-  return static_cast<uint16_t>(sign | half);
-}
-
-uint16_t FloatToBfloat16(float value) {
-  uint32_t bits = std::bit_cast<uint32_t>(value);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40);  // NaN
-  bits += 0x7fffu + ((bits >> 16) & 1);  // round to nearest even
-  return static_cast<uint16_t>(bits >> 16);
 }
 
 Tensor MakeRandomInput(const TensorSpec& spec, uint64_t seed) {

@@ -197,7 +197,11 @@ struct Adapter::Impl {
       const auto& hop = plan.hops[h];
       const LinkKey key{hop.from, hop.to};
       const int64_t bytes = hop.bytes + returned;
-      const double transfer_ms = r.hop_ms[h] - FloorRtt(key);
+      // The hop's codec work is inside its time but is not the link's.
+      double codec_ms = 0;
+      if (h < r.hop_encode_ms.size() && h < r.hop_decode_ms.size())
+        codec_ms = r.hop_encode_ms[h] + r.hop_decode_ms[h];
+      const double transfer_ms = r.hop_ms[h] - codec_ms - FloorRtt(key);
       if (bytes < kMinLiveBytes || transfer_ms < 0.2) continue;
       double sample = static_cast<double>(bytes) * 8 / (transfer_ms * 1000);
       if (key.first == local)
@@ -260,6 +264,13 @@ struct Adapter::Impl {
     for (auto& r : p.resources) {
       double s = SlowdownOf(r.name);
       for (double& ms : r.block_ms) ms *= s;
+      // Encoding and decoding run on the same CPU as the blocks.
+      for (auto& boundary : r.codec_cost)
+        for (auto& c : boundary)
+          if (c.measured()) {
+            c.encode_ms *= s;
+            c.decode_ms *= s;
+          }
     }
     for (auto& [key, link] : p.links) {
       link.mbps = std::max(MbpsOf(key), 1e-3);
@@ -318,7 +329,22 @@ struct Adapter::Impl {
       if (it == p.resources.end()) return std::nullopt;
       stages.push_back({static_cast<int>(it - p.resources.begin()), s.first_block, s.last_block});
     }
-    auto c = plan::Evaluate(p, stages);
+    // With the codecs the chain really uses (a hop's codec is part of what a switch changes).
+    std::vector<int> options;
+    for (size_t h = 0; h < run.hops.size(); ++h) {
+      const int boundary = h + 1 < run.stages.size() ? run.stages[h + 1].first_block : p.blocks;
+      int option = 0;
+      if (run.hops[h].codec != "none") {
+        if (boundary < 0 || static_cast<size_t>(boundary) >= p.codecs.size()) return std::nullopt;
+        const auto& choices = p.codecs[static_cast<size_t>(boundary)];
+        auto found = std::find_if(choices.begin(), choices.end(),
+                                  [&](const auto& c) { return c.name == run.hops[h].codec; });
+        if (found == choices.end()) return std::nullopt;
+        option = static_cast<int>(found - choices.begin()) + 1;
+      }
+      options.push_back(option);
+    }
+    auto c = plan::Evaluate(p, stages, options);
     if (!plan::Satisfies(p, c)) return std::nullopt;
     return c;
   }
@@ -336,8 +362,8 @@ struct Adapter::Impl {
     const auto run = pipeline.current_plan();
     if (best.empty() || run.stages.empty()) return;
     auto next = plan::ToPlannedRun(p, best[0], 1);
-    const std::string layout = plan::LayoutText(next);
-    if (layout == plan::LayoutText(run)) {
+    const std::string layout = plan::PlanKey(next);
+    if (layout == plan::PlanKey(run)) {
       pending.clear();
       return;
     }
@@ -454,11 +480,11 @@ struct Adapter::Impl {
       return;
     }
     if (!want) return;
-    const std::string layout = plan::LayoutText(*want);
+    const std::string layout = plan::PlanKey(*want);
     const auto now = Clock::now();
     const auto staged = pipeline.staged_layouts();
     if (std::find(staged.begin(), staged.end(), layout) != staged.end() ||
-        layout == plan::LayoutText(run)) {
+        layout == plan::PlanKey(run)) {
       standby_want.clear();
       return;
     }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/half.h"
 #include "runtime/backend.h"
 
 namespace scission::serve {
@@ -74,14 +75,14 @@ bool AppendAs(std::vector<uint8_t>& out, DType dtype, double value) {
       return true;
     case DType::kFloat16: {
       if (!float_range) return false;
-      const uint16_t half = runtime::FloatToHalf(static_cast<float>(value));
+      const uint16_t half = FloatToHalf(static_cast<float>(value));
       if ((half & 0x7fff) == 0x7c00) return false;  // beyond 65504
       Append(out, half);
       return true;
     }
     case DType::kBfloat16: {
       if (!float_range) return false;
-      const uint16_t bf16 = runtime::FloatToBfloat16(static_cast<float>(value));
+      const uint16_t bf16 = FloatToBfloat16(static_cast<float>(value));
       if ((bf16 & 0x7fff) == 0x7f80) return false;  // beyond about 3.39e38
       Append(out, bf16);
       return true;
@@ -117,31 +118,6 @@ bool AppendAs(std::vector<uint8_t>& out, DType dtype, double value) {
     default:
       return false;  // 64-bit integers are appended exactly by the callers
   }
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0) {
-    if (mantissa == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      int e = -1;
-      uint32_t m = mantissa;
-      do {
-        ++e;
-        m <<= 1;
-      } while ((m & 0x400) == 0);
-      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (m & 0x3ff) << 13;
-    }
-  } else if (exponent == 31) {
-    bits = sign | 0x7f800000u | mantissa << 13;
-  } else {
-    bits = sign | (exponent + 127 - 15) << 23 | mantissa << 13;
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
 }
 
 template <typename T>

@@ -108,6 +108,17 @@ RunRecord RunRecordFor(const profile::ModelBenchmark& result,
   for (const auto& b : result.blocks)
     run.measurements.push_back(
         MeasurementFor(b.index, b.setup_ms, b.timing, b.output_bytes, b.output_shapes));
+  for (const auto& c : result.codecs)
+    run.codecs.push_back({.boundary = c.boundary,
+                          .codec = c.codec,
+                          .raw_bytes = c.raw_bytes,
+                          .bytes = c.bytes,
+                          .encode_ms = c.encode_ms,
+                          .decode_ms = c.decode_ms,
+                          .max_abs_error = c.max_abs_error,
+                          .rel_l2_error = c.rel_l2_error,
+                          .top1_agreement = c.top1_agreement,
+                          .fidelity_inputs = c.fidelity_inputs});
   return run;
 }
 
@@ -266,6 +277,21 @@ nlohmann::json RunDocumentToJson(const RunDocument& document) {
                 {"chain_max_abs_diff", run.chain_max_abs_diff},
                 {"chain_tolerance", run.chain_tolerance},
                 {"measurements", measurements}};
+  if (!run.codecs.empty()) {
+    nlohmann::json codecs = nlohmann::json::array();
+    for (const auto& c : run.codecs)
+      codecs.push_back({{"boundary", c.boundary},
+                        {"codec", c.codec},
+                        {"raw_bytes", c.raw_bytes},
+                        {"bytes", c.bytes},
+                        {"encode_ms", c.encode_ms},
+                        {"decode_ms", c.decode_ms},
+                        {"max_abs_error", c.max_abs_error},
+                        {"rel_l2_error", c.rel_l2_error},
+                        {"top1_agreement", c.top1_agreement},
+                        {"fidelity_inputs", c.fidelity_inputs}});
+    doc["run"]["codecs"] = std::move(codecs);
+  }
   return doc;
 }
 
@@ -322,6 +348,22 @@ RunDocument RunDocumentFromJson(const nlohmann::json& doc, const std::string& la
   for (size_t i = 0; i < measurements.size(); ++i)
     run.measurements.push_back(MeasurementFromJson(
         JsonFields(measurements[i], label, fmt::format("run.measurements[{}]", i))));
+  if (r.Has("codecs")) {
+    const auto& codecs = r.Array("codecs", kMaxCodecRecords);
+    for (size_t i = 0; i < codecs.size(); ++i) {
+      JsonFields c(codecs[i], label, fmt::format("run.codecs[{}]", i));
+      run.codecs.push_back({.boundary = c.Int("boundary", 0),
+                            .codec = c.Text("codec"),
+                            .raw_bytes = c.Integer("raw_bytes", 0, kMaxBytes),
+                            .bytes = c.Integer("bytes", 0, kMaxBytes),
+                            .encode_ms = c.Number("encode_ms"),
+                            .decode_ms = c.Number("decode_ms"),
+                            .max_abs_error = c.Number("max_abs_error"),
+                            .rel_l2_error = c.Number("rel_l2_error"),
+                            .top1_agreement = c.Number("top1_agreement"),
+                            .fidelity_inputs = c.Int("fidelity_inputs", 0)});
+    }
+  }
   ValidateRunRecords(out.model, out.blocks, out.run, label);
   return out;
 }

@@ -136,6 +136,23 @@ DROP TABLE blocks;
 ALTER TABLE blocks_v2 RENAME TO blocks;
 CREATE INDEX runs_by_profile ON runs(model_id, input_shapes, partition, id);
 )sql",
+    // 3: what each codec does at each block boundary (DESIGN.md "Codecs").
+    R"sql(
+CREATE TABLE codec_measurements (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  boundary INTEGER NOT NULL,
+  codec TEXT NOT NULL,
+  raw_bytes INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  encode_ms REAL NOT NULL,
+  decode_ms REAL NOT NULL,
+  max_abs_error REAL NOT NULL,
+  rel_l2_error REAL NOT NULL,
+  top1_agreement REAL NOT NULL,
+  fidelity_inputs INTEGER NOT NULL,
+  PRIMARY KEY (run_id, boundary, codec)
+);
+)sql",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -455,6 +472,17 @@ int64_t Store::WriteRunRows(const ResourceRecord& resource, const ModelRecord& m
     m.Run();
     m.Reset();
   }
+  auto c = db_.Prepare(
+      "INSERT INTO codec_measurements(run_id, boundary, codec, raw_bytes, bytes, encode_ms, "
+      "decode_ms, max_abs_error, rel_l2_error, top1_agreement, fidelity_inputs) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  for (const auto& x : run.codecs) {
+    c.Bind(1, run_id).Bind(2, x.boundary).Bind(3, x.codec).Bind(4, x.raw_bytes).Bind(5, x.bytes);
+    c.Bind(6, x.encode_ms).Bind(7, x.decode_ms).Bind(8, x.max_abs_error);
+    c.Bind(9, x.rel_l2_error).Bind(10, x.top1_agreement).Bind(11, x.fidelity_inputs);
+    c.Run();
+    c.Reset();
+  }
   return run_id;
 }
 
@@ -635,8 +663,30 @@ std::vector<ProfileView> Store::LatestProfiles(const std::string& model_key,
       else
         v.block_measurements.push_back(std::move(record));
     }
+    v.codecs = RunCodecs(v.run_id);
   }
   return views;
+}
+
+std::vector<CodecRecord> Store::RunCodecs(int64_t run_id) {
+  std::vector<CodecRecord> codecs;
+  auto c = db_.Prepare(
+      "SELECT boundary, codec, raw_bytes, bytes, encode_ms, decode_ms, max_abs_error, "
+      "rel_l2_error, top1_agreement, fidelity_inputs FROM codec_measurements WHERE run_id = ?1 "
+      "ORDER BY boundary, rowid");
+  c.Bind(1, run_id);
+  while (c.Step())
+    codecs.push_back({.boundary = static_cast<int>(c.Int(0)),
+                      .codec = c.Text(1),
+                      .raw_bytes = c.Int(2),
+                      .bytes = c.Int(3),
+                      .encode_ms = c.Double(4),
+                      .decode_ms = c.Double(5),
+                      .max_abs_error = c.Double(6),
+                      .rel_l2_error = c.Double(7),
+                      .top1_agreement = c.Double(8),
+                      .fidelity_inputs = static_cast<int>(c.Int(9))});
+  return codecs;
 }
 
 int64_t Store::CountRuns() {

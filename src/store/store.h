@@ -17,7 +17,7 @@
 
 namespace scission::store {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 // The SQL that brings a database from schema `from` to `from + 1` (tests build old databases).
 const char* MigrationSql(int from);
 // PRAGMA application_id of a Scission database: "Scis" in ASCII.
@@ -64,6 +64,16 @@ struct MeasurementRecord {
   std::vector<double> samples_ms;
 };
 
+// What one codec did at one block boundary in a run (profile/codecs.h, DESIGN.md "Codecs").
+struct CodecRecord {
+  int boundary = 0;  // 0 = the model inputs, b = the outputs of block b - 1, blocks = final outputs
+  std::string codec;
+  int64_t raw_bytes = 0, bytes = 0;
+  double encode_ms = 0, decode_ms = 0;
+  double max_abs_error = -1, rel_l2_error = -1, top1_agreement = -1;  // -1 = not measured
+  int fidelity_inputs = 0;
+};
+
 struct RunRecord {
   std::string kind = "benchmark";  // or "scission-import"
   std::string started_at;          // ISO 8601 UTC
@@ -78,6 +88,7 @@ struct RunRecord {
   std::string chain_check;   // "passed", "skipped" (--no-chain-check), or "" (not recorded)
   double chain_max_abs_diff = 0, chain_tolerance = 0;
   std::vector<MeasurementRecord> measurements;
+  std::vector<CodecRecord> codecs;  // by boundary, then codec; empty: none measured
 };
 
 struct LinkRecord {
@@ -118,6 +129,7 @@ struct ProfileView {
   std::vector<BlockRecord> blocks;
   std::vector<MeasurementRecord> block_measurements;  // by block index
   std::optional<MeasurementRecord> whole;
+  std::vector<CodecRecord> codecs;  // the run's, by boundary then codec
 };
 
 enum class OpenMode {
@@ -179,6 +191,9 @@ class Store {
   std::vector<ProfileView> LatestProfiles(const std::string& model_key, const ProfileKey& key);
   // Every profile with runs, newest first.
   std::vector<ProfileSummary> Profiles(const std::string& model_key);
+
+  // The codec measurements of one run, by boundary then codec in measured order.
+  std::vector<CodecRecord> RunCodecs(int64_t run_id);
 
   int64_t CountRuns();
   Connection& connection() { return db_; }

@@ -1,5 +1,6 @@
 #include "store/validate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -191,6 +192,31 @@ void ValidateRunRecords(const ModelRecord& model, const std::vector<BlockRecord>
                      static_cast<int>(blocks.size()) - 1);
     if (!seen.insert(m.block_index).second) throw BadInput("{}: measured twice", where);
     ValidateMeasurement(m, where);
+  }
+  std::set<std::pair<int, std::string>> codecs;
+  for (const auto& c : run.codecs) {
+    std::string where = fmt::format("{}: codec measurement at boundary {}", what, c.boundary);
+    if (c.boundary < 0 || c.boundary > static_cast<int>(blocks.size()))
+      throw BadInput("{}: boundary is not within 0..{}", where, blocks.size());
+    if (c.codec.empty() || c.codec.size() > 64 ||
+        !std::all_of(c.codec.begin(), c.codec.end(), [](char ch) {
+          return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-';
+        }))
+      throw BadInput("{}: codec name '{}' is not one Scission writes", where,
+                     PrintableText(c.codec));
+    if (!codecs.insert({c.boundary, c.codec}).second)
+      throw BadInput("{}: codec {} measured twice", where, c.codec);
+    CheckBytes(c.raw_bytes, where, "raw_bytes");
+    CheckBytes(c.bytes, where, "bytes");
+    CheckMs(c.encode_ms, where, "encode_ms");
+    CheckMs(c.decode_ms, where, "decode_ms");
+    for (double e : {c.max_abs_error, c.rel_l2_error})
+      if (!(e == -1 || e >= 0))  // also refuses NaN; a huge error is kept as DBL_MAX
+        throw BadInput("{}: error {} is neither -1 (not measured) nor >= 0", where, e);
+    if (!(c.top1_agreement == -1 || (c.top1_agreement >= 0 && c.top1_agreement <= 1)))
+      throw BadInput("{}: top-1 agreement {} is not -1 or within 0..1", where, c.top1_agreement);
+    if (c.fidelity_inputs < 0 || c.fidelity_inputs > 1'000'000)
+      throw BadInput("{}: fidelity_inputs {} is out of range", where, c.fidelity_inputs);
   }
 }
 

@@ -27,6 +27,8 @@ inline constexpr double kMinMbps = 1e-3;
 inline constexpr double kMaxMbps = 1e7;
 // A run document's sizes: blocks per model and samples per measurement.
 inline constexpr size_t kMaxBlocks = 100'000;
+// Codec measurements in one run (boundaries x codecs).
+inline constexpr size_t kMaxCodecRecords = 4'000'000;
 inline constexpr size_t kMaxSamples = 10'000'000;
 
 void ValidateName(std::string_view name, const std::string& what);

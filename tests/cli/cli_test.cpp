@@ -101,6 +101,60 @@ TEST_F(Cli, BenchmarkStoresAndExports) {
   EXPECT_EQ(exported["measurements"][0]["resource"], "box");
 }
 
+TEST_F(Cli, BenchmarkMeasuresCodecsAndExportsThem) {
+  auto path = Write("chain.onnx", ChainModel(3).SerializeAsString());
+  auto r =
+      Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2", "--warmup",
+           "1", "--threads", "1", "--codecs", "lz4,int8", "--codec-repeats", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  const size_t boundaries = doc["blocks"].size() + 1;
+  ASSERT_EQ(doc["codecs"].size(), 2 * boundaries);
+  for (const auto& c : doc["codecs"]) {
+    EXPECT_GT(c["raw_bytes"].get<int64_t>(), 0);
+    if (c["codec"] == "lz4") {
+      EXPECT_EQ(c["rel_l2_error"], 0);
+    } else {
+      EXPECT_EQ(c["codec"], "int8");
+      EXPECT_LE(c["bytes"].get<int64_t>(), c["raw_bytes"].get<int64_t>() / 4 + 64);
+      EXPECT_GT(c["rel_l2_error"].get<double>(), 0);
+      EXPECT_EQ(c["fidelity_inputs"], 1);
+    }
+  }
+  auto text = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2",
+                   "--warmup", "1"});  // lossless codecs: the default
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("codecs over 4 boundaries"));
+  EXPECT_THAT(text.out, HasSubstr("zstd"));
+  auto none = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2",
+                   "--warmup", "1", "--codecs", "none", "--json"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_TRUE(nlohmann::json::parse(none.out)["codecs"].empty());
+
+  auto csv = Run({"export", "--what", "codecs"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  // Header, 2 codecs x 4 boundaries of the first run, 2 lossless codecs x 4 of the second.
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 8 + 8);
+  EXPECT_THAT(csv.out, StartsWith("run_id,resource,tier,model"));
+  auto json = nlohmann::json::parse(Run({"export", "--format", "json"}).out);
+  EXPECT_EQ(json["codecs"].size(), 16u);
+
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--codecs", "gzip"},
+                 "--codecs: unknown codec 'gzip'");
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--codec-repeats", "0"},
+                 "codec repeats");
+  auto wide = Write("wide.npy", std::string("\x93NUMPY\x01\x00", 8));
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--fidelity-input",
+                  "x=" + dir_ + "/nothing-here"},
+                 "");
+  ExpectBadInput(
+      {"benchmark", path, "--resource", "r", "--tier", "edge", "--fidelity-input", "y=" + wide},
+      "--fidelity-input y: the model has no input 'y'");
+  ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--codecs", "none",
+                  "--fidelity-input", "x=" + wide},
+                 "");
+}
+
 TEST_F(Cli, BadOptionsAreBadInput) {
   auto path = Write("chain.onnx", ChainModel(1).SerializeAsString());
   ExpectBadInput({"benchmark", path, "--resource", "r", "--tier", "edge", "--repeats", "0"},

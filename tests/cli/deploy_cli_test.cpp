@@ -123,6 +123,67 @@ TEST_F(DeployCli, PlanRunsAcrossWorkersWithPredictedAndMeasured) {
   EXPECT_THAT(dead.err, HasSubstr("unreachable"));
 }
 
+// Benchmarks (local and fleet) measure every codec; on a slow link the planner sends the cut in a
+// codec, and `run` applies it on the wire and reports its encode/decode beside the prediction.
+TEST_F(DeployCli, CodecsPlannedForASlowLinkAreAppliedOnTheWire) {
+  auto edge = StartWorker("edge", "edge"), cloud = StartWorker("cloud", "cloud");
+  Prepare(edge, cloud);  // lossless codecs (the default) measured everywhere
+  auto exported = nlohmann::json::parse(Run({"export", "--format", "json"}).out);
+  std::set<std::string> measured_on, codecs;
+  for (const auto& c : exported["codecs"]) {
+    measured_on.insert(c["resource"].get<std::string>());
+    codecs.insert(c["codec"].get<std::string>());
+  }
+  EXPECT_EQ(measured_on, (std::set<std::string>{"cloud", "dev", "edge"}));
+  EXPECT_EQ(codecs, (std::set<std::string>{"lz4", "zstd"}));
+  // The lossy ones too, with their fidelity, on the device and the edge.
+  ASSERT_EQ(Run({"benchmark", model_, "--resource", "dev", "--tier", "device", "--repeats", "2",
+                 "--warmup", "1", "--threads", "1", "--codecs", "all"})
+                .exit_code,
+            0);
+  auto fleet = Run({"fleet", "benchmark", model_, "--workers", "edge=" + edge, "--repeats", "2",
+                    "--warmup", "1", "--codecs", "all"});
+  ASSERT_EQ(fleet.exit_code, 0) << fleet.err;
+  ASSERT_EQ(Run({"network", "set", "dev", "edge", "--rtt-ms", "0.2", "--mbps", "2"}).exit_code, 0);
+  // The device runs the first block, the edge the rest: the cut crosses the 2 Mbit/s link.
+  auto plan = Run({"plan", model_, "-d", "0,!1", "-e", "!-1", "-c", "-1", "--top", "1",
+                   "--max-output-error", "0.05", "--json"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  auto doc = nlohmann::json::parse(plan.out);
+  ASSERT_EQ(doc["plans"][0]["hops"].size(), 1u);
+  const auto& hop = doc["plans"][0]["hops"][0];
+  const std::string codec = hop["codec"];
+  EXPECT_NE(codec, "none");
+  EXPECT_LT(hop["bytes"].get<int64_t>(), hop["raw_bytes"].get<int64_t>());
+  std::ofstream(dir_ + "/plan.json") << plan.out;
+  auto run = Run({"run", "--plan", dir_ + "/plan.json", "--workers", "edge=" + edge, "--requests",
+                  "5", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  auto r = nlohmann::json::parse(run.out);
+  EXPECT_EQ(r["ok"], 5);
+  ASSERT_EQ(r["hops"].size(), 1u);
+  EXPECT_EQ(r["hops"][0]["codec"], codec);
+  EXPECT_GT(r["hops"][0]["encode_ms"].get<double>(), 0);
+  EXPECT_GT(r["hops"][0]["decode_ms"].get<double>(), 0);
+  EXPECT_GT(r["hops"][0]["predicted_encode_ms"].get<double>(), 0);
+  auto text =
+      Run({"run", "--plan", dir_ + "/plan.json", "--workers", "edge=" + edge, "--requests", "2"});
+  EXPECT_THAT(text.out, HasSubstr("hop dev->edge in " + codec));
+  // A plan file naming a codec this Scission does not know: one line, exit 2, nothing loaded.
+  auto forged = doc;
+  forged["plans"][0]["hops"][0]["codec"] = "gzip";
+  std::ofstream(dir_ + "/forged.json") << forged.dump();
+  auto refused =
+      Run({"run", "--plan", dir_ + "/forged.json", "--workers", "edge=" + edge, "--requests", "1"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("unknown codec 'gzip'"));
+  // Raw only: the same layout sends raw bytes.
+  auto raw = Run({"plan", model_, "-d", "0,!1", "-e", "!-1", "-c", "-1", "--top", "1", "--codecs",
+                  "none", "--json"});
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  EXPECT_EQ(nlohmann::json::parse(raw.out)["plans"][0]["hops"][0]["codec"], "none");
+}
+
 // A worker's limits out of range are one-line errors (exit 2) before it listens.
 TEST_F(DeployCli, WorkerLimitsOutOfRangeAreOneLineErrors) {
   const std::vector<std::string> base = {"worker", "--listen", "127.0.0.1:0", "--resource",

@@ -97,6 +97,45 @@ TEST_F(PlanCli, BadConstraintsAreBadInput) {
   expect_error({"plan", "scission:vgg19", "--privacy", "99"}, "--privacy");
 }
 
+// --codecs and --max-output-error fill the request the plan document carries (the store has no
+// codec measurements here, so every hop stays raw).
+TEST_F(PlanCli, CodecFlagsGoIntoTheRequest) {
+  auto r = Run({"plan", "scission:vgg19", "--codecs", "lossless,fp16,zstd", "--max-output-error",
+                "0.02", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["request"]["codecs"], nlohmann::json({"none", "lz4", "zstd", "fp16"}));
+  EXPECT_EQ(doc["request"]["max_output_error"], 0.02);
+  ASSERT_FALSE(doc["plans"].empty());
+  for (const auto& hop : doc["plans"][0]["hops"]) {
+    EXPECT_EQ(hop["codec"], "none");
+    EXPECT_EQ(hop["raw_bytes"], hop["bytes"]);
+  }
+  EXPECT_EQ(doc["plans"][0]["output_error"], 0);
+  auto plain = Run({"plan", "scission:vgg19", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  auto request = nlohmann::json::parse(plain.out)["request"];
+  EXPECT_EQ(request["codecs"], nlohmann::json::array());
+  EXPECT_TRUE(request["max_output_error"].is_null());
+}
+
+TEST_F(PlanCli, BadCodecFlagsAreBadInput) {
+  auto expect_error = [&](std::vector<std::string> args, const std::string& what) {
+    auto r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_THAT(r.err, HasSubstr(what));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+  };
+  expect_error({"plan", "scission:vgg19", "--codecs", "brotli"},
+               "--codecs: unknown codec 'brotli'");
+  expect_error({"plan", "scission:vgg19", "--codecs", "zstd,,lz4"}, "--codecs: empty codec name");
+  expect_error({"plan", "scission:vgg19", "--codecs", ""}, "--codecs: empty codec name");
+  expect_error({"plan", "scission:vgg19", "--max-output-error", "0"}, "--max-output-error: 0 is");
+  expect_error({"plan", "scission:vgg19", "--max-output-error", "1.5"}, "(0, 1]");
+  expect_error({"plan", "scission:vgg19", "--max-output-error", "nan"}, "--max-output-error");
+  expect_error({"plan", "scission:vgg19", "--max-output-error", "x"}, "'x' is not a number");
+}
+
 TEST_F(PlanCli, ReportRendersInHeadlessChromium) {
   std::string out = dir_ + "/report.html";
   auto r = Run({"report", "--out", out});

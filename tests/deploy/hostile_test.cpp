@@ -1666,6 +1666,7 @@ TEST_F(Hostile, DeclaredTensorBytesAreNotAllocatedBeforeTheyArrive) {
     h->add_shape(1 << 20);
     h->add_shape(64);
     h->set_data_bytes(256ULL << 20);
+    h->set_payload_bytes(256ULL << 20);
     req.set_data(std::string(kChunkBytes, '\0'));
     ASSERT_TRUE(st->rw->Write(req));
     v2::InferRequest more;

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "codec/codec.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "deploy/client.h"
@@ -12,6 +13,7 @@
 #include "graph/graph_builder.h"
 #include "graph/model.h"
 #include "graph/partition.h"
+#include "profile/benchmark.h"
 #include "profile/stats.h"
 #include "runtime/backend.h"
 
@@ -119,7 +121,8 @@ TEST_F(Deploy, HandshakeRejectsOtherVersions) {
   v2::Empty nothing;
   auto old = stub->Health(&old_header, nothing, &nothing);
   EXPECT_EQ(old.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(old.error_message(), HasSubstr("this worker speaks 2"));
+  EXPECT_THAT(old.error_message(),
+              HasSubstr(fmt::format("this worker speaks {}", kProtocolVersion)));
 
   grpc::ClientContext no_header;
   v2::Empty empty;
@@ -402,6 +405,7 @@ TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {
   EXPECT_EQ(infer([&](v2::InferRequest* r) {
               header(r)->set_shape(3, 9);
               header(r)->set_data_bytes(1 * 4 * 8 * 9 * 4);
+              header(r)->set_payload_bytes(1 * 4 * 8 * 9 * 4);
             }),
             StatusCode::INVALID_ARGUMENT);  // wrong shape for the segment
   EXPECT_EQ(infer([](v2::InferRequest* r) { r->mutable_data()->resize(100); }),
@@ -426,6 +430,86 @@ TEST_F(Deploy, MalformedInferRequestsAreRefusedAndTheWorkerStaysUp) {
   EXPECT_THROW(client.LoadSegment(std::string(64, 'a'), 0, 0, 1, "", ""), Error);  // not cached
   EXPECT_EQ(infer([](v2::InferRequest*) {}), StatusCode::OK);
   EXPECT_EQ(client.Hello().resource, "edgeB");
+}
+
+// Every hop in a codec: the caller's inputs in zstd, edge -> cloud in fp16+zstd, and the outputs
+// back in lz4 (the cloud's output codec), passed on by the edge in the codec they came in.
+TEST_F(Deploy, HopsTravelInTheirCodecsAndDecodedSizesAreChecked) {
+  TestWorker edge("edgeC"), cloud("cloudC");
+  WorkerClient e(edge.address, {}), c(cloud.address, {});
+  e.EnsureModel(sha_, model_path_);
+  c.EnsureModel(sha_, model_path_);
+  auto tail = c.LoadSegment(sha_, 2, 2, 1, "", "", {}, {}, "lz4");
+  auto head = e.LoadSegment(sha_, 0, 1, 1, cloud.address, tail.segment_id(), {}, {}, "fp16+zstd");
+  auto backend = runtime::CreateBackend("onnxruntime");
+  auto whole = backend->Prepare(model_bytes_, {1}, "whole");
+  auto input = runtime::MakeRandomInput(whole->inputs()[0], 5);
+  auto expected = runtime::RunOnce(*whole, {input});
+  auto reply = e.Infer(head.segment_id(), 7, {input}, 10000, "zstd");
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.codec, "lz4");
+  EXPECT_GT(reply.encode_ms, 0);
+  EXPECT_GT(reply.decode_ms, 0);
+  ASSERT_EQ(reply.timings.size(), 2u);
+  EXPECT_GT(reply.timings[0].decode_ms(), 0);  // zstd from the caller
+  EXPECT_GT(reply.timings[0].encode_ms(), 0);  // fp16+zstd to the cloud
+  EXPECT_GT(reply.timings[1].decode_ms(), 0);
+  ASSERT_EQ(reply.outputs.size(), 1u);
+  // fp16 at the cut: close to the whole model's output, not equal.
+  auto cmp = profile::CompareTensor(expected[0], reply.outputs[0]);
+  EXPECT_GT(cmp.max_abs_diff, 0);
+  EXPECT_LT(cmp.max_abs_diff, 100 * cmp.tolerance);  // within about 1% of the output's scale
+
+  // Lossless all the way: exact.
+  auto exact_tail = c.LoadSegment(sha_, 2, 2, 1, "", "", {}, {}, "zstd");
+  auto exact_head =
+      e.LoadSegment(sha_, 0, 1, 1, cloud.address, exact_tail.segment_id(), {}, {}, "lz4");
+  auto exact = e.Infer(exact_head.segment_id(), 8, {input}, 10000, "lz4");
+  ASSERT_TRUE(exact.status.ok()) << exact.status.error_message();
+  EXPECT_EQ(exact.outputs[0].data, expected[0].data);
+  EXPECT_THROW(c.LoadSegment(sha_, 2, 2, 1, "", "", {}, {}, "gzip"), Error);
+
+  // Hostile headers: an unknown codec, a payload announced beyond any codec's bound, a raw
+  // tensor whose payload size differs from its data size, a zstd bomb (1 MiB of zeros announced
+  // as the segment's 1 KiB input), garbage in a codec: refused, and the worker stays up.
+  auto seg = e.LoadSegment(sha_, 0, 2, 1, "", "");
+  auto infer = [&](const std::function<void(v2::InferRequest*)>& edit) {
+    auto req = GoodRequest(seg.segment_id());
+    edit(&req);
+    return RawInfer(edge.address, {req});
+  };
+  using grpc::StatusCode;
+  auto header = [](v2::InferRequest* r) { return r->mutable_tensors(0); };
+  EXPECT_EQ(infer([](v2::InferRequest*) {}).error_code(), StatusCode::OK);
+  auto unknown = infer([&](v2::InferRequest* r) { header(r)->set_codec("gzip"); });
+  EXPECT_EQ(unknown.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(unknown.error_message(), HasSubstr("codec 'gzip'"));
+  EXPECT_EQ(infer([&](v2::InferRequest* r) {
+              header(r)->set_codec("zstd");
+              header(r)->set_payload_bytes(1ULL << 40);
+            }).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(infer([&](v2::InferRequest* r) { header(r)->set_payload_bytes(12); }).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  const codec::Codec& zstd = codec::Get("zstd", "test");
+  Tensor zeros;
+  zeros.spec = {"x", DType::kFloat, {1, 4, 256, 256}};  // 1 MiB
+  zeros.data.assign(static_cast<size_t>(zeros.spec.bytes()), 0);
+  std::vector<uint8_t> bomb = zstd.Encode(zeros);
+  auto bombed = infer([&](v2::InferRequest* r) {
+    header(r)->set_codec("zstd");
+    header(r)->set_payload_bytes(bomb.size());
+    r->set_data(bomb.data(), bomb.size());
+  });
+  EXPECT_EQ(bombed.error_code(), StatusCode::INVALID_ARGUMENT) << bombed.error_message();
+  auto garbage = infer([&](v2::InferRequest* r) {
+    header(r)->set_codec("lz4");
+    header(r)->set_payload_bytes(64);
+    r->set_data(std::string(64, 'x'));
+  });
+  EXPECT_EQ(garbage.error_code(), StatusCode::INVALID_ARGUMENT) << garbage.error_message();
+  EXPECT_EQ(infer([](v2::InferRequest*) {}).error_code(), StatusCode::OK);
+  EXPECT_EQ(e.Hello().resource, "edgeC");
 }
 
 TEST_F(Deploy, EightConcurrentClientsTimesTwoHundredRequests) {

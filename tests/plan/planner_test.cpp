@@ -16,7 +16,47 @@ std::string Describe(const PlanCandidate& c) {
   std::string s = fmt::format("{:.6f}ms up={} |", c.latency_ms, c.uplink_bytes);
   for (const auto& st : c.stages)
     s += fmt::format(" r{}[{}..{}]", st.resource, st.first_block, st.last_block);
+  for (const auto& h : c.hops) s += fmt::format(" {}:{}", h.codec, h.bytes);
   return s;
+}
+
+// Hops that use a codec, over `plans`.
+int CodecHops(const std::vector<PlanCandidate>& plans) {
+  int n = 0;
+  for (const auto& c : plans)
+    for (const auto& h : c.hops) n += h.codec != "none";
+  return n;
+}
+
+// Codec options at random boundaries (some with none), in random order, with sizes below and
+// above raw and integer costs (ties are common); some are not measured on some resources
+// (negative, or the cost lists cut short). Often an upload cap that only some codecs meet.
+void AddRandomCodecs(PlanProblem& p, std::mt19937& rng) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::vector<std::string> names = {"lz4", "zstd", "fp16", "int8+zstd"};
+  p.codecs.resize(static_cast<size_t>(p.blocks + 1 - pick(0, 1)));
+  for (size_t b = 0; b < p.codecs.size(); ++b) {
+    if (pick(0, 3) == 0) continue;
+    std::shuffle(names.begin(), names.end(), rng);
+    const int64_t raw = p.BytesAtBoundary(static_cast<int>(b));
+    for (int i = 0, n = pick(1, 3); i < n; ++i)
+      p.codecs[b].push_back({names[static_cast<size_t>(i)],
+                             pick(0, 1) == 0 ? raw * pick(0, 6) / 4 : pick(0, 8) * 500,
+                             pick(0, 3) == 0 ? 0.01 * pick(1, 3) : 0.0});
+  }
+  for (auto& r : p.resources) {
+    r.codec_cost.resize(pick(0, 3) == 0 ? static_cast<size_t>(pick(0, p.blocks)) : p.codecs.size());
+    for (size_t b = 0; b < r.codec_cost.size() && b < p.codecs.size(); ++b) {
+      const int listed = static_cast<int>(p.codecs[b].size());
+      r.codec_cost[b].resize(static_cast<size_t>(pick(0, 4) == 0 ? pick(0, listed) : listed));
+      for (auto& cost : r.codec_cost[b]) {
+        cost = {static_cast<double>(pick(0, 3)), static_cast<double>(pick(0, 3))};
+        if (pick(0, 5) == 0) (pick(0, 1) == 0 ? cost.encode_ms : cost.decode_ms) = -1;
+      }
+    }
+  }
+  if (pick(0, 2) == 0)
+    p.max_upload_bytes[pick(0, static_cast<int>(p.tiers.size()) - 1)] = pick(0, 6) * 500;
 }
 
 // Random instance: integer times and sizes so that ties are common. With `caps_often`, absolute,
@@ -90,19 +130,24 @@ PlanProblem RandomProblem(std::mt19937& rng, bool caps_often = false) {
   return p;
 }
 
+// Every other instance has codec options: the brute force enumerates every codec assignment of
+// every layout, the search prices each hop by its chosen codec.
 TEST(Planner, TopKEqualsBruteForceOnThousandsOfRandomInstances) {
   std::mt19937 rng(20261123);
-  int nonempty = 0;
+  int nonempty = 0, codec_hops = 0;
   for (int i = 0; i < 3000; ++i) {
     PlanProblem p = RandomProblem(rng);
+    if (i % 2 == 1) AddRandomCodecs(p, rng);
     auto expected = PlanBruteForce(p);
     auto actual = PlanTopK(p);
     nonempty += !expected.empty();
+    codec_hops += CodecHops(actual);
     ASSERT_EQ(actual.size(), expected.size()) << "instance " << i;
     for (size_t k = 0; k < expected.size(); ++k)
       ASSERT_EQ(Describe(actual[k]), Describe(expected[k])) << "instance " << i << " rank " << k;
   }
-  EXPECT_GT(nonempty, 1500);  // the generator must produce mostly feasible instances
+  EXPECT_GT(nonempty, 1500);   // the generator must produce mostly feasible instances
+  EXPECT_GT(codec_hops, 200);  // and codecs must be chosen often
 }
 
 // The bench's synthetic problem (bench/bench_plan.cpp): later tiers faster, random sizes,
@@ -118,7 +163,7 @@ PlanProblem SyntheticProblem(int blocks, int tiers, int per_tier) {
   for (int b = 0; b < blocks; ++b) p.output_bytes.push_back(size(rng));
   for (int t = 0; t < tiers; ++t)
     for (int i = 0; i < per_tier; ++i) {
-      ResourceProfile r{fmt::format("t{}r{}", t, i), t, {}};
+      ResourceProfile r{fmt::format("t{}r{}", t, i), t, {}, {}};
       for (int b = 0; b < blocks; ++b) r.block_ms.push_back(time(rng) / (1 + t));
       p.resources.push_back(std::move(r));
     }
@@ -130,6 +175,35 @@ PlanProblem SyntheticProblem(int blocks, int tiers, int per_tier) {
   p.max_upload_bytes[0] = 2000000;
   for (int b = 0; b < blocks; ++b) p.block_weight_bytes.push_back(size(rng));
   return p;
+}
+
+// Three codecs at every boundary, as bench/bench_plan.cpp adds them: lz4 (ratio 0.5..0.9, fast),
+// zstd (0.3..0.7) and int8+zstd (0.1..0.3, lossy), encode and decode times proportional to the raw
+// size, slower on the first tier; one codec in twenty not measured on one resource.
+void AddSyntheticCodecs(PlanProblem& p, std::mt19937& rng) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const std::vector<std::pair<std::string, double>> kinds = {
+      {"lz4", 0.5}, {"zstd", 0.3}, {"int8+zstd", 0.1}};
+  p.codecs.assign(static_cast<size_t>(p.blocks) + 1, {});
+  for (int b = 0; b <= p.blocks; ++b)
+    for (const auto& [name, ratio] : kinds)
+      p.codecs[static_cast<size_t>(b)].push_back(
+          {name,
+           static_cast<int64_t>(static_cast<double>(p.BytesAtBoundary(b)) *
+                                (ratio + 0.4 * unit(rng))),
+           name == "int8+zstd" ? 0.01 : 0.0});
+  for (auto& r : p.resources) {
+    r.codec_cost.assign(p.codecs.size(), {});
+    for (int b = 0; b <= p.blocks; ++b) {
+      const double mb = static_cast<double>(p.BytesAtBoundary(b)) / 1e6;
+      for (size_t i = 0; i < p.codecs[static_cast<size_t>(b)].size(); ++i) {
+        const double per_mb = (1.0 + static_cast<double>(i)) * (r.tier == 0 ? 4.0 : 1.0);
+        CodecCost cost{mb * per_mb * (0.5 + unit(rng)), mb * per_mb * 0.5 * (0.5 + unit(rng))};
+        if (unit(rng) < 0.05) cost.decode_ms = -1;
+        r.codec_cost[static_cast<size_t>(b)].push_back(cost);
+      }
+    }
+  }
 }
 
 // How many plans both found.
@@ -149,6 +223,7 @@ TEST(Planner, CapsEqualBruteForceOnThousandsOfRandomInstances) {
   int binding = 0, infeasible = 0;
   for (int i = 0; i < 3000; ++i) {
     PlanProblem p = RandomProblem(rng, true);
+    if (i % 2 == 1) AddRandomCodecs(p, rng);
     ExpectSamePlans(p, fmt::format("instance {}", i));
     if (testing::Test::HasFailure()) return;
     PlanProblem free = p;
@@ -183,6 +258,7 @@ TEST(Planner, MediumInstancesWithCapsEqualBruteForce) {
     if (i % 3 == 0) p.max_time[1] = {static_cast<double>(pick(30, 70)), true};
     if (i % 4 < 2)
       p.max_memory_bytes[p.resources[static_cast<size_t>(pick(2, 5))].name] = pick(4, 30) * 1000000;
+    if (i % 3 == 2) AddSyntheticCodecs(p, rng);
     nonempty += ExpectSamePlans(p, fmt::format("instance {}", i)) > 0;
     if (testing::Test::HasFailure()) return;
   }
@@ -210,16 +286,18 @@ TEST(Planner, BindingPercentageCapsEqualBruteForce) {
     // The input's transfer makes the first tier's plans the fastest: capping it binds.
     p.max_time[0] = {static_cast<double>(pick(25, 70)), true};
     if (i % 3 == 0) p.max_time[2] = {static_cast<double>(pick(30, 60)), true};
+    if (i % 4 == 2) AddSyntheticCodecs(p, rng);
     nonempty += ExpectSamePlans(p, fmt::format("instance {}", i)) > 0;
     if (testing::Test::HasFailure()) return;
   }
   EXPECT_GT(nonempty, 150);
 }
 
-// The front by definition, from every plan: per uplink value the first plan in the total order,
-// kept when it is faster than every plan with a smaller uplink.
+// The front by definition, from every plan (every codec assignment of every layout): per uplink
+// value the first plan in the total order, kept when it is faster than every plan with a smaller
+// uplink.
 std::vector<PlanCandidate> BruteForceFront(const PlanProblem& p) {
-  auto all = AllPlans(p);
+  auto all = AllPlans(p, CodecPlans::kEvery);
   std::stable_sort(all.begin(), all.end(), [](const PlanCandidate& a, const PlanCandidate& b) {
     return a.uplink_bytes < b.uplink_bytes;
   });
@@ -233,10 +311,12 @@ std::vector<PlanCandidate> BruteForceFront(const PlanProblem& p) {
 
 TEST(Planner, ParetoFrontIsNonDominatedAndComplete) {
   std::mt19937 rng(7);
-  for (int i = 0; i < 300; ++i) {
+  int codec_points = 0;
+  for (int i = 0; i < 600; ++i) {
     PlanProblem p = RandomProblem(rng, i % 2 == 1);
+    if (i % 4 >= 2) AddRandomCodecs(p, rng);
     p.objective = Objective::kLatency;
-    auto all = AllPlans(p);
+    auto all = AllPlans(p, CodecPlans::kEvery);
     auto front = ParetoLatencyUplink(p);
     auto expected = BruteForceFront(p);
     ASSERT_EQ(front.size(), expected.size()) << "instance " << i;
@@ -253,7 +333,9 @@ TEST(Planner, ParetoFrontIsNonDominatedAndComplete) {
       EXPECT_GT(front[a].uplink_bytes, front[a - 1].uplink_bytes);
       EXPECT_LT(front[a].latency_ms, front[a - 1].latency_ms);
     }
+    codec_points += CodecHops(front);
   }
+  EXPECT_GT(codec_points, 30);
 }
 
 TEST(Planner, HandComputedThreeTierExample) {
@@ -262,7 +344,7 @@ TEST(Planner, HandComputedThreeTierExample) {
   p.blocks = 3;
   p.output_bytes = {4000, 1000, 10};
   p.input_bytes = 8000;
-  p.resources = {{"pi", 0, {10, 10, 10}}, {"box", 1, {2, 2, 2}}, {"gpu", 2, {1, 1, 1}}};
+  p.resources = {{"pi", 0, {10, 10, 10}, {}}, {"box", 1, {2, 2, 2}, {}}, {"gpu", 2, {1, 1, 1}, {}}};
   p.links[{"pi", "box"}] = {1, 8};  // 8 Mbit/s: 1 ms per 1000 bytes
   p.links[{"box", "gpu"}] = {5, 80};
   p.links[{"pi", "gpu"}] = {20, 8};
@@ -282,6 +364,208 @@ TEST(Planner, HandComputedThreeTierExample) {
   EXPECT_DOUBLE_EQ(plans[2].latency_ms, 19.0);
   EXPECT_EQ(plans[2].uplink_bytes, 4000);
   EXPECT_EQ(Describe(plans[0]), Describe(PlanBruteForce(p)[0]));
+}
+
+// A slow device (500 ms per block) and a fast cloud: the device sends the 1 MB input (boundary 0)
+// or its block's 1 MB output (boundary 1, no codecs). At boundary 0 lz4 makes 600 kB (pi encodes
+// in 2 ms, gpu decodes in 1 ms) and zstd 300 kB (10 ms, 2 ms). 8 Mbit/s moves 1 kB per ms.
+PlanProblem CodecProblem(double mbps) {
+  PlanProblem p;
+  p.tiers = {"device", "cloud"};
+  p.blocks = 2;
+  p.input_bytes = 1000000;
+  p.output_bytes = {1000000, 1000};
+  p.resources = {{"pi", 0, {500, 500}, {}}, {"gpu", 1, {1, 1}, {}}};
+  p.links[{"pi", "gpu"}] = {2, mbps};
+  p.codecs = {{{"lz4", 600000, 0}, {"zstd", 300000, 0}}};
+  p.resources[0].codec_cost = {{{2, 7}, {10, 9}}};
+  p.resources[1].codec_cost = {{{5, 1}, {6, 2}}};
+  p.top_k = 5;
+  return p;
+}
+
+TEST(PlannerCodecs, SlowLinkPicksACompressingCodec) {
+  PlanProblem p = CodecProblem(8);
+  auto plans = PlanTopK(p);
+  ASSERT_FALSE(plans.empty());
+  // raw 2 + 1000 ms, lz4 2 + 2 + 600 + 1, zstd 10 + 2 + 300 + 2 = 314 ms; then 2 ms on the gpu.
+  ASSERT_EQ(plans[0].hops.size(), 1u);
+  const Hop& hop = plans[0].hops[0];
+  EXPECT_EQ(hop.codec, "zstd");
+  EXPECT_EQ(hop.bytes, 300000);
+  EXPECT_EQ(hop.raw_bytes, 1000000);
+  EXPECT_DOUBLE_EQ(hop.encode_ms, 10);
+  EXPECT_DOUBLE_EQ(hop.decode_ms, 2);
+  EXPECT_DOUBLE_EQ(hop.ms, 314);
+  EXPECT_DOUBLE_EQ(plans[0].latency_ms, 316);
+  EXPECT_EQ(plans[0].uplink_bytes, 300000);
+  EXPECT_EQ(Describe(plans[0]), Describe(PlanBruteForce(p)[0]));
+}
+
+TEST(PlannerCodecs, FastLinkKeepsRawBytes) {
+  PlanProblem p = CodecProblem(10000);
+  auto plans = PlanTopK(p);
+  ASSERT_FALSE(plans.empty());
+  // raw 2 + 0.8 ms beats lz4 (2 + 2 + 0.48 + 1) and zstd (10 + 2 + 0.24 + 2).
+  const Hop& hop = plans[0].hops.at(0);
+  EXPECT_EQ(hop.codec, "none");
+  EXPECT_EQ(hop.bytes, 1000000);
+  EXPECT_EQ(hop.raw_bytes, 1000000);
+  EXPECT_EQ(hop.encode_ms, 0);
+  EXPECT_DOUBLE_EQ(hop.ms, 2.8);
+  EXPECT_EQ(Describe(plans[0]), Describe(PlanBruteForce(p)[0]));
+}
+
+// zstd would win at 8 Mbit/s, but the gpu never measured it: no hop into the gpu uses it, neither
+// in the search nor among every assignment the brute force tries.
+TEST(PlannerCodecs, ACodecNotMeasuredOnTheReceiverIsNeverChosen) {
+  for (int variant = 0; variant < 3; ++variant) {
+    PlanProblem p = CodecProblem(8);
+    if (variant == 0) p.resources[1].codec_cost[0].resize(1);  // the list cut short
+    if (variant == 1) p.resources[1].codec_cost[0][1].decode_ms = -1;
+    if (variant == 2) p.resources[1].codec_cost.clear();  // nothing measured on the gpu
+    auto plans = PlanTopK(p);
+    // The layout that sends the input: lz4 (605 ms), or raw (1002 ms) when the gpu has no codec.
+    auto offload = std::find_if(plans.begin(), plans.end(), [](const PlanCandidate& c) {
+      return c.stages.size() == 2 && c.stages[0].last_block == -1;
+    });
+    ASSERT_NE(offload, plans.end());
+    EXPECT_EQ(offload->hops.at(0).codec, variant == 2 ? "none" : "lz4") << variant;
+    for (const auto& plan : AllPlans(p, CodecPlans::kEvery))
+      for (const auto& h : plan.hops) EXPECT_NE(h.codec, "zstd") << variant;
+    EXPECT_EQ(Describe(plans[0]), Describe(PlanBruteForce(p)[0]));
+  }
+}
+
+// 500 kB may leave the device: neither raw (1 MB) nor lz4 (600 kB) fits, zstd does, so the fast
+// link's plan offloads with zstd; without zstd on the gpu only the device-only plan is left.
+TEST(PlannerCodecs, AnUploadCapOnlyACodecMeets) {
+  PlanProblem p = CodecProblem(10000);
+  p.max_upload_bytes[0] = 500000;
+  auto plans = PlanTopK(p);
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].hops.at(0).codec, "zstd");
+  EXPECT_EQ(plans[0].uplink_bytes, 300000);
+  EXPECT_DOUBLE_EQ(plans[0].latency_ms, 10 + 2 + 0.24 + 2 + 2);
+  EXPECT_TRUE(plans[1].hops.empty());  // the device runs everything
+  EXPECT_EQ(Describe(plans[0]), Describe(PlanBruteForce(p)[0]));
+  p.resources[1].codec_cost[0][1] = {};
+  plans = PlanTopK(p);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_TRUE(plans[0].hops.empty());
+  EXPECT_EQ(PlanBruteForce(p).size(), 1u);
+}
+
+// On a fast link the latency objective sends raw bytes; the uplink objective sends the fewest
+// bytes out of the device (zstd) even though lz4 and raw are faster.
+TEST(PlannerCodecs, UplinkObjectivePicksTheSmallestFirstHop) {
+  PlanProblem p = CodecProblem(10000);
+  p.objective = Objective::kUplink;
+  auto plans = PlanTopK(p);
+  ASSERT_GE(plans.size(), 2u);
+  EXPECT_EQ(plans[0].uplink_bytes, 0);  // the device runs everything
+  EXPECT_EQ(plans[1].hops.at(0).codec, "zstd");
+  EXPECT_EQ(plans[1].uplink_bytes, 300000);
+  EXPECT_EQ(plans[1].stages.at(0).last_block, -1);
+  auto expected = PlanBruteForce(p);
+  ASSERT_EQ(plans.size(), expected.size());
+  for (size_t k = 0; k < plans.size(); ++k) EXPECT_EQ(Describe(plans[k]), Describe(expected[k]));
+  p.objective = Objective::kLatency;
+  EXPECT_EQ(PlanTopK(p)[0].hops.at(0).codec, "none");
+}
+
+// A plan on the front is a layout with its codecs: on a fast link the offloading layout gives
+// three points (raw fastest, lz4, zstd smallest), beside the device-only plan.
+TEST(PlannerCodecs, ParetoFrontHoldsOneLayoutWithSeveralCodecs) {
+  PlanProblem p = CodecProblem(10000);
+  auto front = ParetoLatencyUplink(p);
+  ASSERT_EQ(front.size(), 4u);
+  EXPECT_EQ(front[0].uplink_bytes, 0);
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"zstd", 300000}, {"lz4", 600000}, {"none", 1000000}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto& plan = front[i + 1];
+    EXPECT_EQ(plan.stages.at(0).last_block, -1);
+    EXPECT_EQ(plan.hops.at(0).codec, expected[i].first);
+    EXPECT_EQ(plan.uplink_bytes, expected[i].second);
+  }
+  EXPECT_DOUBLE_EQ(front[3].latency_ms, 4.8);
+}
+
+// The return hop moves the final output (boundary `blocks`) with that boundary's codecs; Evaluate
+// fills every hop field and sums the lossy codecs' output errors.
+TEST(PlannerCodecs, EvaluateFillsTheHopsAndSumsTheOutputError) {
+  PlanProblem p = CodecProblem(8);
+  p.output_bytes = {1000000, 200000};
+  p.codecs.resize(3);
+  p.codecs[0].push_back({"int8+zstd", 100000, 0.02});
+  p.codecs[2] = {{"fp16", 100000, 0.005}};
+  p.resources[0].codec_cost = {{{2, 7}, {10, 9}, {3, 3}}, {}, {{1, 1}}};
+  p.resources[1].codec_cost = {{{5, 1}, {6, 2}, {4, 4}}, {}, {{1, 1}}};
+  p.links[{"gpu", "pi"}] = {3, 8};
+  p.return_result = true;
+  auto plans = PlanTopK(p);
+  ASSERT_FALSE(plans.empty());
+  const auto& best = plans[0];
+  ASSERT_EQ(best.hops.size(), 2u);
+  // int8+zstd: 3 + (2 + 100) + 4 ms; fp16 back: 1 + (3 + 100) + 1 ms.
+  EXPECT_EQ(best.hops[0].codec, "int8+zstd");
+  EXPECT_DOUBLE_EQ(best.hops[0].ms, 109);
+  EXPECT_EQ(best.hops[1].codec, "fp16");
+  EXPECT_EQ(best.hops[1].from, 1);
+  EXPECT_EQ(best.hops[1].raw_bytes, 200000);
+  EXPECT_EQ(best.hops[1].bytes, 100000);
+  EXPECT_DOUBLE_EQ(best.hops[1].encode_ms, 1);
+  EXPECT_DOUBLE_EQ(best.hops[1].decode_ms, 1);
+  EXPECT_DOUBLE_EQ(best.hops[1].ms, 105);
+  EXPECT_DOUBLE_EQ(best.hops[1].output_error, 0.005);
+  EXPECT_DOUBLE_EQ(best.output_error, 0.025);
+  EXPECT_DOUBLE_EQ(best.latency_ms, 109 + 2 + 105);
+  EXPECT_EQ(Describe(best), Describe(PlanBruteForce(p)[0]));
+  // The same layout with raw bytes given explicitly.
+  auto raw = Evaluate(p, best.stages, {0, 0});
+  EXPECT_EQ(raw.hops[0].codec, "none");
+  EXPECT_EQ(raw.hops[0].bytes, 1000000);
+  EXPECT_EQ(raw.output_error, 0);
+  EXPECT_DOUBLE_EQ(raw.latency_ms, 1002 + 2 + 203);
+}
+
+TEST(PlannerCodecs, RejectsBadCodecData) {
+  auto expect_bad = [](const std::function<void(PlanProblem&)>& change, const std::string& text) {
+    PlanProblem p = CodecProblem(8);
+    change(p);
+    try {
+      PlanTopK(p);
+      FAIL() << text;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+      EXPECT_THAT(e.what(), testing::HasSubstr(text));
+    }
+  };
+  expect_bad([](PlanProblem& p) { p.codecs.resize(4); }, "codec choices for 4 boundaries");
+  expect_bad([](PlanProblem& p) { p.codecs[0][0].name = ""; }, "boundary 0: codec name ''");
+  expect_bad([](PlanProblem& p) { p.codecs[0][0].name = "none"; }, "codec name 'none'");
+  expect_bad([](PlanProblem& p) { p.codecs[0][1].name = "lz4"; }, "codec lz4 is listed twice");
+  expect_bad([](PlanProblem& p) { p.codecs[0][1].bytes = -1; }, "boundary 0 codec zstd: -1 bytes");
+  expect_bad([](PlanProblem& p) { p.codecs[0][1].bytes = int64_t{1} << 43; }, "codec zstd");
+  expect_bad([](PlanProblem& p) { p.codecs[0][0].output_error = NAN; }, "output error nan");
+  expect_bad([](PlanProblem& p) { p.codecs[0][0].output_error = -0.1; }, "output error -0.1");
+  expect_bad([](PlanProblem& p) { p.resources[1].codec_cost.resize(4); },
+             "resource 'gpu' has codec costs for 4 boundaries");
+  expect_bad(
+      [](PlanProblem& p) {
+        p.resources[0].codec_cost[0].push_back({1, 1});
+      },
+      "resource 'pi' boundary 0: costs of 3 codecs, 2 are listed");
+  expect_bad([](PlanProblem& p) { p.resources[0].codec_cost[0][1].encode_ms = NAN; },
+             "resource 'pi' boundary 0 codec zstd: time nan ms");
+  expect_bad([](PlanProblem& p) { p.resources[0].codec_cost[0][1].decode_ms = 2e12; },
+             "resource 'pi' boundary 0 codec zstd: time");
+  expect_bad([](PlanProblem& p) { p.resources[0].codec_cost[0][0].decode_ms = -INFINITY; },
+             "codec lz4: time -inf ms");
+  PlanProblem fine = CodecProblem(8);
+  fine.resources[0].codec_cost[0][0] = {-1, -5};  // negative: not measured, not an error
+  EXPECT_NO_THROW(PlanTopK(fine));
 }
 
 // What used to run into std::bad_alloc: infeasible caps at 150 x 3 x 3. Absolute and memory caps
@@ -453,9 +737,9 @@ TEST(Planner, ValidationErrors) {
   p.tiers = {"device"};
   p.blocks = 2;
   p.output_bytes = {1, 1};
-  p.resources = {{"pi", 0, {1}}};
+  p.resources = {{"pi", 0, {1}, {}}};
   EXPECT_THROW(PlanTopK(p), Error);  // wrong number of block times
-  p.resources = {{"edge1", 0, {1, 1}}};
+  p.resources = {{"edge1", 0, {1, 1}, {}}};
   p.top_k = 0;
   EXPECT_THROW(PlanTopK(p), Error);
 }

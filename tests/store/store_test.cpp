@@ -271,6 +271,66 @@ TEST(Validate, InputSize) {
                 HasSubstr("MB is not within 0..1e+06 MB"));
 }
 
+TEST(Store, CodecMeasurementsRoundTripThroughTheStoreAndJson) {
+  Store db(FreshDb("codecs"));
+  ModelRecord model{"abc", "tiny", "", "onnx", 10, 64};
+  model.key = std::string(64, 'c');
+  RunRecord run = SampleRun(10);
+  run.codecs = {{.boundary = 0,
+                 .codec = "lz4",
+                 .raw_bytes = 64,
+                 .bytes = 40,
+                 .encode_ms = 0.01,
+                 .decode_ms = 0.005,
+                 .max_abs_error = 0,
+                 .rel_l2_error = 0},
+                {.boundary = 3,
+                 .codec = "int8+zstd",
+                 .raw_bytes = 5000,
+                 .bytes = 900,
+                 .encode_ms = 0.2,
+                 .decode_ms = 0.1,
+                 .max_abs_error = 0.02,
+                 .rel_l2_error = 0.004,
+                 .top1_agreement = 0.75,
+                 .fidelity_inputs = 4}};
+  db.SaveRun({"pi", "device"}, model, SampleBlocks(), run);
+  auto views = db.LatestProfiles(model.key);
+  ASSERT_EQ(views.size(), 1u);
+  ASSERT_EQ(views[0].codecs.size(), 2u);
+  const CodecRecord& c = views[0].codecs[1];
+  EXPECT_EQ(c.boundary, 3);
+  EXPECT_EQ(c.codec, "int8+zstd");
+  EXPECT_EQ(c.bytes, 900);
+  EXPECT_DOUBLE_EQ(c.rel_l2_error, 0.004);
+  EXPECT_DOUBLE_EQ(c.top1_agreement, 0.75);
+  EXPECT_EQ(c.fidelity_inputs, 4);
+  EXPECT_EQ(views[0].codecs[0].top1_agreement, -1);
+
+  RunDocument doc{{"pi", "device"}, model, SampleBlocks(), run};
+  auto back = RunDocumentFromJson(nlohmann::json::parse(RunDocumentToJson(doc).dump()), "r.json");
+  ASSERT_EQ(back.run.codecs.size(), 2u);
+  EXPECT_EQ(back.run.codecs[1].codec, "int8+zstd");
+  EXPECT_DOUBLE_EQ(back.run.codecs[1].max_abs_error, 0.02);
+
+  auto refused = [&](const std::function<void(CodecRecord&)>& change) {
+    RunRecord bad = run;
+    change(bad.codecs[1]);
+    return ErrorOf([&] { db.SaveRun({"pi", "device"}, model, SampleBlocks(), bad); });
+  };
+  EXPECT_THAT(refused([](auto& x) { x.boundary = 4; }), HasSubstr("not within 0..3"));
+  EXPECT_THAT(refused([](auto& x) {
+                x.codec = "lz4";
+                x.boundary = 0;
+              }),
+              HasSubstr("measured twice"));
+  EXPECT_THAT(refused([](auto& x) { x.codec = "Bad Name"; }), HasSubstr("codec name"));
+  EXPECT_THAT(refused([](auto& x) { x.rel_l2_error = std::nan(""); }), HasSubstr("error nan"));
+  EXPECT_THAT(refused([](auto& x) { x.top1_agreement = 1.5; }), HasSubstr("top-1"));
+  EXPECT_THAT(refused([](auto& x) { x.encode_ms = -1; }), HasSubstr("encode_ms"));
+  EXPECT_EQ(db.CountRuns(), 1);
+}
+
 TEST(Store, RefusesRecordsThatBreakTheRules) {
   Store db(FreshDb("rules"));
   ModelRecord model{"abc", "tiny", "", "onnx", 10, 64};
