@@ -79,7 +79,7 @@ std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
 }
 
 std::string LayoutOf(const nlohmann::json& plan) {
-  return plan::LayoutText(plan::PlannedRunFromJson(plan, "plan"));
+  return plan::PlanKey(plan::PlannedRunFromJson(plan, "plan"));
 }
 
 // The adaptive scenario (issue 9): `serve` on the device answers a steady stream of requests

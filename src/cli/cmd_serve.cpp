@@ -173,7 +173,7 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
       PrintJson(ready);
     } else {
       fmt::print("serving {} (plan: {}; {:.2f} ms predicted{}): grpc port {}", o->serve.name,
-                 plan::LayoutText(best), best.latency_ms, o->no_adapt ? "; static" : "",
+                 plan::PlanKey(best), best.latency_ms, o->no_adapt ? "; static" : "",
                  service.grpc_port());
       if (service.http_port() > 0) fmt::print(", http port {}", service.http_port());
       if (service.metrics_port() > 0) fmt::print(", metrics port {}", service.metrics_port());

@@ -112,9 +112,12 @@ EncodedTensors EncodeTensors(const std::vector<Tensor>& tensors, const std::stri
     header->set_codec(c->name());
     header->set_payload_bytes(out.payloads.back().size());
   }
+  // Raw tensors cost no codec work (what is left is the transfer's).
   if (encode_ms)
     *encode_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        raw ? 0.0
+            : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count();
   return out;
 }
 
@@ -166,17 +169,21 @@ std::vector<Tensor> TensorAssembler::Take() {
   const auto start = std::chrono::steady_clock::now();
   std::vector<Tensor> tensors;
   tensors.reserve(specs_.size());
+  bool decoded = false;
   for (size_t i = 0; i < specs_.size(); ++i) {
     if (!encodings_[i].codec) {
       tensors.push_back({std::move(specs_[i]), std::move(payloads_[i])});
       continue;
     }
+    decoded = true;
     std::vector<uint8_t> payload = std::move(payloads_[i]);
     tensors.push_back(encodings_[i].codec->Decode(specs_[i], payload.data(), payload.size(),
                                                   what_ + ": tensor '" + specs_[i].name + "'"));
   }
   decode_ms_ =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      decoded ? std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count()
+              : 0.0;
   return tensors;
 }
 

@@ -1,5 +1,6 @@
 #include "plan/document.h"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -119,9 +120,12 @@ std::string HopText(const PlannedHop& h) {
 }
 
 std::string PlanKey(const PlannedRun& run) {
-  std::string key = LayoutText(run);
-  for (const auto& h : run.hops) key += " " + h.codec;
-  return key;
+  const bool coded = std::any_of(run.hops.begin(), run.hops.end(),
+                                 [](const PlannedHop& h) { return h.codec != "none"; });
+  if (!coded) return LayoutText(run);
+  std::string codecs;
+  for (const auto& h : run.hops) codecs += (codecs.empty() ? "" : ",") + h.codec;
+  return LayoutText(run) + " [" + codecs + "]";
 }
 
 PlannedRun ToPlannedRun(const PlanProblem& p, const PlanCandidate& c, int rank) {

@@ -62,7 +62,8 @@ std::string LayoutText(const PlannedRun& run);
 // "pi->gpu 12.30 ms"; with a codec, the bytes on the wire and raw:
 // "pi->gpu 300.0 kB (zstd, raw 1.00 MB) 12.30 ms".
 std::string HopText(const PlannedHop& hop);
-// What makes two plans the same chain: LayoutText and every hop's codec.
+// What makes two plans the same chain: LayoutText and every hop's codec, as LayoutText alone
+// when every hop is raw, else "device 0-3 | edge 4-7 [lz4,none]" (one codec per hop).
 std::string PlanKey(const PlannedRun& run);
 
 nlohmann::ordered_json ToJson(const PlanDocument& document);

@@ -416,7 +416,7 @@ struct Adapter::Impl {
     nlohmann::ordered_json entry = {
         {"time_unix_ms", UnixMs()},
         {"trigger", trigger},
-        {"from", plan::LayoutText(run)},
+        {"from", plan::PlanKey(run)},
         {"to", layout},
         {"predicted_from_ms", current ? nlohmann::json(current->latency_ms) : nlohmann::json()},
         {"predicted_to_ms", best[0].latency_ms},
@@ -426,8 +426,8 @@ struct Adapter::Impl {
         {"from_standby", staged},
         {"measured_before_ms", before_n > 0 ? nlohmann::json(before) : nlohmann::json()},
         {"measured_before_requests", before_n}};
-    note(fmt::format("switched plan: {} -> {} ({}; predicted {:.1f}% better)",
-                     plan::LayoutText(run), layout, trigger, gain * 100));
+    note(fmt::format("switched plan: {} -> {} ({}; predicted {:.1f}% better)", plan::PlanKey(run),
+                     layout, trigger, gain * 100));
     std::lock_guard<std::mutex> lock(mutex);
     FillMeasuredGains(true);  // an earlier switch's window ends here
     switches.push_back({entry, pipeline.current_chain(), Clock::now(), false});

@@ -507,7 +507,7 @@ std::string InferenceService::MetricsText() const {
   line("# HELP scission_plan_info The plan requests take now (chain counts installs).");
   line("# TYPE scission_plan_info gauge");
   line(fmt::format("scission_plan_info{{chain=\"{}\",plan=\"{}\",predicted_ms=\"{:.3f}\"}} 1",
-                   chain, PromLabel(plan::LayoutText(plan)), plan.latency_ms));
+                   chain, PromLabel(plan::PlanKey(plan)), plan.latency_ms));
   line("# HELP scission_plan_switches_total Plans installed after the first.");
   line("# TYPE scission_plan_switches_total counter");
   line(fmt::format("scission_plan_switches_total {}", chain > 0 ? chain - 1 : 0));

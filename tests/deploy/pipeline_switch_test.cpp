@@ -397,6 +397,67 @@ TEST_F(PipelineSwitch, SwitchesUnderConcurrentLoadLoseAndDuplicateNothing) {
               kPerClient, kInstalls, run.wall_s, chains.size());
 }
 
+// `layout` with the hops' codecs, one per hop in order (the last one past the stages' hops is
+// the return hop).
+plan::PlannedRun WithCodecs(plan::PlannedRun run, const std::vector<std::string>& codecs) {
+  for (size_t i = 0; i < codecs.size(); ++i) {
+    plan::PlannedHop hop;
+    hop.from = run.stages[i].resource;
+    hop.to = i + 1 < run.stages.size() ? run.stages[i + 1].resource : run.stages[0].resource;
+    hop.codec = codecs[i];
+    run.hops.push_back(hop);
+  }
+  return run;
+}
+
+// A switch that changes only a hop's codec is a switch like any other (serve re-plans codecs
+// with the cut): under load, every request is answered once, exactly (the codecs are lossless),
+// and each chain's hops really travel in its codecs.
+TEST_F(PipelineSwitch, CodecOnlySwitchesUnderLoadAreExactAndLoseNothing) {
+  TestWorker edge("edge"), cloud("cloud");
+  Pipeline pipeline(Options({{"edge", edge.address}, {"cloud", cloud.address}}),
+                    [](const std::string&) {});
+  const auto three = Layout({{"device", 0, 1}, {"edge", 2, 3}, {"cloud", 4, 5}});
+  const std::vector<plan::PlannedRun> layouts = {
+      WithCodecs(three, {"none", "none"}),
+      WithCodecs(three, {"lz4", "zstd"}),
+      WithCodecs(three, {"zstd", "lz4", "lz4"}),
+      WithCodecs(Layout({{"device", 0, 2}, {"edge", 3, 5}}), {"lz4", "zstd"}),
+      WithCodecs(three, {"none", "zstd"}),
+  };
+  std::set<std::string> keys;
+  for (const auto& l : layouts) keys.insert(plan::PlanKey(l));
+  ASSERT_EQ(keys.size(), layouts.size()) << "the codecs are not part of what makes a chain";
+  EXPECT_EQ(plan::PlanKey(layouts[0]), plan::LayoutText(three));
+  EXPECT_EQ(plan::PlanKey(layouts[2]), plan::LayoutText(three) + " [zstd,lz4,lz4]");
+
+  constexpr int kClients = 3, kPerClient = 100, kInstalls = 12;
+  auto run =
+      SwitchUnderLoad(pipeline, layouts, kInstalls, kClients, kPerClient, std::chrono::seconds(60));
+  auto chains = CheckAnswers(run, kPerClient);
+  EXPECT_GE(chains.size(), 3u) << "the switches did not meet the requests";
+  // Each answer's timings belong to its own chain's codecs: a coded hop spent time encoding
+  // and decoding, a raw one none.
+  std::set<std::string> seen;
+  for (const auto& answers : run.per_client)
+    for (const auto& a : answers) {
+      const auto& hops = a.result.plan.hops;
+      ASSERT_EQ(a.result.hop_encode_ms.size(), a.result.hop_ms.size());
+      seen.insert(plan::PlanKey(a.result.plan));
+      for (size_t h = 0; h < a.result.hop_ms.size() && h < hops.size(); ++h) {
+        if (hops[h].codec == "none") {
+          EXPECT_EQ(a.result.hop_encode_ms[h] + a.result.hop_decode_ms[h], 0.0)
+              << plan::PlanKey(a.result.plan) << " hop " << h;
+        } else {
+          EXPECT_GT(a.result.hop_encode_ms[h] + a.result.hop_decode_ms[h], 0.0)
+              << plan::PlanKey(a.result.plan) << " hop " << h;
+        }
+      }
+    }
+  EXPECT_GE(seen.size(), 3u);
+  for (const auto& k : seen) EXPECT_TRUE(keys.count(k)) << k;
+}
+
 TEST_F(PipelineSwitch, OldChainReleasesItsWorkerSegmentsAfterItsLastRequest) {
   TestWorker edge("edge"), cloud("cloud");
   for (const auto* w : {&edge, &cloud}) WorkerClient(w->address, {}).EnsureModel(sha_, model_path_);
