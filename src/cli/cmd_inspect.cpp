@@ -1,9 +1,13 @@
 #include <fmt/ranges.h>
 
+#include <filesystem>
+
 #include "cli/common.h"
+#include "common/files.h"
 #include "graph/analysis.h"
 #include "graph/model.h"
 #include "profile/prepared.h"
+#include "store/store.h"
 #include "zoo/zoo.h"
 
 namespace scission::cli {
@@ -97,6 +101,80 @@ int64_t DefaultOpset(const onnx::ModelProto& proto) {
   return 0;
 }
 
+// What the boundary's tensor is: "input", block b - 1's output, or "output".
+std::string BoundaryTensor(const store::ProfileView& view, int boundary) {
+  if (boundary == 0) return "input";
+  if (boundary >= static_cast<int>(view.blocks.size())) return "output";
+  return view.blocks[static_cast<size_t>(boundary - 1)].output_name;
+}
+
+nlohmann::ordered_json Measured(double value) {
+  return value < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(value);
+}
+
+// `inspect --codecs`: what `benchmark --codecs` stored for the model, per resource (its latest
+// run), boundary and codec. BadInput when nothing was stored.
+void PrintStoredCodecs(const std::string& path, const std::string& db_path, bool json) {
+  const std::string sha = Sha256Hex(ReadFileBytes(path));
+  std::vector<store::ProfileView> views;
+  if (std::filesystem::exists(db_path)) {
+    store::Store db(db_path);
+    if (db.FindModel(sha))
+      for (auto& v : db.LatestProfiles(sha))
+        if (!v.codecs.empty()) views.push_back(std::move(v));
+  }
+  if (views.empty())
+    throw BadInput(
+        "no codec measurements of {} in the latest run of any resource in {} "
+        "(measure them with `scission benchmark MODEL --codecs all`)",
+        path, db_path);
+  if (json) {
+    nlohmann::ordered_json doc = {{"model", path}, {"sha256", sha}};
+    doc["codecs"] = nlohmann::ordered_json::array();
+    for (const auto& v : views) {
+      nlohmann::ordered_json records = nlohmann::ordered_json::array();
+      for (const auto& c : v.codecs)
+        records.push_back({{"boundary", c.boundary},
+                           {"tensor", BoundaryTensor(v, c.boundary)},
+                           {"codec", c.codec},
+                           {"raw_bytes", c.raw_bytes},
+                           {"bytes", c.bytes},
+                           {"encode_ms", c.encode_ms},
+                           {"decode_ms", c.decode_ms},
+                           {"max_abs_error", Measured(c.max_abs_error)},
+                           {"rel_l2_error", Measured(c.rel_l2_error)},
+                           {"top1_agreement", Measured(c.top1_agreement)},
+                           {"fidelity_inputs", c.fidelity_inputs}});
+      doc["codecs"].push_back({{"resource", v.resource},
+                               {"tier", v.tier},
+                               {"run_id", v.run_id},
+                               {"input_shapes", v.key.input_shapes},
+                               {"records", std::move(records)}});
+    }
+    PrintJson(doc);
+    return;
+  }
+  fmt::print("model   {}\nsha256  {}\n", path, sha);
+  for (const auto& v : views) {
+    int fidelity_inputs = 0;
+    for (const auto& c : v.codecs) fidelity_inputs = std::max(fidelity_inputs, c.fidelity_inputs);
+    fmt::print("\ncodecs on {} ({}; run {}; inputs {}; {} input set{} for fidelity)\n", v.resource,
+               v.tier, v.run_id, v.key.input_shapes.empty() ? "-" : v.key.input_shapes,
+               fidelity_inputs, fidelity_inputs == 1 ? "" : "s");
+    Table table({"boundary", "tensor", "codec", "raw", "encoded", "ratio", "encode ms", "decode ms",
+                 "rel L2", "max abs", "top-1"});
+    auto error = [](double e) { return e < 0 ? std::string("-") : fmt::format("{:.2g}", e); };
+    for (const auto& c : v.codecs)
+      table.Add(
+          {std::to_string(c.boundary), BoundaryTensor(v, c.boundary), c.codec,
+           FormatBytes(c.raw_bytes), FormatBytes(c.bytes),
+           c.bytes > 0 ? fmt::format("{:.2f}", static_cast<double>(c.raw_bytes) / c.bytes) : "-",
+           fmt::format("{:.3f}", c.encode_ms), fmt::format("{:.3f}", c.decode_ms),
+           error(c.rel_l2_error), error(c.max_abs_error),
+           c.top1_agreement < 0 ? "-" : fmt::format("{:.0f}%", 100 * c.top1_agreement)});
+    table.Print();
+  }
+}
 }  // namespace
 
 void PrintInspection(const std::string& path, const graph::LoadedModel& model,
@@ -126,10 +204,18 @@ void RegisterInspect(CLI::App& app, GlobalOptions& global) {
   AddGlobalFlags(cmd, global);
   auto model_arg = std::make_shared<std::string>();
   auto flags = std::make_shared<InputFlags>();
+  auto codecs = std::make_shared<bool>(false);
   cmd->add_option("MODEL", *model_arg, ".onnx path or zoo name")->required();
   AddInputFlags(cmd, *flags);
-  cmd->callback([model_arg, flags, &global] {
+  cmd->add_flag("--codecs", *codecs,
+                "instead of the blocks: what `benchmark --codecs` stored for this model, per "
+                "resource, block boundary and codec (bytes, times, fidelity)");
+  cmd->callback([model_arg, flags, codecs, &global] {
     std::string path = zoo::ResolveModel(*model_arg, [](const std::string& m) { Note(m); });
+    if (*codecs) {
+      PrintStoredCodecs(path, global.DbPath(), global.json);
+      return;
+    }
     auto prepared = profile::PrepareModel(path, flags->Options(), flags->Analysis());
     const auto& model = prepared.model;
     const auto& analysis = prepared.analysis;

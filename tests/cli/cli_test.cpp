@@ -126,10 +126,36 @@ TEST_F(Cli, BenchmarkMeasuresCodecsAndExportsThem) {
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("codecs over 4 boundaries"));
   EXPECT_THAT(text.out, HasSubstr("zstd"));
+  // inspect --codecs: the latest run's measurements, per boundary and codec.
+  auto shown = Run({"inspect", path, "--codecs"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("codecs on box (edge; run 2;"));
+  EXPECT_THAT(shown.out, HasSubstr("input"));
+  auto shown_json = Run({"inspect", path, "--codecs", "--json"});
+  ASSERT_EQ(shown_json.exit_code, 0) << shown_json.err;
+  auto stored = nlohmann::json::parse(shown_json.out)["codecs"];
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0]["resource"], "box");
+  const auto& records = stored[0]["records"];
+  ASSERT_EQ(records.size(), 2 * boundaries);  // lz4 and zstd at each boundary
+  EXPECT_EQ(records[0]["boundary"], 0);
+  EXPECT_EQ(records[0]["tensor"], "input");
+  EXPECT_EQ(records[records.size() - 1]["tensor"], "output");
+  const std::string first_cut = records[2]["tensor"];  // block 0's output
+  EXPECT_FALSE(first_cut.empty() || first_cut == "input" || first_cut == "output") << first_cut;
+  for (const auto& c : records) {
+    EXPECT_TRUE(c["codec"] == "lz4" || c["codec"] == "zstd") << c;
+    EXPECT_TRUE(c["top1_agreement"].is_null()) << c;  // lossless: fidelity not measured
+    EXPECT_GT(c["bytes"].get<int64_t>(), 0);
+  }
   auto none = Run({"benchmark", path, "--resource", "box", "--tier", "edge", "--repeats", "2",
                    "--warmup", "1", "--codecs", "none", "--json"});
   ASSERT_EQ(none.exit_code, 0) << none.err;
   EXPECT_TRUE(nlohmann::json::parse(none.out)["codecs"].empty());
+  // The latest run measured none: inspect says so (the planner would use none either).
+  ExpectBadInput({"inspect", path, "--codecs"}, "no codec measurements");
+  ExpectBadInput({"inspect", Write("other.onnx", ChainModel(2).SerializeAsString()), "--codecs"},
+                 "no codec measurements");
 
   auto csv = Run({"export", "--what", "codecs"});
   ASSERT_EQ(csv.exit_code, 0) << csv.err;

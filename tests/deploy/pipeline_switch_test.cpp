@@ -515,10 +515,15 @@ TEST_F(PipelineSwitch, OldChainReleasesItsWorkerSegmentsAfterItsLastRequest) {
       if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     EXPECT_TRUE(gone) << resource << " still holds " << id;
-    auto unloads = proxies.at(resource)->unloaded();
-    EXPECT_EQ(
-        std::count_if(unloads.begin(), unloads.end(), [&](const auto& u) { return u.id == id; }),
-        1);
+    // The worker drops the segment before the proxy records the reply it forwards: wait for it.
+    auto unloaded_here = [&] {
+      auto unloads = proxies.at(resource)->unloaded();
+      return std::count_if(unloads.begin(), unloads.end(),
+                           [&](const auto& u) { return u.id == id; });
+    };
+    for (int i = 0; i < 100 && unloaded_here() == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(unloaded_here(), 1);
   }
 
   // 2. After switching under load, every chain but the current one has given back its segments:
