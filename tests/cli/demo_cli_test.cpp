@@ -59,5 +59,46 @@ TEST_F(DemoCli, ModelPathsAreNamedByTheirStemAndNeverCollide) {
   EXPECT_EQ(files, 2u);
 }
 
+// The codecs scenario: at each rate the best plan raw, with lossless codecs and with lossy ones
+// within 1% error, each planned under its own request and run. On loopback nothing is slow and
+// every plan keeps the chain on the device, so this checks the scenario's variants, not codecs on
+// the wire (DeployCli.CodecsPlannedForASlowLinkAreAppliedOnTheWire does; the test bed's numbers
+// are in DESIGN.md, "Evidence").
+TEST_F(DemoCli, CodecsScenarioPlansAndRunsEachVariantUnderItsOwnRequest) {
+  const std::string model = WriteModel("chain.onnx", 4);
+  auto r = Run({"demo", "--loopback", "--scenario", "codecs", "--models", model, "--bandwidths",
+                "5,20", "--requests", "2", "--repeats", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  const auto& runs = doc.at("runs");
+  ASSERT_EQ(runs.size(), 6u) << r.out;  // 2 rates x raw, lossless, lossy<=1%
+  const std::vector<std::string> variants = {"raw", "lossless", "lossy<=1%"};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& run = runs[i];
+    EXPECT_EQ(run.at("codecs"), variants[i % 3]) << run;
+    EXPECT_EQ(run.at("link_mbps"), i < 3 ? 5 : 20);
+    EXPECT_EQ(run.at("failed"), 0) << run;
+    EXPECT_GT(run.at("measured_ms").get<double>(), 0);
+    EXPECT_LE(run.at("output_error").get<double>(), 0.01) << run;
+    if (run["codecs"] == "raw") {
+      EXPECT_DOUBLE_EQ(run.at("gain_vs_raw").get<double>(), 1.0);
+    }
+  }
+  // Each variant's plan answers its own request, and the lossy one had fidelity to choose by
+  // (the fleet benchmark measured every codec).
+  const std::string work = dir_ + "/home/demo/";
+  for (const char* rate : {"5", "20"}) {
+    const auto raw = nlohmann::json::parse(Slurp(work + "plan-chain-" + rate + "-raw.json"));
+    EXPECT_EQ(raw["request"]["codecs"], nlohmann::json({"none"}));
+    const auto lossless = nlohmann::json::parse(Slurp(work + "plan-chain-" + rate + "-lossl.json"));
+    EXPECT_TRUE(lossless["request"]["codecs"].empty());
+    EXPECT_TRUE(lossless["request"]["max_output_error"].is_null());
+    const auto lossy = nlohmann::json::parse(Slurp(work + "plan-chain-" + rate + "-lossy.json"));
+    EXPECT_EQ(lossy["request"]["max_output_error"], 0.01);
+    for (const auto& note : lossy["notes"])
+      EXPECT_EQ(note.get<std::string>().find("--codecs all"), std::string::npos) << note;
+  }
+}
+
 }  // namespace
 }  // namespace scission::testing
