@@ -265,11 +265,10 @@ def main():
     zoo = [z for z in o.zoo.split(",") if z]
     print("## Codecs at the block boundaries: ratio, throughput, fidelity\n")
     print("Ratio = raw bytes / encoded bytes (**bold** below 1: the codec expands the data). "
-          "rel L2 = worst relative L2 error of the model's outputs, over all input sets, when the "
-          "codec is applied at that boundary; top-1 = agreement of the argmax for outputs shaped "
-          "[rows, classes]; max abs = worst absolute error of an output element. rel L2 is large "
-          "wherever an output is nearly zero for some input (ppocrv4_det's probability map of a "
-          "photograph without text), however small the absolute error: read the two together. "
+          "rel L2 = relative L2 error of the model's outputs when the codec is applied at that "
+          "boundary, pooled over all input sets (per output sum of squared errors over sum of "
+          "squares, then the worst output); top-1 = agreement of the argmax for outputs shaped "
+          "[rows, classes]; max abs = worst absolute error of an output element over all inputs. "
           "fp16+zstd and int8+zstd decode to the same values as fp16 and int8 "
           f"(checked below). Timings: --threads {o.threads}, --codec-repeats {o.codec_repeats}, "
           "this machine (2 shared cores).")
