@@ -27,6 +27,14 @@ void PrintRunSummary(const deploy::RunSummary& s) {
           "(predicted {:.2f})\n",
           h.name, h.codec, FormatBytes(h.bytes), h.encode_ms, h.predicted_encode_ms, h.decode_ms,
           h.predicted_decode_ms);
+  if (s.output_rel_l2 >= 0) {
+    fmt::print(
+        "output error of the lossy codecs: relative L2 {:.3g} (predicted {:.3g}), max abs "
+        "{:.3g}",
+        s.output_rel_l2, s.plan.output_error, s.output_max_abs);
+    if (s.output_top1 >= 0) fmt::print(", top-1 agreement {:.0f}%", 100 * s.output_top1);
+    fmt::print(" (one answer against the whole model run here)\n");
+  }
   fmt::print("requests {}: {} ok, {} failed, {} re-plans; {:.1f} req/s measured", s.requests, s.ok,
              s.failed, s.replans, s.throughput_per_s);
   if (s.predicted_throughput_per_s > 0)

@@ -1,5 +1,6 @@
 #include "deploy/runner.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -7,9 +8,13 @@
 
 #include <fmt/ranges.h>
 
+#include "codec/codec.h"
 #include "common/error.h"
+#include "common/files.h"
 #include "deploy/pipeline.h"
+#include "profile/codecs.h"
 #include "profile/stats.h"
+#include "runtime/backend.h"
 
 namespace scission::deploy {
 
@@ -59,6 +64,7 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
   po.connect = o.connect;
   Pipeline runner(std::move(po), note);
   runner.Install(plan);
+  const uint64_t first_chain = runner.current_chain();
   const auto& input = runner.default_inputs();
 
   for (int i = 0; i < o.warmup; ++i) {
@@ -71,6 +77,12 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
   std::vector<ChainResult> results(static_cast<size_t>(o.requests));
   std::atomic<int> next{0};
   std::mutex replan_mutex;
+  // With a lossy hop, one answer's outputs are kept to measure what the codecs cost the model.
+  const bool lossy = std::any_of(plan.hops.begin(), plan.hops.end(), [](const plan::PlannedHop& h) {
+    return codec::Get(h.codec, "plan").lossy();
+  });
+  std::mutex kept_mutex;
+  std::vector<Tensor> kept_outputs;
   auto worker = [&] {
     while (true) {
       int i = next++;
@@ -85,6 +97,10 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
         }
         auto retry = runner.Infer(input, static_cast<uint64_t>(i), o.request_timeout_ms);
         if (retry.ok) m = std::move(retry);
+      }
+      if (lossy && m.ok && m.chain == first_chain) {
+        std::lock_guard<std::mutex> lock(kept_mutex);
+        if (kept_outputs.empty()) kept_outputs = std::move(m.outputs);
       }
       m.outputs.clear();  // only the timings are kept
       results[static_cast<size_t>(i)] = std::move(m);
@@ -138,6 +154,20 @@ RunSummary RunPlan(const RunOptions& o, const std::function<void(const std::stri
   summary.total = Summarize("total", plan.latency_ms, summary.latencies_ms);
   summary.throughput_per_s = summary.wall_ms > 0 ? 1000.0 * summary.ok / summary.wall_ms : 0;
   summary.predicted_throughput_per_s = plan.bottleneck_ms > 0 ? 1000.0 / plan.bottleneck_ms : 0;
+  if (!kept_outputs.empty()) {
+    // The whole model here, on the input every request sent: the exact outputs.
+    runtime::SessionOptions session;
+    session.threads = o.threads;
+    auto whole = runtime::CreateBackend(runtime::kDefaultBackend)
+                     ->Prepare(ReadFileBytes(o.plan_doc.model.path), session, "whole model");
+    profile::FidelityAccumulator fidelity;
+    fidelity.Add(runtime::RunOnce(*whole, input), kept_outputs);
+    profile::CodecMeasurement m;
+    fidelity.Fill(m);
+    summary.output_rel_l2 = m.rel_l2_error;
+    summary.output_max_abs = m.max_abs_error;
+    summary.output_top1 = m.top1_agreement;
+  }
   return summary;
 }
 
@@ -176,6 +206,13 @@ nlohmann::ordered_json SummaryJson(const RunSummary& s) {
   doc["throughput_per_s"] = s.throughput_per_s;
   doc["predicted_throughput_per_s"] = s.predicted_throughput_per_s;
   doc["latencies_ms"] = s.latencies_ms;
+  if (s.output_rel_l2 >= 0)
+    doc["output_error"] = {
+        {"predicted_rel_l2", s.plan.output_error},
+        {"rel_l2", s.output_rel_l2},
+        {"max_abs", s.output_max_abs},
+        {"top1_agreement",
+         s.output_top1 >= 0 ? nlohmann::ordered_json(s.output_top1) : nlohmann::ordered_json()}};
   return doc;
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -182,6 +183,36 @@ TEST_F(DeployCli, CodecsPlannedForASlowLinkAreAppliedOnTheWire) {
                   "none", "--json"});
   ASSERT_EQ(raw.exit_code, 0) << raw.err;
   EXPECT_EQ(nlohmann::json::parse(raw.out)["plans"][0]["hops"][0]["codec"], "none");
+  // A lossless hop costs the outputs nothing, and run measures nothing.
+  if (codec == "lz4" || codec == "zstd") {
+    EXPECT_FALSE(r.contains("output_error")) << run.out;
+  }
+  // int8 where it is asked for: run measures what it cost the model's outputs, one answer against
+  // the whole model run locally, next to the benchmark's prediction.
+  auto int8 = Run({"plan", model_, "-d", "0,!1", "-e", "!-1", "-c", "-1", "--top", "1", "--codecs",
+                   "int8", "--json"});
+  ASSERT_EQ(int8.exit_code, 0) << int8.err;
+  auto int8_doc = nlohmann::json::parse(int8.out);
+  ASSERT_EQ(int8_doc["plans"][0]["hops"][0]["codec"], "int8");
+  const double predicted = int8_doc["plans"][0]["output_error"];
+  EXPECT_GT(predicted, 0);
+  std::ofstream(dir_ + "/int8.json") << int8.out;
+  auto lossy_run = Run({"run", "--plan", dir_ + "/int8.json", "--workers", "edge=" + edge,
+                        "--requests", "3", "--json"});
+  ASSERT_EQ(lossy_run.exit_code, 0) << lossy_run.err;
+  auto measured = nlohmann::json::parse(lossy_run.out)["output_error"];
+  ASSERT_TRUE(measured.is_object()) << lossy_run.out;
+  EXPECT_EQ(measured["predicted_rel_l2"], predicted);
+  EXPECT_GT(measured["rel_l2"].get<double>(), 0);
+  EXPECT_LT(measured["rel_l2"].get<double>(), 0.05);
+  // The benchmark measured the prediction on the same generated input: they agree.
+  EXPECT_NEAR(measured["rel_l2"].get<double>(), predicted, 0.1 * predicted);
+  EXPECT_GT(measured["max_abs"].get<double>(), 0);
+  std::printf("int8 at the cut: output relative L2 %.3g measured, %.3g predicted\n",
+              measured["rel_l2"].get<double>(), predicted);
+  auto lossy_text =
+      Run({"run", "--plan", dir_ + "/int8.json", "--workers", "edge=" + edge, "--requests", "1"});
+  EXPECT_THAT(lossy_text.out, HasSubstr("output error of the lossy codecs: relative L2"));
 }
 
 // A worker's limits out of range are one-line errors (exit 2) before it listens.
