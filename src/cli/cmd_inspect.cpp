@@ -112,16 +112,18 @@ nlohmann::ordered_json Measured(double value) {
   return value < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(value);
 }
 
-// `inspect --codecs`: what `benchmark --codecs` stored for the model, per resource (its latest
-// run), boundary and codec. BadInput when nothing was stored.
+// `inspect --codecs`: what `benchmark --codecs` stored for the model, per profile and resource (its
+// latest run there), boundary and codec. BadInput when nothing was stored.
 void PrintStoredCodecs(const std::string& path, const std::string& db_path, bool json) {
   const std::string sha = Sha256Hex(ReadFileBytes(path));
   std::vector<store::ProfileView> views;
   if (std::filesystem::exists(db_path)) {
     store::Store db(db_path);
+    // Every profile (input shapes, partition) of the model: the latest run of each resource in it.
     if (db.FindModel(sha))
-      for (auto& v : db.LatestProfiles(sha))
-        if (!v.codecs.empty()) views.push_back(std::move(v));
+      for (const auto& profile : db.Profiles(sha))
+        for (auto& v : db.LatestProfiles(sha, profile.key))
+          if (!v.codecs.empty()) views.push_back(std::move(v));
   }
   if (views.empty())
     throw BadInput(

@@ -1,7 +1,10 @@
 #include "deploy/testbed.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,9 +239,33 @@ void Testbed::SetLinkMbps(const std::string& host, double mbps) {
   Shape(kSwitch, Namespace(host) + "-b", mbps, true);
 }
 
+namespace {
+// A port on 127.0.0.1 that nothing listens on now (the kernel's pick for port 0), so that two
+// loopback test beds (two demos, parallel tests) never share one; 0 when none can be had.
+int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof address;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+    port = ntohs(address.sin_port);
+  ::close(fd);
+  return port;
+}
+}  // namespace
+
 std::string Testbed::Address(const std::string& host) const {
   if (isolated_) return fmt::format("169.254.77.{}:50061", Octet(host));
-  return fmt::format("127.0.0.1:{}", 50061 + std::stoi(Octet(host)));
+  std::lock_guard<std::mutex> lock(mutex_);
+  int& port = loopback_ports_[host];
+  if (port == 0) port = FreeLoopbackPort();
+  if (port == 0) port = 50061 + std::stoi(Octet(host));  // the old fixed ports, as a last resort
+  return fmt::format("127.0.0.1:{}", port);
 }
 
 std::vector<std::string> Testbed::Prefix(const std::string& host, bool tool) const {

@@ -105,6 +105,7 @@ class Testbed {
   std::map<std::string, std::string> cgroups_;  // host -> cgroup directory (those created)
   mutable std::mutex mutex_;                    // guards the process tables below
   std::map<std::string, pid_t> workers_;
+  mutable std::map<std::string, int> loopback_ports_;  // host -> port, chosen on first use
   std::map<int, Process> background_;
   int next_handle_ = 1;
   int spawn_counter_ = 0;

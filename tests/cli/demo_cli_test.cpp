@@ -83,6 +83,12 @@ TEST_F(DemoCli, CodecsScenarioPlansAndRunsEachVariantUnderItsOwnRequest) {
     if (run["codecs"] == "raw") {
       EXPECT_DOUBLE_EQ(run.at("gain_vs_raw").get<double>(), 1.0);
     }
+    // The real output error is measured exactly when a hop is lossy (never on loopback).
+    bool lossy_hop = false;
+    for (const auto& hop : run.at("hops"))
+      lossy_hop |=
+          hop.at("codec") != "none" && hop.at("codec") != "lz4" && hop.at("codec") != "zstd";
+    EXPECT_EQ(run.at("output_error_measured").is_number(), lossy_hop) << run;
   }
   // Each variant's plan answers its own request, and the lossy one had fidelity to choose by
   // (the fleet benchmark measured every codec).

@@ -185,7 +185,7 @@ TEST_F(DeployCli, CodecsPlannedForASlowLinkAreAppliedOnTheWire) {
   EXPECT_EQ(nlohmann::json::parse(raw.out)["plans"][0]["hops"][0]["codec"], "none");
   // A lossless hop costs the outputs nothing, and run measures nothing.
   if (codec == "lz4" || codec == "zstd") {
-    EXPECT_FALSE(r.contains("output_error")) << run.out;
+    EXPECT_FALSE(r.contains("measured_output_error")) << run.out;
   }
   // int8 where it is asked for: run measures what it cost the model's outputs, one answer against
   // the whole model run locally, next to the benchmark's prediction.
@@ -200,7 +200,7 @@ TEST_F(DeployCli, CodecsPlannedForASlowLinkAreAppliedOnTheWire) {
   auto lossy_run = Run({"run", "--plan", dir_ + "/int8.json", "--workers", "edge=" + edge,
                         "--requests", "3", "--json"});
   ASSERT_EQ(lossy_run.exit_code, 0) << lossy_run.err;
-  auto measured = nlohmann::json::parse(lossy_run.out)["output_error"];
+  auto measured = nlohmann::json::parse(lossy_run.out)["measured_output_error"];
   ASSERT_TRUE(measured.is_object()) << lossy_run.out;
   EXPECT_EQ(measured["predicted_rel_l2"], predicted);
   EXPECT_GT(measured["rel_l2"].get<double>(), 0);

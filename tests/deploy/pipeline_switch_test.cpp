@@ -444,6 +444,14 @@ TEST_F(PipelineSwitch, CodecOnlySwitchesUnderLoadAreExactAndLoseNothing) {
       const auto& hops = a.result.plan.hops;
       ASSERT_EQ(a.result.hop_encode_ms.size(), a.result.hop_ms.size());
       seen.insert(plan::PlanKey(a.result.plan));
+      // The return hop (a hop past the stages' ones) is decoded here, and only when coded.
+      const bool coded_return =
+          hops.size() == a.result.plan.stages.size() && hops.back().codec != "none";
+      if (coded_return) {
+        EXPECT_GT(a.result.return_decode_ms, 0.0) << plan::PlanKey(a.result.plan);
+      } else {
+        EXPECT_EQ(a.result.return_decode_ms, 0.0) << plan::PlanKey(a.result.plan);
+      }
       for (size_t h = 0; h < a.result.hop_ms.size() && h < hops.size(); ++h) {
         if (hops[h].codec == "none") {
           EXPECT_EQ(a.result.hop_encode_ms[h] + a.result.hop_decode_ms[h], 0.0)

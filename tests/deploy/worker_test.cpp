@@ -33,15 +33,24 @@ struct TestWorker {
     o.tier = "edge";
     o.token = token;
     o.threads = 1;
-    o.cache_dir = ::testing::TempDir() + "/worker_cache_" + name;
+    // Private to this process and worker: tests run in parallel and reuse resource names.
+    static std::atomic<int> workers{0};
+    o.cache_dir = ::testing::TempDir() + "/worker_cache_" + name + "_" +
+                  std::to_string(::getpid()) + "_" + std::to_string(++workers);
     std::filesystem::remove_all(o.cache_dir);
+    cache_dir = o.cache_dir;
     server = std::make_unique<WorkerServer>(o);
     port = server->Start();
     address = "127.0.0.1:" + std::to_string(port);
   }
+  ~TestWorker() {
+    server.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(cache_dir, ec);
+  }
   std::unique_ptr<WorkerServer> server;
   int port = 0;
-  std::string address;
+  std::string address, cache_dir;
 };
 
 class Deploy : public ::testing::Test {
@@ -513,7 +522,7 @@ TEST_F(Deploy, HopsTravelInTheirCodecsAndDecodedSizesAreChecked) {
 }
 
 TEST_F(Deploy, EightConcurrentClientsTimesTwoHundredRequests) {
-  TestWorker w("edgeC");
+  TestWorker w("edgeE");
   WorkerClient setup(w.address, {});
   setup.EnsureModel(sha_, model_path_);
   auto seg = setup.LoadSegment(sha_, 0, 2, 1, "", "");

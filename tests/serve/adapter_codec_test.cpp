@@ -122,12 +122,16 @@ class AdapterCodecs : public ::testing::Test {
     wo.resource = "edge";
     wo.tier = "edge";
     wo.threads = 1;
-    wo.cache_dir = ::testing::TempDir() + "/adapter_codec_worker_" + tag;
+    wo.cache_dir = cache_dir_ = ::testing::TempDir() + "/adapter_codec_worker_" + tag;
     std::filesystem::remove_all(wo.cache_dir);
     worker_ = std::make_unique<deploy::WorkerServer>(wo);
     address_ = "127.0.0.1:" + std::to_string(worker_->Start());
   }
-  void TearDown() override { std::filesystem::remove(model_path_); }
+  void TearDown() override {
+    worker_.reset();
+    std::filesystem::remove(model_path_);
+    std::filesystem::remove_all(cache_dir_);
+  }
 
   struct Outcome {
     std::string first;  // PlanKey of the plan made from the stored link
@@ -158,7 +162,9 @@ class AdapterCodecs : public ::testing::Test {
     Adapter adapter(ao, pipeline, base, [](const std::string&) {});
     adapter.Start();
     // A request every 20 ms until a switch (at most 10 s), then a second more of the same
-    // conditions, in which nothing may switch back.
+    // conditions, in which nothing may switch back. Samples that close together keep the link's
+    // estimate live: the adapter asks for a confirming probe of the real (loopback) link only
+    // after an outlier with no sample in the 250 ms before it.
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline && adapter.Switches().empty()) {
       adapter.Observe(Answer(pipeline.current_plan(), pipeline.current_chain(), live_mbps));
@@ -189,7 +195,7 @@ class AdapterCodecs : public ::testing::Test {
       ASSERT_NEAR(g[k], w[k], 1e-4f) << k;
   }
 
-  std::string model_bytes_, model_path_, address_;
+  std::string model_bytes_, model_path_, address_, cache_dir_;
   std::unique_ptr<deploy::WorkerServer> worker_;
 };
 
