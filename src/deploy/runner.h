@@ -60,9 +60,9 @@ struct RunSummary {
   double throughput_per_s = 0, predicted_throughput_per_s = 0;
   std::vector<double> latencies_ms;
   // A plan with a lossy hop: the outputs of its first answered request against the whole model
-  // run here on the same input (one session of the whole model on this first tier) (relative L2
-  // pooled per output, worst output; max abs; top-1 for class scores, -1 when none). -1 everywhere:
-  // not measured (no lossy hop, or nothing answered).
+  // run here on the same input, in one session on this first tier. Relative L2 pooled per output
+  // (worst output), max abs, top-1 for class scores (-1 when none). -1 everywhere: not measured
+  // (no lossy hop, nothing answered, or the whole model could not run here).
   double output_rel_l2 = -1, output_max_abs = -1, output_top1 = -1;
 };
 
