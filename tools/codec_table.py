@@ -36,19 +36,13 @@ import sys
 import tempfile
 import time
 
+from corpus_table import corpus_dir  # where scripts/fetch_test_models.sh keeps the corpus
+
 DEFAULT_CORPUS = "ppocrv4_det,blazeface_back"
 DEFAULT_ZOO = "resnet18,mobilenet_v2"
 ZOO_IMAGES = "zoo_images"  # tools/make_test_inputs.py's photographs for the zoo classifiers
 ZOO_INPUT = "input"  # the input name tools/export_zoo.py gives every image model
 LOSSY = ("fp16", "int8")  # their "+zstd" forms decode to the same values
-
-
-def corpus_dir(arg):
-    if arg:
-        return arg
-    home = os.environ.get("SCISSION_HOME") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                           "scission")
-    return os.path.join(home, "test-models")
 
 
 def read_manifest(directory, entry):

@@ -369,6 +369,19 @@ TEST(Planner, HandComputedThreeTierExample) {
 // A slow device (500 ms per block) and a fast cloud: the device sends the 1 MB input (boundary 0)
 // or its block's 1 MB output (boundary 1, no codecs). At boundary 0 lz4 makes 600 kB (pi encodes
 // in 2 ms, gpu decodes in 1 ms) and zstd 300 kB (10 ms, 2 ms). 8 Mbit/s moves 1 kB per ms.
+// `change` applied to `p` makes PlanTopK refuse it as bad input naming `text`.
+void ExpectBadProblem(PlanProblem p, const std::function<void(PlanProblem&)>& change,
+                      const std::string& text) {
+  change(p);
+  try {
+    PlanTopK(p);
+    FAIL() << text;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
+    EXPECT_THAT(e.what(), testing::HasSubstr(text));
+  }
+}
+
 PlanProblem CodecProblem(double mbps) {
   PlanProblem p;
   p.tiers = {"device", "cloud"};
@@ -532,15 +545,7 @@ TEST(PlannerCodecs, EvaluateFillsTheHopsAndSumsTheOutputError) {
 
 TEST(PlannerCodecs, RejectsBadCodecData) {
   auto expect_bad = [](const std::function<void(PlanProblem&)>& change, const std::string& text) {
-    PlanProblem p = CodecProblem(8);
-    change(p);
-    try {
-      PlanTopK(p);
-      FAIL() << text;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
-      EXPECT_THAT(e.what(), testing::HasSubstr(text));
-    }
+    ExpectBadProblem(CodecProblem(8), change, text);
   };
   expect_bad([](PlanProblem& p) { p.codecs.resize(4); }, "codec choices for 4 boundaries");
   expect_bad([](PlanProblem& p) { p.codecs[0][0].name = ""; }, "boundary 0: codec name ''");
@@ -699,15 +704,7 @@ TEST(Planner, TopKIsBounded) {
 // Numbers the planner cannot compute with: a clear error naming what is wrong.
 TEST(Planner, RejectsNumbersThatBreakTheArithmetic) {
   auto expect_bad = [](const std::function<void(PlanProblem&)>& change, const std::string& text) {
-    PlanProblem p = SyntheticProblem(8, 2, 1);
-    change(p);
-    try {
-      PlanTopK(p);
-      FAIL() << text;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::kBadInput);
-      EXPECT_THAT(e.what(), testing::HasSubstr(text));
-    }
+    ExpectBadProblem(SyntheticProblem(8, 2, 1), change, text);
   };
   const std::pair<std::string, std::string> link = {"t0r0", "t1r0"};
   expect_bad([&](PlanProblem& p) { p.links[link].mbps = 1e-320; }, "link t0r0 -> t1r0: bandwidth");
