@@ -6,8 +6,9 @@ Build/test-time helper (not needed at run time). For every case of the corpus ma
 `scission inspect --json` and `scission benchmark --json` with the case's --shape/--input flags,
 into a throw-away database, and prints one row: opset, shapes, cut points by number of live
 tensors, blocks, the largest block's share of the sum of block medians (and whether that block is
-a single node), sum of block medians / whole-model median, the chain check and the benchmark's
-wall time.
+a single node), sum of block medians over the whole-model median and over the median of blocks
+0..n-1 as one segment (what a one-machine plan runs), the chain check and the benchmark's wall
+time.
 
     tools/corpus_table.py [--scission build/scission] [--dir DIR] [--repeats 10] [--threads 1]
                           [--zoo resnet50,mobilenet_v2,...]
@@ -72,8 +73,9 @@ def main():
     o = parser.parse_args()
     zoo = [z for z in o.zoo.split(",") if z]
     print("| model | opset | shapes | cut points by live tensors (1/2/3/4) | blocks | largest block "
-          "(share of Σ blocks) | Σ blocks / whole | whole ms | chain check | benchmark wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "(share of Σ blocks) | Σ blocks / whole | Σ blocks / whole segment | whole ms | "
+          "whole segment ms | chain check | benchmark wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "table.db")
@@ -96,7 +98,9 @@ def main():
             print(f"| {label} | {shape['opset']} | {bench['input_shapes']} | "
                   f"{'/'.join(str(cuts.get(k, 0)) for k in ('1', '2', '3', '4'))} | "
                   f"{len(medians)} | {100 * medians[largest] / total:.0f}% (block {largest}{single}) | "
-                  f"{bench['sum_blocks_over_whole']:.2f} | {bench['whole']['median_ms']:.2f} | "
+                  f"{bench['sum_blocks_over_whole']:.2f} | "
+                  f"{bench['sum_blocks_over_whole_segment']:.2f} | {bench['whole']['median_ms']:.2f} | "
+                  f"{bench['whole_segment']['median_ms']:.2f} | "
                   f"{bench['chain_check']['status']} | {bench['wall_ms'] / 1000:.1f} |")
             sys.stdout.flush()
     return 1 if failed else 0

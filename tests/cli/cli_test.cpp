@@ -80,6 +80,12 @@ TEST_F(Cli, BenchmarkStoresAndExports) {
   EXPECT_EQ(doc["blocks"].size(), 3u);
   EXPECT_TRUE(doc["chain_check"]["ok"].get<bool>());
   EXPECT_GT(doc["sum_blocks_over_whole"].get<double>(), 0.0);
+  // The chain as one segment is timed with the same repeats, and the second ratio is its own.
+  EXPECT_EQ(doc["whole_segment"]["n"], 3);
+  EXPECT_GT(doc["whole_segment"]["median_ms"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(
+      doc["sum_blocks_over_whole_segment"].get<double>(),
+      doc["sum_block_median_ms"].get<double>() / doc["whole_segment"]["median_ms"].get<double>());
   EXPECT_EQ(doc["provenance"]["threads"], 1);
   EXPECT_THAT(doc["provenance"]["onnxruntime_version"].get<std::string>(), StartsWith("1.30"));
   EXPECT_EQ(doc["blocks"][0]["n"], 3);
@@ -88,6 +94,7 @@ TEST_F(Cli, BenchmarkStoresAndExports) {
                    "--warmup", "1"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr("sum of block medians / whole-model median"));
+  EXPECT_THAT(text.out, HasSubstr("sum of block medians / blocks 0..2 as one segment"));
   EXPECT_THAT(text.out, HasSubstr("wall time"));
   // No progress bar when stderr is not a terminal; only the note saying what input was generated.
   EXPECT_EQ(text.err, "note: input 'x': float32 [1,4,8,8] uniform [0, 1) (generated)\n");

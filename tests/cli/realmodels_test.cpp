@@ -131,10 +131,13 @@ TEST_P(RealModels, InspectBenchmarkWithChainCheckAndSplitsReproduce) {
     double largest = 0;
     for (const auto& b : doc["blocks"]) largest = std::max(largest, b["median_ms"].get<double>());
     const double sum = doc["sum_block_median_ms"];
-    std::printf("%s/%s: %zu blocks, whole %.2f ms, largest block %.0f%% of sum, sum/whole %.2f\n",
-                GetParam().c_str(), c.name.c_str(), doc["blocks"].size(),
-                doc["whole"]["median_ms"].get<double>(), sum > 0 ? 100 * largest / sum : 0.0,
-                doc["sum_blocks_over_whole"].get<double>());
+    std::printf(
+        "%s/%s: %zu blocks, whole %.2f ms, largest block %.0f%% of sum, sum/whole %.2f, "
+        "sum/whole segment %.2f\n",
+        GetParam().c_str(), c.name.c_str(), doc["blocks"].size(),
+        doc["whole"]["median_ms"].get<double>(), sum > 0 ? 100 * largest / sum : 0.0,
+        doc["sum_blocks_over_whole"].get<double>(),
+        doc["sum_blocks_over_whole_segment"].get<double>());
 
     auto prepared = profile::PrepareModel(path, profile::InputOptions::Parse(c.shapes, c.inputs));
     EXPECT_EQ(testing::ExpectEveryBlockSplitReproduces(prepared.model, prepared.analysis,
