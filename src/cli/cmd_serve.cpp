@@ -161,8 +161,9 @@ void RegisterServe(CLI::App& app, GlobalOptions& global) {
     serve::Adapter adapter(o->adapt, pipeline, problem, [](const std::string& m) { Note(m); });
     serve::InferenceService service(
         o->serve, pipeline, [](const std::string& m) { Note(m); }, &adapter);
-    service.Start();
+    // The adapter first: it loads the standby plan before anything is answered.
     adapter.Start();
+    service.Start();
     const auto& best = doc.plans.front();
     if (global.json) {
       nlohmann::ordered_json ready = {{"model", o->serve.name},

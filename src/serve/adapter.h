@@ -47,7 +47,9 @@ class Adapter {
   Adapter(const Adapter&) = delete;
   Adapter& operator=(const Adapter&) = delete;
 
-  void Start();  // the background thread (nothing when !adapt)
+  // Loads the first standby plan (unless --no-standby; this may take seconds on a slow machine),
+  // then starts the background thread. Nothing when !adapt.
+  void Start();
   void Stop();
 
   // One answered request: its chain's plan and timings.

@@ -319,6 +319,35 @@ void FakeBlockTimes(const std::string& db_path, const std::string& resource, dou
   sqlite3_close(db);
 }
 
+TEST_F(ServeCli, TheFirstStandbyPlanIsLoadedBeforeTheServiceAnswers) {
+  const std::string a = StartWorker("edge_a");
+  const std::string b = StartWorker("edge_b");
+  Prepare({{"edge_a", a}, {"edge_b", b}});
+  // Every plan splits onto one edge, so the standby is the best plan on the other one.
+  StartServe({"--tiers", "device,edge", "--privacy", "1", "-e", "!-1"});
+  // The first scrape, before any request: the ready line came after the standby was loaded.
+  auto metrics = Curl("http://127.0.0.1:" + std::to_string(metrics_) + "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("scission_standby_loads_total 1\n"));
+  auto line_of = [&](const std::string& start) {
+    const size_t at = metrics.body.find(start);
+    if (at == std::string::npos) return std::string();
+    return metrics.body.substr(at, metrics.body.find('\n', at) - at);
+  };
+  const std::string current = line_of("scission_plan_info{");
+  const std::string standby = line_of("scission_standby_plan{");
+  ASSERT_THAT(current, HasSubstr("plan=\"dev 0-")) << metrics.body;
+  ASSERT_THAT(standby, HasSubstr("layout=\"dev 0-")) << metrics.body;
+  const bool on_a = current.find("| edge_a ") != std::string::npos;
+  EXPECT_THAT(current, HasSubstr(on_a ? "| edge_a " : "| edge_b "));
+  EXPECT_THAT(standby, HasSubstr(on_a ? "| edge_b " : "| edge_a "));
+  EXPECT_THAT(standby, ::testing::EndsWith("} 1"));
+  // And it answers.
+  auto reply = PostInfer(InferBody());
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  ExpectClose(FromJsonOutput(nlohmann::json::parse(reply.body)["outputs"][0]), expected_[0]);
+}
+
 TEST_F(ServeCli, MeasurementsThatContradictTheProfileMoveThePlanUnderLoadLosingNothing) {
   Prepare({{"edge", StartWorker("edge")}});
   // The device's profile says 5 ms a block, so the first plan sends all but block 0 (privacy)
