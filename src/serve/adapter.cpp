@@ -52,6 +52,11 @@ constexpr int64_t kMinLiveBytes = 32 << 10;  // smaller transfers say little abo
 constexpr int kLiveFreshMs = 2000;           // a live sample this recent needs no probe
 constexpr int kConfirmMs = 500;              // confirming probes of one thing at most this often
 constexpr int kStandbyHoldMs = 3000;         // a standby choice must hold this long to be loaded
+// While a switch is pending, routine probes wait unless none ran for this long. Switch windows are
+// at most --switch-window-ms (1 s) and usually far shorter; at 1 s an upload probe on a link that
+// had just dropped to 5 Mbit/s (waiting behind our requests' bytes) held a 125 ms window open for
+// 900 ms.
+constexpr int kPendingProbeHoldMs = 3000;
 
 }  // namespace
 
@@ -451,12 +456,34 @@ struct Adapter::Impl {
   Clock::time_point standby_next{};  // under mutex: no standby load before
   double standby_load_ms = 0;        // under mutex
 
-  // The standby plan on the current estimates (nullopt: none, or the planner refused).
+  // The standby plan on the current estimates (nullopt: none, or the planner refused). First the
+  // best plan on this machine alone, where the constraints allow one and it is neither the current
+  // plan nor loaded already: it needs no link, so it is the way out when the uplink drops (in the
+  // demo the plan on the other workers was staged, every device link fell to 5 Mbit/s, and the
+  // switch to the local plan had to load it: 1 s of a 4 s switch). Then the best plan that uses
+  // none of the current plan's workers (when it uses none: the best that uses one).
   std::optional<plan::PlannedRun> ChooseStandby(const plan::PlannedRun& run) {
     auto p = Estimated();
     std::set<std::string> used;
     for (const auto& s : run.stages)
       if (s.resource != local) used.insert(s.resource);
+    if (!used.empty()) {
+      auto alone = p;
+      std::erase_if(alone.resources, [&](const auto& r) { return r.name != local; });
+      alone.top_k = 1;
+      try {
+        const auto plans =
+            alone.resources.empty() ? std::vector<plan::PlanCandidate>{} : plan::PlanTopK(alone);
+        if (!plans.empty()) {
+          auto mine = plan::ToPlannedRun(alone, plans.front(), 1);
+          const auto staged = pipeline.staged_layouts();
+          if (std::find(staged.begin(), staged.end(), plan::PlanKey(mine)) == staged.end())
+            return mine;
+        }
+      } catch (const Error&) {
+        // The constraints need another tier: no plan on this machine alone.
+      }
+    }
     try {
       std::erase_if(p.resources, [&](const auto& r) { return used.count(r.name) > 0; });
       p.top_k = used.empty() ? 8 : 1;
@@ -787,10 +814,11 @@ struct Adapter::Impl {
       }
       // Routine probes until the next evaluation is due (the rest at the next turn). While a switch
       // is pending they wait, so its window closes on time (one upload probe on a saturated slow
-      // link took a second), but a round runs at least every second: a gain that keeps coming and
-      // going near the threshold must not starve them, or estimates 15 s old fall back to the
-      // profile (seen in the demo: a 5 Mbit/s link read as its stored 95, and a switch onto it).
-      const bool hold = !pending.empty() && MsSince(last_probe_round) < 1000;
+      // link took a second), but a round runs at least every kPendingProbeHoldMs: a gain that keeps
+      // coming and going near the threshold must not starve them, or estimates 15 s old fall back
+      // to the profile (seen in the demo: a 5 Mbit/s link read as its stored 95, and a switch onto
+      // it).
+      const bool hold = !pending.empty() && MsSince(last_probe_round) < kPendingProbeHoldMs;
       if (!hold) last_probe_round = Clock::now();
       for (const auto& r : base.resources) {
         if (hold || Clock::now() >= next_eval) break;

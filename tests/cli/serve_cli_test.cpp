@@ -348,6 +348,21 @@ TEST_F(ServeCli, TheFirstStandbyPlanIsLoadedBeforeTheServiceAnswers) {
   ExpectClose(FromJsonOutput(nlohmann::json::parse(reply.body)["outputs"][0]), expected_[0]);
 }
 
+TEST_F(ServeCli, TheStandbyIsThePlanOnThisMachineAloneWhereTheConstraintsAllowIt) {
+  Prepare({{"edge_a", StartWorker("edge_a")}, {"edge_b", StartWorker("edge_b")}});
+  // A slow device profile: the plan splits onto an edge. Of the plans that avoid that edge, the
+  // one on the other edge is predicted faster, but the standby is the device alone: it needs no
+  // link, so it also covers the uplink dropping.
+  FakeBlockTimes(dir_ + "/s.db", "dev", 5.0);
+  auto log = StartServe({"--tiers", "device,edge", "--privacy", "1"});
+  auto metrics = Curl("http://127.0.0.1:" + std::to_string(metrics_) + "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("scission_plan_info{chain=\"1\",plan=\"dev 0-0 | edge_"));
+  EXPECT_THAT(metrics.body, HasSubstr("scission_standby_plan{layout=\"dev 0-7\"} 1"))
+      << metrics.body << Slurp(log);
+  EXPECT_THAT(metrics.body, HasSubstr("scission_standby_loads_total 1\n"));
+}
+
 TEST_F(ServeCli, MeasurementsThatContradictTheProfileMoveThePlanUnderLoadLosingNothing) {
   Prepare({{"edge", StartWorker("edge")}});
   // The device's profile says 5 ms a block, so the first plan sends all but block 0 (privacy)
@@ -378,6 +393,8 @@ TEST_F(ServeCli, MeasurementsThatContradictTheProfileMoveThePlanUnderLoadLosingN
   ASSERT_EQ(switches.size(), 1u) << Slurp(switch_log) << Slurp(log);
   EXPECT_EQ(switches[0]["from"], "dev 0-0 | edge 1-7");
   EXPECT_EQ(switches[0]["to"], "dev 0-7");
+  // The plan on the device alone was the standby, loaded before serve answered: no load now.
+  EXPECT_EQ(switches[0]["from_standby"], true) << switches[0].dump();
   EXPECT_THAT(switches[0]["trigger"].get<std::string>(), HasSubstr("compute dev"));
   EXPECT_GT(switches[0]["predicted_gain"].get<double>(), 0.1);
   EXPECT_LT(switches[0]["predicted_to_ms"].get<double>(),
