@@ -57,6 +57,7 @@ constexpr int kStandbyHoldMs = 3000;         // a standby choice must hold this 
 // had just dropped to 5 Mbit/s (waiting behind our requests' bytes) held a 125 ms window open for
 // 900 ms.
 constexpr int kPendingProbeHoldMs = 3000;
+constexpr int kMeasuredVetoMs = 10000;  // how long a left plan's measured latency vetoes a return
 
 }  // namespace
 
@@ -99,6 +100,15 @@ struct Adapter::Impl {
     bool written = false;
   };
   std::vector<Switch> switches;
+  // Plans a switch left, with their measured mean latency over their last 3 s (at least 3
+  // requests) and when they were left: a plan measured slower seconds ago than the current plan
+  // measures now is not switched back to on a prediction (kMeasuredVetoMs).
+  struct Left {
+    double ms = 0;
+    Clock::time_point at;
+  };
+  std::map<std::string, Left> left;
+  uint64_t vetoes = 0;                     // switches refused so (MeasuredWorse)
   std::map<std::string, double> snapshot;  // estimates at the last switch, for the trigger
   bool wake = false;
 
@@ -354,6 +364,40 @@ struct Adapter::Impl {
     return c;
   }
 
+  // Whether `layout` was left less than kMeasuredVetoMs ago measuring no faster than the current
+  // chain measures over its last 3 s (at least 3 requests). The estimates then predict a gain
+  // that both plans' own requests, seconds apart, contradict. Seen in the demo: a 2-block stage
+  // on the device at 0.2 core fits in one quota slice and runs at full speed, so the device read
+  // 0.17x of its profile, the whole model was moved onto it, measured 45% slower, read 0.9x, and
+  // moved back; 20 switches in 25 s. (Estimates cannot tell: under a quota, speed depends on how
+  // long a stage runs.) A real change of conditions gets its switch once the veto expires.
+  bool MeasuredWorse(const std::string& layout, Clock::time_point now) {
+    const uint64_t chain = pipeline.current_chain();  // not under our mutex
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = left.find(layout);
+    if (it == left.end()) return false;
+    if (now - it->second.at > std::chrono::milliseconds(kMeasuredVetoMs)) {
+      left.erase(it);
+      return false;
+    }
+    int n = 0;
+    const double current_ms = MeanLatency(chain, now - std::chrono::seconds(3), now, &n);
+    if (n < 3 || current_ms > it->second.ms) return false;
+    if (vetoed_layout != layout || vetoed_at != it->second.at) {
+      vetoed_layout = layout;
+      vetoed_at = it->second.at;
+      ++vetoes;
+      note(
+          fmt::format("not switching to {}: predicted faster, but it measured {:.1f} ms when it "
+                      "was left {:.1f} "
+                      "s ago and the current plan measures {:.1f} ms",
+                      layout, it->second.ms, MsSince(it->second.at) / 1000, current_ms));
+    }
+    return true;
+  }
+  std::string vetoed_layout;  // under mutex: the last veto, noted once
+  Clock::time_point vetoed_at;
+
   void Evaluate() {
     auto p = Estimated();
     p.top_k = 1;
@@ -383,6 +427,10 @@ struct Adapter::Impl {
     // The current plan must stay beaten by the threshold for the whole window; which better plan
     // wins may change within it (near-equal alternatives), the best at its end is installed.
     const auto now = Clock::now();
+    if (MeasuredWorse(layout, now)) {
+      pending.clear();
+      return;
+    }
     if (pending.empty()) {
       pending = layout;
       pending_since = now;
@@ -434,6 +482,7 @@ struct Adapter::Impl {
     note(fmt::format("switched plan: {} -> {} ({}; predicted {:.1f}% better)", plan::PlanKey(run),
                      layout, trigger, gain * 100));
     std::lock_guard<std::mutex> lock(mutex);
+    if (before_n >= 3) left[plan::PlanKey(run)] = {before, now};
     FillMeasuredGains(true);  // an earlier switch's window ends here
     switches.push_back({entry, pipeline.current_chain(), Clock::now(), false});
     snapshot = Snapshot();
@@ -940,6 +989,11 @@ std::string Adapter::MetricsText() const {
   line("# HELP scission_adaptive_switches_total Plan switches made by the adaptive re-planner.");
   line("# TYPE scission_adaptive_switches_total counter");
   line(fmt::format("scission_adaptive_switches_total {}", s.switches.size()));
+  line(
+      "# HELP scission_adaptive_vetoes_total Switches the estimates called for but refused: the "
+      "plan was left seconds before measuring no faster than the current one.");
+  line("# TYPE scission_adaptive_vetoes_total counter");
+  line(fmt::format("scission_adaptive_vetoes_total {}", s.vetoes));
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -227,6 +228,78 @@ TEST_F(AdapterCodecs, ALinkSlowerThanStoredCompressesTheHop) {
   EXPECT_EQ(o.now.hops[0].codec, "lz4");
   EXPECT_EQ(plan::PlanKey(o.answer.plan), "device 0-0 | edge 1-3 [lz4]");
   ExpectWholeModel(o);  // through a real lz4 hop
+}
+
+// The measured veto (DESIGN "Re-plan and switch"): a plan left seconds ago measuring slower than
+// the current plan measures now is not switched back to, whatever the estimates predict. The
+// requests here are made up like the quota-bound device of the demo: while the device runs one
+// block it reads 20x faster than its profile (one quota slice), while it runs three it reads as
+// profiled. Estimates alone would flap between the two plans.
+class AdapterVeto : public AdapterCodecs {};
+
+deploy::ChainResult Quota(const plan::PlannedRun& plan, uint64_t chain) {
+  deploy::ChainResult r = Answer(plan, chain, 1000.0);
+  const auto& device = plan.stages.front();
+  const int blocks = device.last_block - device.first_block + 1;
+  r.stage_ms[0] = blocks * kDeviceBlockMs * (blocks == 1 ? 0.05 : 1.0);
+  r.total_ms = 0;
+  for (double ms : r.stage_ms) r.total_ms += ms;
+  for (double ms : r.hop_ms) r.total_ms += ms;
+  return r;
+}
+
+TEST_F(AdapterVeto, AReturnToAPlanMeasuredSlowerSecondsAgoIsRefused) {
+  const auto base = Problem(1000.0);
+  const auto first = plan::PlanTopK(base);
+  ASSERT_FALSE(first.empty());
+  deploy::PipelineOptions po;
+  po.plan_doc.model = {Sha256Hex(model_bytes_), "four_blocks", model_path_, "onnx"};
+  po.plan_doc.blocks = kBlocks;
+  po.workers = {{"edge", address_}};
+  po.threads = 1;
+  po.connect.timeout_ms = 10000;
+  deploy::Pipeline pipeline(po, [](const std::string&) {});
+  pipeline.Install(plan::ToPlannedRun(base, first[0], 1));
+  ASSERT_EQ(plan::PlanKey(pipeline.current_plan()), "device 0-0 | edge 1-3");
+  AdaptOptions ao;
+  ao.replan_ms = 100;
+  ao.switch_window_ms = 300;
+  ao.standby = false;
+  std::vector<std::string> notes;
+  std::mutex notes_mutex;
+  Adapter adapter(ao, pipeline, base, [&](const std::string& n) {
+    std::lock_guard<std::mutex> lock(notes_mutex);
+    notes.push_back(n);
+  });
+  adapter.Start();
+  // Requests every 20 ms for `seconds`, or until `switches` switches have been made.
+  auto serve = [&](double seconds, size_t switches) {
+    const auto until = Clock::now() + std::chrono::milliseconds(std::llround(seconds * 1000));
+    while (Clock::now() < until && adapter.Switches().size() < switches) {
+      adapter.Observe(Quota(pipeline.current_plan(), pipeline.current_chain()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  // The device reads 20x fast: more of the model goes onto it. There it reads as profiled
+  // (15 ms for three blocks, measured slower than the 2.6 ms before), and the plan goes back.
+  serve(10, 1);
+  ASSERT_EQ(adapter.Switches().size(), 1u);
+  const std::string moved = adapter.Switches()[0]["to"];
+  EXPECT_NE(moved, "device 0-0 | edge 1-3");
+  serve(10, 2);
+  ASSERT_EQ(adapter.Switches().size(), 2u) << adapter.Switches().dump();
+  EXPECT_EQ(adapter.Switches()[1]["to"], "device 0-0 | edge 1-3");
+  // Back on one block the device reads 20x fast again and the estimates call for the same move;
+  // the plan it would move to measured slower 0-2 s ago, so it stays, for 2 s of requests.
+  serve(2, 3);
+  adapter.Stop();
+  EXPECT_EQ(adapter.Switches().size(), 2u) << adapter.Switches().dump();
+  EXPECT_EQ(plan::PlanKey(pipeline.current_plan()), "device 0-0 | edge 1-3");
+  EXPECT_THAT(adapter.MetricsText(), HasSubstr("scission_adaptive_vetoes_total 1\n"));
+  std::lock_guard<std::mutex> lock(notes_mutex);
+  bool noted = false;
+  for (const auto& n : notes) noted |= n.rfind("not switching to " + moved + ":", 0) == 0;
+  EXPECT_TRUE(noted) << ::testing::PrintToString(notes);
 }
 
 }  // namespace
