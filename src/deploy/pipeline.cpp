@@ -272,6 +272,13 @@ void Pipeline::Stage(const plan::PlannedRun& plan) {
   auto c = Load(plan);
   std::shared_ptr<Chain> previous;  // released outside the lock
   std::lock_guard<std::mutex> lock(mutex_);
+  // A switch may have installed this plan while it loaded (loading it itself): the staged chain
+  // then stays as it was, and this load is released.
+  if ((chain_ && plan::PlanKey(chain_->plan) == layout) ||
+      (left_ && plan::PlanKey(left_->plan) == layout)) {
+    previous = std::move(c);
+    return;
+  }
   previous = std::move(staged_);
   staged_ = std::move(c);
 }
