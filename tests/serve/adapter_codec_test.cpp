@@ -134,6 +134,17 @@ class AdapterCodecs : public ::testing::Test {
     std::filesystem::remove_all(cache_dir_);
   }
 
+  // A pipeline to the worker, for the model in its file.
+  deploy::PipelineOptions PipelineOptions() const {
+    deploy::PipelineOptions po;
+    po.plan_doc.model = {Sha256Hex(model_bytes_), "four_blocks", model_path_, "onnx"};
+    po.plan_doc.blocks = kBlocks;
+    po.workers = {{"edge", address_}};
+    po.threads = 1;
+    po.connect.timeout_ms = 10000;
+    return po;
+  }
+
   struct Outcome {
     std::string first;  // PlanKey of the plan made from the stored link
     nlohmann::json switches;
@@ -148,13 +159,7 @@ class AdapterCodecs : public ::testing::Test {
     if (first.empty()) return out;
     const auto start_plan = plan::ToPlannedRun(base, first[0], 1);
     out.first = plan::PlanKey(start_plan);
-    deploy::PipelineOptions po;
-    po.plan_doc.model = {Sha256Hex(model_bytes_), "four_blocks", model_path_, "onnx"};
-    po.plan_doc.blocks = kBlocks;
-    po.workers = {{"edge", address_}};
-    po.threads = 1;
-    po.connect.timeout_ms = 10000;
-    deploy::Pipeline pipeline(po, [](const std::string&) {});
+    deploy::Pipeline pipeline(PipelineOptions(), [](const std::string&) {});
     pipeline.Install(start_plan);
     AdaptOptions ao;
     ao.replan_ms = 100;
@@ -252,13 +257,7 @@ TEST_F(AdapterVeto, AReturnToAPlanMeasuredSlowerSecondsAgoIsRefused) {
   const auto base = Problem(1000.0);
   const auto first = plan::PlanTopK(base);
   ASSERT_FALSE(first.empty());
-  deploy::PipelineOptions po;
-  po.plan_doc.model = {Sha256Hex(model_bytes_), "four_blocks", model_path_, "onnx"};
-  po.plan_doc.blocks = kBlocks;
-  po.workers = {{"edge", address_}};
-  po.threads = 1;
-  po.connect.timeout_ms = 10000;
-  deploy::Pipeline pipeline(po, [](const std::string&) {});
+  deploy::Pipeline pipeline(PipelineOptions(), [](const std::string&) {});
   pipeline.Install(plan::ToPlannedRun(base, first[0], 1));
   ASSERT_EQ(plan::PlanKey(pipeline.current_plan()), "device 0-0 | edge 1-3");
   AdaptOptions ao;
