@@ -638,6 +638,7 @@ class Service final : public StreamedWorker {
         if (!writer->Write(event)) return grpc::Status::OK;
       }
       StreamingListener listener(writer, &token);
+      o.whole_segment = false;  // the reply has no field for it
       auto result = profile::BenchmarkModel(entry->model, cut, o, &listener);
       // As a local benchmark: a chain that does not compute the model is an error, not a run
       // (ABORTED: the caller gets the reason, and exits 1 as a local benchmark would).

@@ -392,7 +392,7 @@ ModelBenchmark BenchmarkModel(const graph::LoadedModel& model, const graph::Grap
   if (listener) listener->OnWholeModelDone(result.whole);
 
   // The chain as one segment, timed next to the whole model so that both see the same machine.
-  {
+  if (options.whole_segment) {
     setup_start = Clock::now();
     auto segment = graph::ExtractSegment(model.proto, analysis, 0, blocks - 1);
     auto session = backend->Prepare(segment.model.SerializeAsString(), options.session,

@@ -20,6 +20,9 @@ struct BenchmarkOptions {
   uint64_t seed = 1;           // for the random model input when `inputs` is empty
   std::vector<Tensor> inputs;  // the model's inputs (ResolveInputs), in its input order
   bool chain_check = true;     // false: --no-chain-check (the run records that it was skipped)
+  // Also time blocks 0..n-1 as one segment (ModelBenchmark::whole_segment). Workers skip it:
+  // their replies do not carry it.
+  bool whole_segment = true;
   // Codecs to measure at every block boundary (profile/codecs.h); empty: none. Timed on `inputs`
   // (codec_repeats runs each); lossy codecs' fidelity over `inputs` and every set in
   // `fidelity_inputs` (each in the model's input order, like `inputs`).

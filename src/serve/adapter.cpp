@@ -397,11 +397,10 @@ struct Adapter::Impl {
       vetoed_layout = layout;
       vetoed_at = it->second.at;
       ++vetoes;
-      note(
-          fmt::format("not switching to {}: predicted faster, but it measured {:.1f} ms when it "
-                      "was left {:.1f} "
-                      "s ago and the current plan measures {:.1f} ms",
-                      layout, it->second.ms, MsSince(it->second.at) / 1000, current_ms));
+      note(fmt::format(
+          "not switching to {}: predicted faster, but it measured {:.1f} ms when it was left "
+          "{:.1f} s ago and the current plan measures {:.1f} ms",
+          layout, it->second.ms, MsSince(it->second.at) / 1000, current_ms));
     }
     return true;
   }
@@ -492,6 +491,9 @@ struct Adapter::Impl {
     note(fmt::format("switched plan: {} -> {} ({}; predicted {:.1f}% better)", plan::PlanKey(run),
                      layout, trigger, gain * 100));
     std::lock_guard<std::mutex> lock(mutex);
+    std::erase_if(left, [&](const auto& l) {  // expired: they veto nothing
+      return now - l.second.at > std::chrono::milliseconds(kMeasuredVetoMs);
+    });
     if (before_n >= 1) left[plan::PlanKey(run)] = {before, now};
     FillMeasuredGains(true);  // an earlier switch's window ends here
     switches.push_back({entry, pipeline.current_chain(), Clock::now(), false});
