@@ -569,19 +569,35 @@ struct Adapter::Impl {
     if (run.stages.empty()) return;
     const auto want = ChooseStandby(run);
     if (!want || plan::PlanKey(*want) == plan::PlanKey(run)) return;
+    LoadStandby(*want, {});
+  }
+
+  // Loads `plan` as the standby (Pipeline::Stage) and accounts for it; `loading`: the resources
+  // marked busy until it ends (their live compute samples meanwhile measure the load too).
+  void LoadStandby(const plan::PlannedRun& plan, const std::vector<std::string>& loading) {
     const auto started = Clock::now();
     const double cpu_before = ThreadCpuMs();
+    auto done = [&] {  // under mutex
+      for (const auto& r : loading) busy_until[r] = Clock::now();
+    };
     try {
-      pipeline.Stage(*want);
+      pipeline.Stage(plan);
       const double ms = MsSince(started), cpu_ms = ThreadCpuMs() - cpu_before;
       std::lock_guard<std::mutex> lock(mutex);
+      done();
       ++standby_loads;
       standby_load_ms += ms;
       standby_load_cpu_ms += cpu_ms;
+      // Charged by wall time at the probe duty. Not by CPU time: under a CPU quota 1.2 s of CPU
+      // is 6 s of a 0.2-core device's whole allowance, and the demo's device, re-staging every
+      // 25 s or so, served 15-30% slower than the same plan alone.
       standby_next = Clock::now() + std::chrono::milliseconds(std::llround(ms / o.probe_duty));
     } catch (const std::exception& e) {
-      note(fmt::format("loading the standby plan {} failed: {}", plan::PlanKey(*want),
+      note(fmt::format("loading the standby plan {} failed: {}", plan::PlanKey(plan),
                        OneLine(e.what())));
+      std::lock_guard<std::mutex> lock(mutex);
+      done();
+      standby_next = Clock::now() + std::chrono::seconds(10);
     }
   }
 
@@ -627,35 +643,13 @@ struct Adapter::Impl {
       std::lock_guard<std::mutex> lock(mutex);
       for (const auto& r : loading) busy_until[r] = Clock::time_point::max();
     }
-    staging = std::async(std::launch::async, [this, plan = *want, layout, loading] {
+    staging = std::async(std::launch::async, [this, plan = *want, loading] {
       // Lowest priority among this process's threads: the session it builds may take seconds of
       // a slow device's CPU, which requests should not wait behind (in the demo, latency in the
       // 6 s a standby load of resnet18 took at 0.2 core rose from 75 to 100-300 ms).
       sched_param idle{};
       ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
-      const auto started = Clock::now();
-      const double cpu_before = ThreadCpuMs();
-      auto done = [&] {  // under mutex
-        for (const auto& r : loading) busy_until[r] = Clock::now();
-      };
-      try {
-        pipeline.Stage(plan);
-        const double ms = MsSince(started), cpu_ms = ThreadCpuMs() - cpu_before;
-        std::lock_guard<std::mutex> lock(mutex);
-        done();
-        ++standby_loads;
-        standby_load_ms += ms;
-        standby_load_cpu_ms += cpu_ms;
-        // Charged by wall time at the probe duty. Not by CPU time: under a CPU quota 1.2 s of CPU
-        // is 6 s of a 0.2-core device's whole allowance, and the demo's device, re-staging every
-        // 25 s or so, served 15-30% slower than the same plan alone.
-        standby_next = Clock::now() + std::chrono::milliseconds(std::llround(ms / o.probe_duty));
-      } catch (const std::exception& e) {
-        note(fmt::format("loading the standby plan {} failed: {}", layout, OneLine(e.what())));
-        std::lock_guard<std::mutex> lock(mutex);
-        done();
-        standby_next = Clock::now() + std::chrono::seconds(10);
-      }
+      LoadStandby(plan, loading);
     });
   }
 
